@@ -1,0 +1,139 @@
+"""Settings of the runnable project (demo, docker-compose, the worker).
+
+Everything comes from the environment, with embedded defaults that work on a fresh machine:
+
+- ``DATABASE_URL``: ``sqlite:///path`` or ``postgres://user@host:port/name`` (default: SQLite file).
+- ``CELERY_BROKER_URL`` / ``REDIS_URL``: the broker (default ``redis://127.0.0.1:6379/0``).
+- ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS`` (comma separated).
+- ``AWS_REGION_NAME``, ``WSGATEWAY_ENDPOINT_URL`` (point every AWS call at the emulator),
+  ``WSGATEWAY_GATEWAY_SECRETS`` (comma separated), ``WSGATEWAY_ALLOWED_ORIGINS`` (comma separated).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from celery.schedules import crontab  # noqa: F401  (documented for projects that copy this file)
+from kombu import Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = _env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY", "wsgateway-demo-insecure-secret-key-change-me" if DEBUG else ""
+)
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "wsgateway",
+    "worker",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "worker.urls"
+WSGI_APPLICATION = "worker.wsgi.application"
+
+TEMPLATES: list[dict[str, Any]] = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / '.demo' / 'db.sqlite3'}"), conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process, the worker and beat share the file: wait for locks instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".demo" / "static"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# --- AWS / wsgateway ---
+AWS_REGION_NAME = os.environ.get("AWS_REGION_NAME", "us-east-1")
+_endpoint = os.environ.get("WSGATEWAY_ENDPOINT_URL", "")
+WSGATEWAY: dict[str, Any] = {
+    "GATEWAY_SECRETS": _env_list("WSGATEWAY_GATEWAY_SECRETS", "demo-gateway-secret" if DEBUG else ""),
+    "ALLOWED_ORIGINS": _env_list("WSGATEWAY_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000"),
+}
+if _endpoint:
+    WSGATEWAY["ENDPOINT_URLS"] = {"apigatewayv2": _endpoint}
+if DEBUG and not os.environ.get("AWS_ACCESS_KEY_ID"):
+    # The emulator accepts any SigV4 signature; boto3 still needs credentials to sign with.
+    AWS_ACCESS_KEY_ID = "wsgateway-local"
+    AWS_SECRET_ACCESS_KEY = "wsgateway-local-secret"  # noqa: S105 (emulator-only credentials)
+
+# --- Celery ---
+CELERY_BROKER_URL = os.environ.get(
+    "CELERY_BROKER_URL", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "provisioning", "fanout", "maintenance")]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Unacked tasks are redelivered after this; it must exceed the longest retry countdown.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "wsgateway": {"handlers": ["console"], "level": os.environ.get("WSGATEWAY_LOG_LEVEL", "INFO")}
+    },
+}

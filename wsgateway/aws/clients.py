@@ -1,0 +1,88 @@
+"""boto3 clients, created lazily and cached per process and thread.
+
+Credentials, in the reference package's order: a named profile (``AWS_IAM_PROFILE``), else an
+access key pair (``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY``), else boto3's default chain
+(instance role, environment).  The region always comes from :func:`get_region_name`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from wsgateway.conf import aws_setting, wsgateway_settings
+
+# boto3 sessions and clients are not safe to share between threads while being created, and a
+# forked Celery child must not reuse its parent's sockets: the cache key includes pid + thread.
+_local = threading.local()
+_lock = threading.Lock()
+
+
+def get_region_name() -> str:
+    """The AWS region: ``AWS_GATEWAY_REGION_NAME``, else ``AWS_REGION_NAME``.
+
+    Raises ``ImproperlyConfigured`` naming both settings when neither is set.
+    """
+    region = aws_setting("AWS_GATEWAY_REGION_NAME") or aws_setting("AWS_REGION_NAME")
+    if not region:
+        raise ImproperlyConfigured(
+            "wsgateway needs an AWS region: set AWS_GATEWAY_REGION_NAME (or AWS_REGION_NAME) in settings."
+        )
+    return region
+
+
+def _credentials() -> dict[str, str]:
+    profile = aws_setting("AWS_IAM_PROFILE")
+    if profile:
+        return {"profile_name": profile}
+    key_id = aws_setting("AWS_ACCESS_KEY_ID")
+    secret = aws_setting("AWS_SECRET_ACCESS_KEY")
+    if key_id and secret:
+        return {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+    if key_id or secret:
+        raise ImproperlyConfigured("Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither.")
+    return {}
+
+
+def _cache() -> dict[tuple[Any, ...], Any]:
+    pid = os.getpid()
+    if getattr(_local, "pid", None) != pid:
+        _local.pid = pid
+        _local.clients = {}
+    clients: dict[tuple[Any, ...], Any] = _local.clients
+    return clients
+
+
+def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
+    """Return a cached boto3 client for ``service`` (``apigatewayv2``, ``apigatewaymanagementapi``, …).
+
+    ``endpoint_url`` defaults to ``WSGATEWAY["ENDPOINT_URLS"][service]`` so everything can point at
+    the local emulator; other keyword arguments are passed to ``boto3.session.Session.client``.
+    Settings are read on every call, so a changed setting gives a new client.
+    """
+    region = kwargs.pop("region_name", None) or get_region_name()
+    endpoint_urls = wsgateway_settings.ENDPOINT_URLS
+    if "endpoint_url" not in kwargs and endpoint_urls.get(service):
+        kwargs["endpoint_url"] = endpoint_urls[service]
+    credentials = _credentials()
+    key = (service, region, tuple(sorted(credentials.items())), tuple(sorted(kwargs.items(), key=str)))
+    cache = _cache()
+    client = cache.get(key)
+    if client is None:
+        import boto3.session  # imported lazily: Django start-up must not pay for boto3
+
+        # Session creation reads shared config files; serialise it, the client itself is per thread.
+        with _lock:
+            session = boto3.session.Session(region_name=region, **credentials)
+            client = session.client(service, **kwargs)
+        cache[key] = client
+    return client
+
+
+def clear_client_cache() -> None:
+    """Forget this thread's clients (tests, or after credentials rotate)."""
+    _local.pid = None
+    _local.clients = {}

@@ -1,0 +1,251 @@
+"""The one settings accessor for wsgateway.
+
+Project settings live in a ``WSGATEWAY`` dict in Django settings.  Every key has a documented
+default below; unknown keys are rejected (system check ``wsgateway.E003`` and an
+``ImproperlyConfigured`` on access) so a typo never silently falls back to a default.
+
+Values are read at call time, not import time, so ``override_settings`` works in tests.
+
+The AWS credential settings keep the top-level names the reference package uses:
+``AWS_GATEWAY_REGION_NAME``, ``AWS_REGION_NAME``, ``AWS_IAM_PROFILE``, ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A documented ``WSGATEWAY`` key: its default, accepted types and meaning."""
+
+    default: Any
+    types: tuple[type, ...]
+    doc: str
+    minimum: float | None = None
+    nullable: bool = False
+
+
+_NUMBER = (int, float)
+
+SETTINGS: dict[str, Setting] = {
+    # --- gateway → Django security (design §9) ---
+    "GATEWAY_SECRETS": Setting(
+        [],
+        (list, tuple),
+        "Shared secrets API Gateway sends in SECRET_HEADER. The first is put on new integrations; "
+        "all are accepted, so a secret can be rotated without downtime. Required outside DEBUG.",
+    ),
+    "SECRET_HEADER": Setting(
+        "X-Ws-Gateway-Secret", (str,), "Header carrying the shared secret (mapped as a static value)."
+    ),
+    "ALLOWED_ORIGINS": Setting(
+        [],
+        (list, tuple),
+        "Exact origins (scheme://host[:port]) allowed to open a socket. Empty: only requests "
+        "without an Origin header (non-browser clients) pass, unless DEBUG is on.",
+    ),
+    "ALLOWED_HOSTS": Setting(
+        None,
+        (list, tuple),
+        "Host patterns the $connect Host header must match, Django-style (wildcards, leading "
+        "dots). None: use settings.ALLOWED_HOSTS.",
+        nullable=True,
+    ),
+    "TRUSTED_PROXY_HOPS": Setting(
+        1,
+        (int,),
+        "How many X-Forwarded-For entries, counted from the right, were added by proxies you "
+        "trust (API Gateway adds one). The client IP is the entry just before them.",
+        minimum=0,
+    ),
+    "REQUIRE_TOKEN": Setting(
+        True, (bool,), "Require a one-time WebSocketToken in the $connect query string."
+    ),
+    "TOKEN_QUERY_PARAM": Setting("token", (str,), "Query-string parameter carrying the token."),
+    "CHANNEL_QUERY_PARAM": Setting("channel", (str,), "Query-string parameter naming the channel."),
+    "TOKEN_MAX_AGE_SECONDS": Setting(60, (int,), "Lifetime of a connect token.", minimum=1),
+    "TOKEN_RATE_LIMIT_PER_MINUTE": Setting(10, (int,), "Tokens one user may obtain per minute.", minimum=1),
+    "CONNECT_RATE_LIMIT_ATTEMPTS": Setting(
+        20, (int,), "$connect attempts allowed per IP and per user in the window.", minimum=1
+    ),
+    "CONNECT_RATE_LIMIT_WINDOW_MINUTES": Setting(
+        5, (int,), "Window of the $connect rate limit, in minutes.", minimum=1
+    ),
+    "MAX_MESSAGE_BYTES": Setting(
+        128 * 1024, (int,), "Largest message body accepted and sent (API Gateway: 128 KiB).", minimum=1
+    ),
+    "GATEWAY_CACHE_SECONDS": Setting(
+        30, _NUMBER, "How long the view caches an ApiGateway lookup by API id.", minimum=0
+    ),
+    # --- AWS endpoints ---
+    "ENDPOINT_URLS": Setting(
+        {},
+        (dict,),
+        "Endpoint URL per boto3 service name, e.g. {'apigatewayv2': 'http://127.0.0.1:4510'} to "
+        "point everything at the local emulator.",
+    ),
+    "MANAGEMENT_ENDPOINT_OVERRIDES": Setting(
+        {},
+        (dict,),
+        "Custom-domain host -> base URL to connect to instead (the Host header keeps the domain); "
+        "for running custom domains against a local emulator.",
+    ),
+    # --- fan-out and retries (design §5, §6) ---
+    "GONE_GRACE_SECONDS": Setting(
+        10,
+        _NUMBER,
+        "A 410 for a session younger than this is retried (its $connect may be in flight).",
+        minimum=0,
+    ),
+    "FANOUT_CHUNK_SIZE": Setting(250, (int,), "Connections per fan-out chunk task.", minimum=1),
+    "FANOUT_CONCURRENCY": Setting(
+        64, (int,), "Requests in flight per chunk to the management API.", minimum=1
+    ),
+    "FANOUT_MAX_RETRIES": Setting(
+        5, (int,), "Retries of a connection after 429/5xx/timeouts before it counts as failed.", minimum=0
+    ),
+    "FANOUT_RETRY_BACKOFF_SECONDS": Setting(
+        1.0, _NUMBER, "First retry delay; doubles each attempt, with full jitter.", minimum=0
+    ),
+    "FANOUT_RETRY_BACKOFF_MAX_SECONDS": Setting(
+        60.0, _NUMBER, "Cap on one retry delay (below the broker's visibility timeout).", minimum=0
+    ),
+    "FANOUT_REQUEST_TIMEOUT_SECONDS": Setting(
+        10.0, _NUMBER, "Timeout of one @connections request.", minimum=0.001
+    ),
+    "ACCOUNT_REQUESTS_PER_SECOND": Setting(
+        10000,
+        _NUMBER,
+        "Account-wide API Gateway request budget shared by all workers (Redis token bucket).",
+        minimum=1,
+    ),
+    "ACCOUNT_BURST": Setting(5000, _NUMBER, "Burst size of the shared token bucket.", minimum=1),
+    "REDIS_URL": Setting(
+        None,
+        (str,),
+        "Redis used by the shared rate limiter. None: CELERY_BROKER_URL when it is a redis URL, "
+        "else redis://127.0.0.1:6379/0.",
+        nullable=True,
+    ),
+    # --- provisioning (design §7) ---
+    "CONTROL_PLANE_CALLS_PER_SECOND": Setting(
+        10, _NUMBER, "Control-plane calls per second (AWS: 10/s, burst 40).", minimum=0.01
+    ),
+    "DEPLOYMENT_INTERVAL_SECONDS": Setting(
+        5, _NUMBER, "Minimum spacing of CreateDeployment calls (AWS: 1 per 5 s).", minimum=0
+    ),
+    "DOMAIN_NAME_INTERVAL_SECONDS": Setting(
+        30, _NUMBER, "Minimum spacing of domain-name calls (AWS: 1 per 30 s).", minimum=0
+    ),
+    "PROVISIONING_LOCK_SECONDS": Setting(
+        900, _NUMBER, "After this long a provisioning lock is considered abandoned.", minimum=1
+    ),
+    # --- maintenance (beat) ---
+    "IDLE_TIMEOUT_SECONDS": Setting(600, _NUMBER, "API Gateway's idle timeout.", minimum=1),
+    "CONNECTION_LIFETIME_SECONDS": Setting(
+        7200, _NUMBER, "API Gateway's maximum connection lifetime.", minimum=1
+    ),
+    "DISCONNECTED_RETENTION_DAYS": Setting(
+        7, _NUMBER, "Disconnected session rows older than this are purged.", minimum=0
+    ),
+    "RATE_LIMIT_RETENTION_DAYS": Setting(
+        7, _NUMBER, "ConnectionRateLimit rows older than this are deleted.", minimum=0
+    ),
+    "TOKEN_RETENTION_SECONDS": Setting(
+        300, _NUMBER, "Tokens older than this (or used) are deleted.", minimum=0
+    ),
+    "MAINTENANCE_INTERVALS": Setting(
+        {
+            "cleanup_tokens": 300,
+            "cleanup_rate_limits": 3600,
+            "sweep_stale_sessions": 60,
+            "purge_disconnected_sessions": 3600,
+        },
+        (dict,),
+        "Seconds between runs of each beat task.",
+    ),
+}
+
+
+def _user_settings() -> dict[str, Any]:
+    value = getattr(settings, "WSGATEWAY", None)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"settings.WSGATEWAY must be a dict, not {type(value).__name__}.")
+    return value
+
+
+def validate_settings() -> list[str]:
+    """Every problem with the ``WSGATEWAY`` dict, as readable sentences (empty when valid)."""
+    raw = getattr(settings, "WSGATEWAY", None)
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [f"settings.WSGATEWAY must be a dict, not {type(raw).__name__}."]
+    problems: list[str] = []
+    for key in sorted(set(raw) - set(SETTINGS)):
+        problems.append(f"Unknown key WSGATEWAY[{key!r}].")
+    for key, spec in SETTINGS.items():
+        if key not in raw:
+            continue
+        value = raw[key]
+        if value is None and spec.nullable:
+            continue
+        # bool is an int subclass; a True where a number belongs is a mistake.
+        if not isinstance(value, spec.types) or (isinstance(value, bool) and bool not in spec.types):
+            expected = " or ".join(t.__name__ for t in spec.types)
+            problems.append(f"WSGATEWAY[{key!r}] must be {expected}, not {type(value).__name__}.")
+            continue
+        if spec.minimum is not None and value < spec.minimum:
+            problems.append(f"WSGATEWAY[{key!r}] must be at least {spec.minimum}, not {value!r}.")
+    secrets = raw.get("GATEWAY_SECRETS")
+    if isinstance(secrets, list | tuple) and not all(isinstance(s, str) and s for s in secrets):
+        problems.append("WSGATEWAY['GATEWAY_SECRETS'] must contain non-empty strings only.")
+    for key in ("ENDPOINT_URLS", "MANAGEMENT_ENDPOINT_OVERRIDES"):
+        mapping = raw.get(key)
+        if isinstance(mapping, dict):
+            for name, url in mapping.items():
+                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                    problems.append(f"WSGATEWAY[{key!r}][{name!r}] must be an http(s) URL, not {url!r}.")
+    return problems
+
+
+class WsGatewaySettings:
+    """Attribute access to ``WSGATEWAY`` keys with their defaults, read at call time."""
+
+    def __getattr__(self, name: str) -> Any:
+        spec = SETTINGS.get(name)
+        if spec is None:
+            raise AttributeError(f"wsgateway has no setting {name!r}.")
+        user = _user_settings()
+        unknown = set(user) - set(SETTINGS)
+        if unknown:
+            raise ImproperlyConfigured(f"Unknown WSGATEWAY keys: {', '.join(sorted(unknown))}.")
+        if name in user:
+            return user[name]
+        default = spec.default
+        # Hand out copies of mutable defaults so callers cannot change them for everyone.
+        if isinstance(default, dict | list):
+            return type(default)(default)
+        return default
+
+    @property
+    def gateway_secrets(self) -> list[str]:
+        """The accepted gateway secrets, current first."""
+        return list(self.GATEWAY_SECRETS)
+
+
+wsgateway_settings = WsGatewaySettings()
+
+
+def aws_setting(name: str) -> str | None:
+    """A top-level AWS setting (the reference package's names), ``None`` when unset or empty."""
+    value = getattr(settings, name, None)
+    return value or None

@@ -1,0 +1,43 @@
+"""Keyed hashes for secrets wsgateway must be able to compare but never store.
+
+Tokens and Django session keys are stored as HMAC-SHA256 under ``SECRET_KEY``: a leaked
+database alone reveals neither.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.utils.crypto import salted_hmac
+
+_SALT = "wsgateway.hashing"
+
+
+def keyed_hash(value: str, purpose: str) -> str:
+    """Hex HMAC-SHA256 of ``value``; ``purpose`` separates token hashes from session-key hashes."""
+    return salted_hmac(f"{_SALT}.{purpose}", value, algorithm="sha256").hexdigest()
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a one-time connect token."""
+    return keyed_hash(token, "token")
+
+
+def session_key_hash(session_key: str) -> str:
+    """The stored form of a Django session key."""
+    return keyed_hash(session_key, "session")
+
+
+def secret_fingerprint(secret: str) -> str:
+    """A short fingerprint of a gateway secret, to tell which one an integration carries."""
+    return keyed_hash(secret, "gateway-secret")[:16]
+
+
+def constant_time_in(candidate: str, accepted: list[str]) -> bool:
+    """Whether ``candidate`` equals one of ``accepted``, comparing every one in constant time."""
+    found = False
+    encoded = candidate.encode()
+    for secret in accepted:
+        # No early exit: the time taken must not reveal which secret (or how much of it) matched.
+        found |= hmac.compare_digest(encoded, secret.encode())
+    return found

@@ -1,0 +1,43 @@
+"""Custom querysets (design §10.7)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from wsgateway.models import WebSocketSession  # noqa: F401
+
+
+class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
+    """Queries over WebSocket sessions, and broadcasting to them."""
+
+    def live(self) -> WebSocketSessionQuerySet:
+        """Sessions API Gateway still holds open, as far as we know."""
+        return self.filter(connected=True)
+
+    def for_channel(self, channel_name: str) -> WebSocketSessionQuerySet:
+        """Live sessions on ``channel_name``."""
+        return self.filter(connected=True, channel_name=channel_name)
+
+    def for_user(self, user: Any) -> WebSocketSessionQuerySet:
+        """Live sessions of ``user`` (a user instance or primary key)."""
+        user_id = getattr(user, "pk", user)
+        return self.filter(connected=True, user_id=user_id)
+
+    def send_message(self, data: dict[str, Any]) -> Any:
+        """Send the same message to all connected WebSocket sessions in the queryset.
+
+        Enqueues the fan-out (after the current transaction commits) and returns a handle carrying
+        the message id; it never waits for API Gateway.
+
+        Example::
+
+            WebSocketSession.objects.filter(channel_name="Shared Channel Name").send_message(
+                {"msg": "this is a server sent message"}
+            )
+        """
+        from wsgateway import sending  # the sending layer imports models; keep the cycle lazy
+
+        return sending.send_to_queryset(self, data)

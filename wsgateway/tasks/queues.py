@@ -1,0 +1,7 @@
+"""Queue names (design §5)."""
+
+PROVISIONING = "provisioning"
+FANOUT = "fanout"
+MAINTENANCE = "maintenance"
+
+ALL = (PROVISIONING, FANOUT, MAINTENANCE)
