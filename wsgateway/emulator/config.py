@@ -1,0 +1,123 @@
+"""Runtime configuration of the emulator.
+
+One mutable :class:`EmulatorConfig` object is shared by every request handler and read at
+request time, so a change through ``/_emulator/config``, :meth:`EmulatorServer.configure` or a
+test that assigns an attribute takes effect on the next request without a restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+#: AWS quotas (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+AWS_IDLE_TIMEOUT_S = 600.0
+AWS_MAX_LIFETIME_S = 7200.0
+AWS_FRAME_LIMIT = 32 * 1024
+AWS_MESSAGE_LIMIT = 128 * 1024
+
+# Keys that may be changed at runtime through /_emulator/config. The socket address and the
+# state file are fixed once the server is listening.
+RUNTIME_KEYS = frozenset(
+    {
+        "idle_timeout",
+        "max_lifetime",
+        "frame_limit",
+        "message_limit",
+        "fail_429",
+        "fail_500",
+        "latency_ms",
+        "latency_max_ms",
+        "control_plane_fail",
+        "throttle_control_plane",
+        "seed",
+        "access_key",
+        "secret_key",
+        "send_buffer_limit",
+        "virtual_keep_messages",
+    }
+)
+
+
+@dataclass
+class EmulatorConfig:
+    """Every knob of the emulator, with AWS's values as defaults.
+
+    Times are in seconds (floats, so tests can use 0.5 s), sizes in bytes, fractions in 0..1.
+    """
+
+    host: str = "127.0.0.1"
+    #: 0 picks a free port; the bound port is reported by the server object / the CLI banner.
+    port: int = 4510
+    #: Default region when a request carries no SigV4 credential scope.
+    region: str = "us-east-1"
+    idle_timeout: float = AWS_IDLE_TIMEOUT_S
+    max_lifetime: float = AWS_MAX_LIFETIME_S
+    frame_limit: int = AWS_FRAME_LIMIT
+    message_limit: int = AWS_MESSAGE_LIMIT
+    #: Fraction of @connections requests answered 429 LimitExceededException (not delivered).
+    fail_429: float = 0.0
+    #: Fraction of @connections requests answered 500 InternalServerErrorException (not delivered).
+    fail_500: float = 0.0
+    #: Added latency on @connections requests: fixed ``latency_ms`` or uniform in
+    #: [latency_ms, latency_max_ms] when ``latency_max_ms`` is larger.
+    latency_ms: float = 0.0
+    latency_max_ms: float | None = None
+    #: Fraction of control-plane calls answered 429 TooManyRequestsException.
+    control_plane_fail: float = 0.0
+    #: Emulate AWS's control-plane rate limits (CreateDeployment 1/5 s, domain names 1/30 s).
+    throttle_control_plane: bool = False
+    #: Seed of the fault-injection random generator; None = nondeterministic.
+    seed: int | None = None
+    #: When both are set, SigV4 signatures are verified (slower); otherwise only the presence of
+    #: an ``AWS4-HMAC-SHA256`` Authorization header is checked, which is what the hot path needs.
+    access_key: str | None = None
+    secret_key: str | None = None
+    #: A socket whose unsent bytes exceed this answers @connections POSTs with 429, like AWS
+    #: does when "the WebSocket client side buffer is full".
+    send_buffer_limit: int = 4 * 1024 * 1024
+    #: How many of the last messages a virtual connection keeps (all are counted).
+    virtual_keep_messages: int = 100
+    #: JSON file the control-plane state is loaded from at start and saved to on every change.
+    state_file: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as JSON-serialisable data (secrets masked)."""
+        data = dataclasses.asdict(self)
+        if data.get("secret_key"):
+            data["secret_key"] = "***"  # noqa: S105 - a mask, not a password
+        return data
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply runtime changes, validating names and types; raise ``ValueError`` on bad input."""
+        unknown = set(changes) - RUNTIME_KEYS
+        if unknown:
+            raise ValueError(f"unknown or read-only config keys: {sorted(unknown)}")
+        for key, value in changes.items():
+            current = getattr(self, key)
+            if key in {"fail_429", "fail_500", "control_plane_fail"}:
+                value = float(value)
+                if not 0.0 <= value <= 1.0:
+                    raise ValueError(f"{key} must be within 0..1")
+            elif key in {"idle_timeout", "max_lifetime", "latency_ms"}:
+                value = float(value)
+                if value < 0:
+                    raise ValueError(f"{key} must be >= 0")
+            elif key in {"frame_limit", "message_limit", "send_buffer_limit", "virtual_keep_messages"}:
+                value = int(value)
+                if value <= 0:
+                    raise ValueError(f"{key} must be > 0")
+            elif key == "latency_max_ms":
+                value = None if value is None else float(value)
+            elif key == "seed":
+                value = None if value is None else int(value)
+            elif key == "throttle_control_plane":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be a boolean")
+            elif key in {"access_key", "secret_key"}:
+                value = None if value in (None, "") else str(value)
+            elif current is not None and not isinstance(value, type(current)):
+                raise ValueError(f"{key} has the wrong type")
+            setattr(self, key, value)
