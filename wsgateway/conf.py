@@ -195,7 +195,7 @@ def validate_settings() -> list[str]:
     for key, spec in SETTINGS.items():
         if key not in raw:
             continue
-        value = raw[key]
+        value: Any = raw[key]
         if value is None and spec.nullable:
             continue
         # bool is an int subclass; a True where a number belongs is a mistake.
@@ -203,7 +203,7 @@ def validate_settings() -> list[str]:
             expected = " or ".join(t.__name__ for t in spec.types)
             problems.append(f"WSGATEWAY[{key!r}] must be {expected}, not {type(value).__name__}.")
             continue
-        if spec.minimum is not None and value < spec.minimum:
+        if spec.minimum is not None and isinstance(value, int | float) and value < spec.minimum:
             problems.append(f"WSGATEWAY[{key!r}] must be at least {spec.minimum}, not {value!r}.")
     secrets = raw.get("GATEWAY_SECRETS")
     if isinstance(secrets, list | tuple) and not all(isinstance(s, str) and s for s in secrets):

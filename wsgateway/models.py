@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models, transaction
@@ -805,7 +806,9 @@ class ChannelPermission(models.Model):
         ]
         if not names:
             return bool(getattr(user, "is_superuser", False))
-        has_perm = user.has_perm  # type: ignore[union-attr]
+        if not isinstance(user, PermissionsMixin):
+            return False  # a custom user model without permissions cannot hold any
+        has_perm = user.has_perm
         return all(has_perm(n) for n in names) if self.require_all else any(has_perm(n) for n in names)
 
     @classmethod

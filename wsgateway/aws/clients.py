@@ -34,7 +34,7 @@ def get_region_name() -> str:
     return region
 
 
-def _credentials() -> dict[str, str]:
+def _credentials() -> dict[str, Any]:
     profile = aws_setting("AWS_IAM_PROFILE")
     if profile:
         return {"profile_name": profile}
@@ -73,11 +73,18 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
     client = cache.get(key)
     if client is None:
         import boto3.session  # imported lazily: Django start-up must not pay for boto3
+        from botocore.exceptions import ProfileNotFound
 
         # Session creation reads shared config files; serialise it, the client itself is per thread.
         with _lock:
-            session = boto3.session.Session(region_name=region, **credentials)
-            client = session.client(service, **kwargs)
+            try:
+                session = boto3.session.Session(region_name=region, **credentials)
+            except ProfileNotFound as err:
+                raise ImproperlyConfigured(
+                    f"AWS_IAM_PROFILE names the profile {credentials.get('profile_name')!r}, "
+                    "which is not in the AWS config files."
+                ) from err
+            client = session.client(service, **kwargs)  # type: ignore[call-overload]
         cache[key] = client
     return client
 

