@@ -1,0 +1,136 @@
+"""Fixtures of the fan-out tests: the emulator over real sockets, real Redis, a real database."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from wsgateway.emulator.pytest_plugin import emulator, recording_backend  # noqa: F401
+from wsgateway.emulator.server import EmulatorServer
+from wsgateway.fanout.broadcast import broadcast
+from wsgateway.fanout.delivery import run_chunk
+from wsgateway.fanout.messages import encode_message
+from wsgateway.fanout.planner import POST, Chunk
+from wsgateway.models import ApiGateway, WebSocketSession
+
+
+def admin(
+    emu: EmulatorServer, path: str, body: dict[str, Any] | None = None, method: str | None = None
+) -> Any:
+    """Call the emulator's ``/_emulator/`` admin API."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 (localhost emulator)
+        f"{emu.url}/_emulator/{path}",
+        data=data,
+        method=method or ("POST" if data is not None else "GET"),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (localhost)
+        return json.load(answer)
+
+
+def virtual_connections(emu: EmulatorServer, count: int, api_id: str | None = None) -> dict[str, Any]:
+    """Create ``count`` socket-less connections (and an API when ``api_id`` is None)."""
+    body: dict[str, Any] = {"count": count}
+    if api_id:
+        body["apiId"] = api_id
+    return admin(emu, "virtual-connections", body)  # type: ignore[no-any-return]
+
+
+def received(emu: EmulatorServer, connection_id: str) -> list[dict[str, Any]]:
+    """Messages a virtual connection received, parsed."""
+    quoted = urllib.request.quote(connection_id, safe="")
+    info = admin(emu, f"virtual-connections/{quoted}/messages")
+    return [json.loads(m["data"]) for m in info["messages"]]
+
+
+def make_gateway(
+    emu: EmulatorServer, api_id: str, stage: str = "test", name: str | None = None
+) -> ApiGateway:
+    """An ApiGateway row whose management endpoint is the emulator's stage."""
+    return ApiGateway.objects.create(
+        api_name=name or f"gw-{api_id}",
+        api_id=api_id,
+        api_endpoint=f"ws://127.0.0.1:{emu.port}/{api_id}",
+        stage_name=stage,
+        api_created=True,
+    )
+
+
+def make_sessions(
+    gateway: ApiGateway | None,
+    connection_ids: list[str],
+    *,
+    channel: str = "room",
+    user: Any = None,
+    age_seconds: float = 60.0,
+) -> list[WebSocketSession]:
+    """Live session rows for ``connection_ids``, created ``age_seconds`` ago."""
+    rows = WebSocketSession.objects.bulk_create(
+        [
+            WebSocketSession(connection_id=c, channel_name=channel, user=user, api_gateway=gateway)
+            for c in connection_ids
+        ]
+    )
+    WebSocketSession.objects.filter(connection_id__in=connection_ids).update(
+        created_on=timezone.now() - timedelta(seconds=age_seconds)
+    )
+    return rows
+
+
+class InlineFanout:
+    """Runs the fan-out pipeline in the test thread: the planner calls the chunk runner directly,
+    retries are collected (with their countdowns) instead of going through the broker."""
+
+    def __init__(self) -> None:
+        self.retries: list[tuple[Chunk, float]] = []
+        self.results: list[dict[str, Any]] = []
+
+    def requeue(self, chunk: Chunk, countdown: float) -> None:
+        self.retries.append((chunk, countdown))
+
+    def run(self, chunk: Chunk) -> None:
+        self.results.append(run_chunk(chunk, self.requeue))
+
+    def send(self, queryset: Any, data: dict[str, Any], op: str = POST) -> str:
+        message_id, body = encode_message(data)
+        broadcast(queryset, message_id=message_id, op=op, body=body if op == POST else None, emit=self.run)
+        return message_id
+
+    def run_retries(self) -> int:
+        pending, self.retries = self.retries, []
+        for chunk, _countdown in pending:
+            self.run(chunk)
+        return len(pending)
+
+
+@pytest.fixture
+def inline() -> InlineFanout:
+    return InlineFanout()
+
+
+@pytest.fixture
+def fast_retries() -> Iterator[None]:
+    """Short backoff so retried chunks run within the test's time."""
+    from django.conf import settings
+
+    conf = dict(settings.WSGATEWAY)
+    conf.update(FANOUT_RETRY_BACKOFF_SECONDS=0.2, FANOUT_RETRY_BACKOFF_MAX_SECONDS=0.5)
+    with override_settings(WSGATEWAY=conf):
+        yield
+
+
+def wsgateway_overrides(**changes: Any) -> Any:
+    """``override_settings`` of some WSGATEWAY keys, keeping the others."""
+    from django.conf import settings
+
+    conf = dict(settings.WSGATEWAY)
+    conf.update(changes)
+    return override_settings(WSGATEWAY=conf)

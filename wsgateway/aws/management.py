@@ -1,0 +1,402 @@
+"""The fast ``@connections`` client used by fan-out (management API, SigV4 service ``execute-api``).
+
+boto3 spends about a millisecond of CPU per ``post_to_connection`` (request serialisation, a full
+SigV4 derivation, urllib3, response parsing) and blocks a thread per request in flight. A
+broadcast sends the same body to thousands of connection ids on one endpoint, so this client:
+
+- speaks HTTP/1.1 itself over ``asyncio`` protocols: a small pool of keep-alive connections per
+  endpoint, one request in flight per connection, ``concurrency`` connections at once;
+- signs with :class:`wsgateway.aws.sigv4.Signer` (signing key per day, payload hash per message);
+- returns raw answers (status + ``x-amzn-ErrorType``) that callers turn into our exceptions with
+  :func:`wsgateway.aws.errors.error_from_status`; a request that got no answer (refused, reset,
+  timed out) has status 0.
+
+Pools live on a per-thread event loop kept for the life of the process (:func:`get_engine`), so a
+Celery worker child reuses its connections from one chunk task to the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+from wsgateway.aws.clients import _credentials, get_region_name
+from wsgateway.aws.sigv4 import EMPTY_SHA256, Credentials, Signer, amz_date, payload_hash
+from wsgateway.conf import wsgateway_settings
+
+T = TypeVar("T")
+
+#: ``status`` of an answer that never came (connection refused / reset / timed out).
+NO_ANSWER = 0
+
+# Connection ids are URL-encoded as a path segment: AWS ids are base64 (``=``, ``+``, ``/``).
+_SAFE_ID = "-_.~"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What ``@connections`` answered: HTTP status (0 = no answer) and ``x-amzn-ErrorType``."""
+
+    status: int
+    error_type: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to send: the origin actually connected to, the Host (and SigV4 host), the path prefix."""
+
+    scheme: str
+    connect_host: str
+    connect_port: int
+    host: str
+    base_path: str
+
+    @classmethod
+    def from_url(cls, management_url: str) -> Endpoint:
+        """Parse a management endpoint URL, applying ``MANAGEMENT_ENDPOINT_OVERRIDES``.
+
+        An override maps a custom-domain host onto the base URL actually connected to; the Host
+        header and the signature keep the domain (the emulator routes by Host, like AWS).
+        """
+        parts = urlsplit(management_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"Not an http(s) management endpoint: {management_url!r}")
+        host = parts.netloc
+        connect = urlsplit(wsgateway_settings.MANAGEMENT_ENDPOINT_OVERRIDES.get(parts.hostname, "")) or None
+        target = connect if connect is not None and connect.hostname else parts
+        scheme = target.scheme
+        port = target.port or (443 if scheme == "https" else 80)
+        return cls(scheme, target.hostname or "", port, host, parts.path.rstrip("/"))
+
+    def path(self, connection_id: str) -> str:
+        """The URL-encoded request path of ``@connections/{connection_id}``."""
+        return f"{self.base_path}/@connections/{quote(connection_id, safe=_SAFE_ID)}"
+
+
+class _Closed(Exception):
+    """The server closed a keep-alive connection before answering (safe to retry on a new one)."""
+
+
+class _HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: write a request, parse the answer (Content-Length or chunked)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._buf = bytearray()
+        self._waiter: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
+        self._got_bytes = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            if not self._got_bytes:
+                waiter.set_exception(_Closed())
+            else:
+                waiter.set_exception(ConnectionResetError("connection closed mid-answer"))
+        self._waiter = None
+
+    def data_received(self, data: bytes) -> None:
+        self._got_bytes = True
+        self._buf += data
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        parsed = self._parse()
+        if parsed is not None:
+            self._waiter = None
+            waiter.set_result(parsed)
+
+    def _parse(self) -> tuple[int, dict[str, str], bytes] | None:
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(buf[:end]).decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        headers: dict[str, str] = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        start = end + 4
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = bytearray()
+            pos = start
+            while True:
+                line_end = buf.find(b"\r\n", pos)
+                if line_end < 0:
+                    return None
+                size = int(bytes(buf[pos:line_end]).split(b";", 1)[0], 16)
+                if size == 0:
+                    trailer_end = buf.find(b"\r\n\r\n", line_end)
+                    if trailer_end < 0:
+                        return None
+                    del buf[: trailer_end + 4]
+                    return status, headers, bytes(body)
+                if len(buf) < line_end + 2 + size + 2:
+                    return None
+                body += buf[line_end + 2 : line_end + 2 + size]
+                pos = line_end + 2 + size + 2
+        length = int(headers.get("content-length", "0") or 0)
+        if len(buf) < start + length:
+            return None
+        body_bytes = bytes(buf[start : start + length])
+        del buf[: start + length]
+        return status, headers, body_bytes
+
+    def request(self, data: bytes) -> asyncio.Future[tuple[int, dict[str, str], bytes]]:
+        assert self.transport is not None
+        waiter: asyncio.Future[tuple[int, dict[str, str], bytes]] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        self._got_bytes = False
+        self._buf.clear()
+        self.transport.write(data)
+        return waiter
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+
+
+TokenSource = Callable[[int], Awaitable[None]]
+
+
+class ConnectionsClient:
+    """Keep-alive connections to one management endpoint; sends many requests concurrently."""
+
+    def __init__(self, endpoint: Endpoint, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.endpoint = endpoint
+        self._idle: list[_HttpProtocol] = []
+        self._ssl = ssl_context if endpoint.scheme == "https" else None
+        if endpoint.scheme == "https" and self._ssl is None:
+            self._ssl = ssl.create_default_context()
+
+    async def _open(self) -> _HttpProtocol:
+        loop = asyncio.get_running_loop()
+        ep = self.endpoint
+        _, protocol = await loop.create_connection(
+            _HttpProtocol,
+            ep.connect_host,
+            ep.connect_port,
+            ssl=self._ssl,
+            server_hostname=ep.host.split(":")[0] if self._ssl else None,
+        )
+        return protocol
+
+    async def _exchange(self, data: bytes, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        # A reused connection may have been closed by the server while idle: retry once on a new
+        # one when it closed before sending any byte of the answer.
+        for _ in range(2):
+            reused = bool(self._idle)
+            protocol = self._idle.pop() if reused else await asyncio.wait_for(self._open(), timeout)
+            try:
+                async with asyncio.timeout(timeout):
+                    answer = await protocol.request(data)
+            except _Closed:
+                protocol.close()
+                if reused:
+                    continue
+                raise ConnectionResetError("connection closed before the answer") from None
+            except BaseException:
+                protocol.close()
+                raise
+            if answer[1].get("connection", "").lower() == "close":
+                protocol.close()
+            else:
+                self._idle.append(protocol)
+            return answer
+        raise ConnectionResetError("connection closed before the answer")
+
+    async def call_many(
+        self,
+        method: str,
+        connection_ids: Sequence[str],
+        signer: Signer,
+        body: bytes = b"",
+        *,
+        concurrency: int,
+        timeout: float,
+        acquire: TokenSource | None = None,
+        token_batch: int = 50,
+    ) -> list[Answer]:
+        """``method`` ``@connections/{id}`` for every id; answers in the order of the ids.
+
+        At most ``concurrency`` requests are in flight. ``acquire(n)`` (the account-wide limiter)
+        is awaited for tokens in batches of ``token_batch`` before the requests they pay for.
+        """
+        answers: list[Answer] = [Answer(NO_ANSWER)] * len(connection_ids)
+        host = self.endpoint.host
+        body_hash = payload_hash(body) if body else EMPTY_SHA256
+        head_tail = (
+            f"Host: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            if body or method == "POST"
+            else f"Host: {host}\r\nContent-Length: 0\r\n"
+        )
+        next_index = 0
+        allowance = 0
+        lock = asyncio.Lock()
+        clock = _Clock()
+
+        async def take_token() -> None:
+            nonlocal allowance
+            if acquire is None:
+                return
+            async with lock:
+                if allowance == 0:
+                    remaining = len(connection_ids) - next_index + 1
+                    want = max(1, min(token_batch, remaining))
+                    await acquire(want)
+                    allowance = want
+                allowance -= 1
+
+        async def worker() -> None:
+            nonlocal next_index
+            while next_index < len(connection_ids):
+                index = next_index
+                next_index += 1
+                await take_token()
+                connection_id = connection_ids[index]
+                path = self.endpoint.path(connection_id)
+                signed = signer.sign(method, path, body_hash, clock.now())
+                head = f"{method} {path} HTTP/1.1\r\n{head_tail}" + "".join(
+                    f"{k}: {v}\r\n" for k, v in signed
+                )
+                data = head.encode() + b"\r\n" + body
+                try:
+                    status, headers, payload = await self._exchange(data, timeout)
+                except (OSError, TimeoutError, ValueError, IndexError) as err:
+                    answers[index] = Answer(NO_ANSWER, None, f"{type(err).__name__}: {err}")
+                    continue
+                if status < 300:
+                    answers[index] = _OK if status == 200 else Answer(status)
+                else:
+                    detail = payload[:200].decode("utf-8", "replace")
+                    answers[index] = Answer(status, headers.get("x-amzn-errortype"), detail)
+
+        workers = max(1, min(concurrency, len(connection_ids)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return answers
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        while self._idle:
+            self._idle.pop().close()
+
+
+_OK = Answer(200)
+
+
+class _Clock:
+    """``X-Amz-Date`` value, recomputed at most once per second."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._value = amz_date(second)
+        return self._value
+
+
+# --- credentials -------------------------------------------------------------------------------
+
+_cred_lock = threading.Lock()
+_cred_state: dict[str, Any] = {}
+
+
+def get_credentials() -> Credentials:
+    """Frozen credentials from the same settings as ``get_boto3_client``.
+
+    Profile, key pair or boto3's default chain, through a boto3 session cached per process;
+    temporary credentials are refreshed by botocore when they near expiry.
+    """
+    settings_key = tuple(sorted(_credentials().items()))
+    with _cred_lock:
+        if _cred_state.get("pid") != os.getpid() or _cred_state.get("key") != settings_key:
+            import boto3.session  # imported lazily: only workers sign requests
+
+            session = boto3.session.Session(**dict(settings_key))
+            _cred_state.update(pid=os.getpid(), key=settings_key, creds=session.get_credentials())
+        creds = _cred_state["creds"]
+    if creds is None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "No AWS credentials for the management API: set AWS_IAM_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or provide them to boto3's default chain."
+        )
+    frozen = creds.get_frozen_credentials()
+    return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
+
+
+def signer_for(endpoint: Endpoint) -> Signer:
+    """A signer for ``endpoint`` with the current credentials and region."""
+    return Signer(get_credentials(), get_region_name(), endpoint.host)
+
+
+# --- per-thread engine -------------------------------------------------------------------------
+
+
+class Engine:
+    """A long-lived event loop plus connection pools, one per process and thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.clients: dict[Endpoint, ConnectionsClient] = {}
+
+    def client(self, endpoint: Endpoint) -> ConnectionsClient:
+        """The pooled client of ``endpoint``."""
+        client = self.clients.get(endpoint)
+        if client is None:
+            client = self.clients[endpoint] = ConnectionsClient(endpoint)
+        return client
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` to completion on this engine's loop."""
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        """Close the pools and the loop."""
+        for client in self.clients.values():
+            client.close()
+        self.clients.clear()
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.loop.close()
+
+
+_local = threading.local()
+
+
+def get_engine() -> Engine:
+    """This thread's engine (a forked child never reuses its parent's loop or sockets)."""
+    engine: Engine | None = getattr(_local, "engine", None)
+    if engine is None or getattr(_local, "pid", None) != os.getpid():
+        engine = _local.engine = Engine()
+        _local.pid = os.getpid()
+    return engine
+
+
+def close_engine() -> None:
+    """Close this thread's engine (tests, shutdown)."""
+    engine: Engine | None = getattr(_local, "engine", None)
+    if engine is not None and getattr(_local, "pid", None) == os.getpid():
+        engine.close()
+    _local.engine = None

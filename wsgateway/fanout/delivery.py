@@ -1,0 +1,170 @@
+"""Running one chunk: send, classify every answer by the retry table (design §5), record.
+
+| answer | what happens |
+|---|---|
+| 2xx | delivered (a kick's ``DELETE`` also marks the session disconnected) |
+| 410, session younger than ``GONE_GRACE_SECONDS`` | retried later: its ``$connect`` may be in flight |
+| 410, older session | gone: marked disconnected in bulk, no retry |
+| 429, 5xx, no answer (timeout, refused, reset) | retried with backoff, at most ``FANOUT_MAX_RETRIES`` |
+| 403, 413, other 4xx | failed, no retry; logged with the AWS error |
+
+Inside a chunk, connections that got 429/5xx/no answer are re-sent once more right away after a
+short jittered pause (≤ 200 ms): most throttling and transient errors clear within that, and it
+saves a broker round-trip. Whatever still needs a retry goes into a new chunk task for just those
+connections, with the same message id, the next attempt number and a countdown of full-jitter
+exponential backoff (``FANOUT_RETRY_BACKOFF_SECONDS`` doubled per attempt, capped at
+``FANOUT_RETRY_BACKOFF_MAX_SECONDS``, which must stay below the broker's visibility timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from wsgateway.aws.errors import error_from_status
+from wsgateway.aws.management import NO_ANSWER, Answer, Endpoint, get_engine, signer_for
+from wsgateway.conf import wsgateway_settings
+from wsgateway.fanout import gone, results
+from wsgateway.fanout.limiter import SharedTokenBucket
+from wsgateway.fanout.planner import DELETE, Chunk, make_chunk
+from wsgateway.fanout.results import Counts
+
+logger = logging.getLogger("wsgateway.fanout")
+
+#: Young-410 retries stop after this many attempts even inside the grace period (a safety bound).
+MAX_GONE_ATTEMPTS = 30
+#: Upper bound of the in-chunk pause before the one immediate re-send.
+QUICK_RETRY_PAUSE = 0.2
+#: Smallest countdown of a re-enqueued chunk.
+MIN_COUNTDOWN = 0.05
+
+Requeue = Callable[[Chunk, float], None]
+
+
+def is_retryable(status: int) -> bool:
+    """429, 5xx and "no answer" are worth retrying; other statuses are final."""
+    return status == NO_ANSWER or status == 429 or status >= 500
+
+
+def backoff(attempt: int) -> float:
+    """Full-jitter exponential backoff for ``attempt`` (0-based), in seconds."""
+    base = float(wsgateway_settings.FANOUT_RETRY_BACKOFF_SECONDS)
+    cap = float(wsgateway_settings.FANOUT_RETRY_BACKOFF_MAX_SECONDS)
+    ceiling = min(cap, base * (2**attempt))
+    return max(MIN_COUNTDOWN, random.uniform(0, ceiling))  # noqa: S311 (jitter, not security)
+
+
+def send(chunk: Chunk, connection_ids: Sequence[str]) -> list[Answer]:
+    """Send the chunk's request to ``connection_ids`` through the shared engine and limiter."""
+    endpoint = Endpoint.from_url(chunk["endpoint"])
+    engine = get_engine()
+    client = engine.client(endpoint)
+    body = chunk["body"].encode() if chunk.get("body") is not None else b""
+    method = "DELETE" if chunk["op"] == DELETE else "POST"
+    limiter = SharedTokenBucket()
+    return engine.run(
+        client.call_many(
+            method,
+            connection_ids,
+            signer_for(endpoint),
+            body,
+            concurrency=int(wsgateway_settings.FANOUT_CONCURRENCY),
+            timeout=float(wsgateway_settings.FANOUT_REQUEST_TIMEOUT_SECONDS),
+            acquire=limiter.atake,
+        )
+    )
+
+
+def _send_with_quick_retry(chunk: Chunk, ids: list[str]) -> list[Answer]:
+    answers = send(chunk, ids)
+    again = [i for i, a in enumerate(answers) if is_retryable(a.status)]
+    if again:
+        time.sleep(random.uniform(0.02, QUICK_RETRY_PAUSE))  # noqa: S311
+        second = send(chunk, [ids[i] for i in again])
+        for i, answer in zip(again, second, strict=True):
+            answers[i] = answer
+    return answers
+
+
+def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
+    """Deliver one chunk and record its outcome; ``requeue(chunk, countdown)`` schedules retries.
+
+    Idempotent per (message id, chunk): a chunk that already finished is skipped.
+    """
+    message_id: str = chunk["message_id"]
+    name: str = chunk["chunk"]
+    attempt = int(chunk.get("attempt", 0))
+    if results.chunk_is_done(message_id, name):
+        return {"message_id": message_id, "chunk": name, "skipped": True}
+    connections: list[list[Any]] = chunk["connections"]
+    ids = [c[0] for c in connections]
+    created = {c[0]: float(c[1]) for c in connections}
+    counts = Counts()
+    try:
+        answers = _send_with_quick_retry(chunk, ids)
+    except ValueError as err:  # a malformed endpoint URL can never succeed
+        logger.error("wsgateway.fanout chunk message_id=%s chunk=%s bad endpoint: %s", message_id, name, err)
+        counts.fail("bad_endpoint", len(ids))
+        results.record_chunk(message_id, name, counts)
+        return {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
+
+    grace = float(wsgateway_settings.GONE_GRACE_SECONDS)
+    max_retries = int(wsgateway_settings.FANOUT_MAX_RETRIES)
+    now = time.time()
+    to_mark: list[str] = []
+    retry: list[list[Any]] = []
+    errors: dict[int, Answer] = {}
+    for connection_id, answer in zip(ids, answers, strict=True):
+        status = answer.status
+        if 0 < status < 300:
+            counts.delivered += 1
+            if chunk["op"] == DELETE:
+                to_mark.append(connection_id)
+        elif status == 410:
+            if now - created[connection_id] < grace and attempt < MAX_GONE_ATTEMPTS:
+                retry.append([connection_id, created[connection_id]])
+            else:
+                counts.gone += 1
+                to_mark.append(connection_id)
+        elif is_retryable(status):
+            if attempt < max_retries:
+                retry.append([connection_id, created[connection_id]])
+            else:
+                counts.fail(str(status) if status else "no_answer")
+                errors.setdefault(status, answer)
+        else:
+            counts.fail(str(status))
+            errors.setdefault(status, answer)
+
+    if to_mark:
+        gone.mark_disconnected(to_mark)
+    for status, answer in errors.items():
+        error = error_from_status(status, answer.error_type, answer.detail) if status else None
+        logger.warning(
+            "wsgateway.fanout chunk message_id=%s chunk=%s endpoint=%s failed=%d status=%s error=%s",
+            message_id,
+            name,
+            chunk["endpoint"],
+            counts.failed_by.get(str(status) if status else "no_answer", 0),
+            status or "no_answer",
+            error or answer.detail,
+        )
+    if retry:
+        counts.retried = len(retry)
+        follow_up = make_chunk(
+            message_id=message_id,
+            op=chunk["op"],
+            body=chunk.get("body"),
+            endpoint=chunk["endpoint"],
+            chunk=f"{name}.{attempt + 1}",
+            connections=retry,
+            attempt=attempt + 1,
+        )
+        # Enqueued before the chunk is marked done: a crash in between re-sends (duplicates are
+        # allowed), never loses the retry.
+        requeue(follow_up, backoff(attempt))
+    results.record_chunk(message_id, name, counts)
+    return {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}

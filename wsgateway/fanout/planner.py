@@ -1,0 +1,138 @@
+"""Planning a broadcast: stream recipients in id order, cut them into chunks per endpoint.
+
+Recipients are read with keyset pagination (``id > last ORDER BY id LIMIT n``) over
+``values_list`` tuples, so memory stays flat however many sessions match and each page is an
+index range scan (the session indexes end in ``id``). Rows are grouped by gateway, because each
+gateway has its own management endpoint (custom-domain mapping or ``api_endpoint/stage``), and
+every ``FANOUT_CHUNK_SIZE`` rows of one endpoint become a chunk: plain data a task carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wsgateway.conf import wsgateway_settings
+from wsgateway.fanout.results import Counts
+from wsgateway.models import ApiGateway
+from wsgateway.querysets import WebSocketSessionQuerySet
+
+POST = "post"
+DELETE = "delete"
+
+#: Rows read per query while streaming recipients.
+PAGE_SIZE = 2000
+
+Chunk = dict[str, Any]
+
+
+def make_chunk(
+    *,
+    message_id: str,
+    op: str,
+    body: str | None,
+    endpoint: str,
+    chunk: str,
+    connections: list[list[Any]],
+    attempt: int = 0,
+) -> Chunk:
+    """A chunk task's argument: ``connections`` is ``[[connection_id, created_on_epoch], ...]``."""
+    return {
+        "message_id": message_id,
+        "op": op,
+        "body": body,
+        "endpoint": endpoint,
+        "chunk": chunk,
+        "attempt": attempt,
+        "connections": connections,
+    }
+
+
+@dataclass
+class Plan:
+    """What the planner did: recipients found, chunks emitted, recipients without an endpoint."""
+
+    targeted: int = 0
+    chunks: int = 0
+    no_endpoint: int = 0
+
+
+def stream_recipients(queryset: WebSocketSessionQuerySet, page_size: int = PAGE_SIZE) -> Any:
+    """Yield ``(id, connection_id, api_gateway_id, created_on)`` of ``queryset`` in id order."""
+    last = 0
+    while True:
+        page = list(
+            queryset.filter(id__gt=last)
+            .order_by("id")
+            .values_list("id", "connection_id", "api_gateway_id", "created_on")[:page_size]
+        )
+        yield from page
+        if len(page) < page_size:
+            return
+        last = page[-1][0]
+
+
+class _Endpoints:
+    """Management endpoint URL per gateway id, looked up once per plan."""
+
+    def __init__(self) -> None:
+        self._urls: dict[int | None, str] = {None: ""}
+
+    def __getitem__(self, gateway_id: int | None) -> str:
+        url = self._urls.get(gateway_id)
+        if url is None and gateway_id is not None:
+            gateway = ApiGateway.objects.filter(pk=gateway_id).first()
+            url = self._urls[gateway_id] = gateway.management_endpoint_url if gateway else ""
+        return url or ""
+
+
+def plan_broadcast(
+    queryset: WebSocketSessionQuerySet,
+    *,
+    message_id: str,
+    op: str,
+    body: str | None,
+    emit: Callable[[Chunk], None],
+    chunk_size: int | None = None,
+    page_size: int = PAGE_SIZE,
+) -> tuple[Plan, Counts]:
+    """Stream ``queryset``'s recipients and ``emit`` a chunk per ``chunk_size`` of one endpoint.
+
+    Returns the plan and the counts of recipients that cannot be reached (no gateway, or a
+    gateway that was never provisioned): they are reported as failed, never silently dropped.
+    """
+    size = chunk_size or wsgateway_settings.FANOUT_CHUNK_SIZE
+    endpoints = _Endpoints()
+    pending: dict[str, list[list[Any]]] = {}
+    plan = Plan()
+    unreachable = Counts()
+
+    def flush(endpoint: str) -> None:
+        connections = pending.pop(endpoint)
+        emit(
+            make_chunk(
+                message_id=message_id,
+                op=op,
+                body=body,
+                endpoint=endpoint,
+                chunk=str(plan.chunks),
+                connections=connections,
+            )
+        )
+        plan.chunks += 1
+
+    for _id, connection_id, gateway_id, created_on in stream_recipients(queryset, page_size):
+        plan.targeted += 1
+        endpoint = endpoints[gateway_id]
+        if not endpoint:
+            plan.no_endpoint += 1
+            unreachable.fail("no_endpoint")
+            continue
+        bucket = pending.setdefault(endpoint, [])
+        bucket.append([connection_id, created_on.timestamp()])
+        if len(bucket) >= size:
+            flush(endpoint)
+    for endpoint in list(pending):
+        flush(endpoint)
+    return plan, unreachable

@@ -1,0 +1,148 @@
+"""Per-broadcast summaries aggregated in Redis, and chunk idempotence (design §5, §6).
+
+A broadcast is split into chunk tasks that run on any worker; each adds its counts to one Redis
+hash keyed by the message id. The counts of a chunk are added in the same atomic step that marks
+the chunk done (``SET NX``), so a chunk redelivered after it finished is neither re-sent nor
+counted twice. The broadcast is complete when the planner has recorded how many it targeted and
+``delivered + gone + failed`` reached it; whichever step observes that first logs the summary line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from wsgateway.fanout.redis_client import get_redis
+
+logger = logging.getLogger("wsgateway.fanout")
+
+#: How long summaries and chunk-done marks are kept (a day: far past any retry countdown).
+TTL_SECONDS = 24 * 3600
+
+COUNTERS = ("targeted", "delivered", "gone", "retried", "failed", "chunks")
+
+
+def summary_key(message_id: str) -> str:
+    return f"wsgateway:fanout:summary:{message_id}"
+
+
+def done_key(message_id: str, chunk: str) -> str:
+    return f"wsgateway:fanout:done:{message_id}:{chunk}"
+
+
+@dataclass
+class Counts:
+    """Outcome counts of a chunk (or a whole broadcast)."""
+
+    delivered: int = 0
+    gone: int = 0
+    retried: int = 0
+    failed: int = 0
+    #: failed connections by cause ("403", "413", "429", "500", "no_answer", "no_endpoint", ...)
+    failed_by: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, cause: str, n: int = 1) -> None:
+        self.failed += n
+        self.failed_by[cause] = self.failed_by.get(cause, 0) + n
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# KEYS: done key (or "" to skip the idempotence mark), summary key.
+# ARGV: ttl, then field/increment pairs.  Returns {recorded, completed}.
+_RECORD = """
+local ttl = tonumber(ARGV[1])
+if KEYS[1] ~= '' then
+  if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ttl) then
+    return {0, 0}
+  end
+end
+for i = 2, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[2], ARGV[i], tonumber(ARGV[i + 1]))
+end
+redis.call('EXPIRE', KEYS[2], ttl)
+local s = redis.call('HMGET', KEYS[2], 'planned', 'targeted', 'delivered', 'gone', 'failed')
+local planned = tonumber(s[1]) or 0
+local total = (tonumber(s[3]) or 0) + (tonumber(s[4]) or 0) + (tonumber(s[5]) or 0)
+if planned == 1 and total >= (tonumber(s[2]) or 0) then
+  if redis.call('HSETNX', KEYS[2], 'completed', '1') == 1 then
+    return {1, 1}
+  end
+end
+return {1, 0}
+"""
+
+
+def _fields(counts: Counts) -> list[Any]:
+    out: list[Any] = []
+    for name in ("delivered", "gone", "retried", "failed"):
+        value = getattr(counts, name)
+        if value:
+            out += [name, value]
+    for cause, value in counts.failed_by.items():
+        out += [f"failed:{cause}", value]
+    return out
+
+
+def _record(done: str, message_id: str, args: list[Any]) -> tuple[bool, bool]:
+    script = get_redis().register_script(_RECORD)
+    recorded, completed = script(keys=[done, summary_key(message_id)], args=[TTL_SECONDS, *args])
+    if completed:
+        log_summary(message_id)
+    return bool(recorded), bool(completed)
+
+
+def chunk_is_done(message_id: str, chunk: str) -> bool:
+    """Whether this chunk of this message already finished (a redelivered task skips it)."""
+    return bool(get_redis().exists(done_key(message_id, chunk)))
+
+
+def record_chunk(message_id: str, chunk: str, counts: Counts) -> bool:
+    """Mark the chunk done and add its counts, atomically; False when it was already recorded."""
+    recorded, _ = _record(done_key(message_id, chunk), message_id, _fields(counts))
+    return recorded
+
+
+def record_failures(message_id: str, counts: Counts) -> None:
+    """Add counts that belong to no chunk (e.g. recipients without a management endpoint)."""
+    _record("", message_id, _fields(counts))
+
+
+def record_plan(message_id: str, targeted: int, chunks: int) -> None:
+    """Record what the planner targeted; may complete the broadcast if every chunk already ran."""
+    _record("", message_id, ["targeted", targeted, "chunks", chunks, "planned", 1])
+
+
+def get_broadcast_summary(message_id: str) -> dict[str, Any] | None:
+    """The summary of a broadcast: ``{message_id, targeted, delivered, gone, retried, failed,
+    chunks, complete, failed_by}``; ``None`` when unknown (never sent, or older than a day)."""
+    raw = get_redis().hgetall(summary_key(message_id))
+    if not raw:
+        return None
+    values = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    summary: dict[str, Any] = {"message_id": message_id}
+    for name in COUNTERS:
+        summary[name] = values.get(name, 0)
+    summary["complete"] = bool(values.get("completed"))
+    summary["failed_by"] = {k[7:]: v for k, v in values.items() if k.startswith("failed:")}
+    return summary
+
+
+def log_summary(message_id: str) -> None:
+    """One structured log line with the broadcast's totals."""
+    s = get_broadcast_summary(message_id)
+    if s is None:
+        return
+    logger.info(
+        "wsgateway.fanout broadcast message_id=%s targeted=%d delivered=%d gone=%d retried=%d "
+        "failed=%d chunks=%d",
+        message_id,
+        s["targeted"],
+        s["delivered"],
+        s["gone"],
+        s["retried"],
+        s["failed"],
+        s["chunks"],
+    )

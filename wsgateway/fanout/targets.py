@@ -1,0 +1,118 @@
+"""Who receives a message, as plain data that a Celery task can carry (JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import lookups
+
+from wsgateway.models import WebSocketSession
+from wsgateway.querysets import WebSocketSessionQuerySet
+
+# Fields a queryset may filter on (exact match, ANDed) and still compile to a Target.
+_COMPILABLE = {
+    "connection_id": "connection_id",
+    "channel_name": "channel_name",
+    "user": "user_id",
+    "api_gateway": "api_gateway_id",
+}
+
+
+def normalize_exclude(exclude: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``exclude`` as a sorted tuple of connection ids (a single id may be passed as a string)."""
+    if exclude is None:
+        return ()
+    if isinstance(exclude, str):
+        return (exclude,) if exclude else ()
+    ids = tuple(sorted({str(x) for x in exclude if x}))
+    return ids
+
+
+@dataclass(frozen=True)
+class Target:
+    """Live sessions matching every given field (``None`` = any), minus ``exclude``.
+
+    No field at all means every live session.
+    """
+
+    connection_id: str | None = None
+    channel_name: str | None = None
+    user_id: int | str | None = None
+    api_gateway_id: int | None = None
+    exclude: tuple[str, ...] = ()
+
+    def _filters(self) -> dict[str, Any]:
+        fields = ("connection_id", "channel_name", "user_id", "api_gateway_id")
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+
+    def queryset(self) -> WebSocketSessionQuerySet:
+        """The live sessions this target names (lazily; the planner streams it)."""
+        qs = WebSocketSession.objects.filter(connected=True)
+        filters = self._filters()
+        if filters:
+            qs = qs.filter(**filters)
+        if self.exclude:
+            qs = qs.exclude(connection_id__in=self.exclude)
+        return qs
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for a task argument."""
+        data = self._filters()
+        if self.exclude:
+            data["exclude"] = list(self.exclude)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Target:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        unknown = set(data) - {"connection_id", "channel_name", "user_id", "api_gateway_id", "exclude"}
+        if unknown:
+            raise ValueError(f"Unknown target keys: {', '.join(sorted(unknown))}")
+        return cls(
+            connection_id=data.get("connection_id"),
+            channel_name=data.get("channel_name"),
+            user_id=data.get("user_id"),
+            api_gateway_id=data.get("api_gateway_id"),
+            exclude=normalize_exclude(data.get("exclude")),
+        )
+
+
+def compile_queryset(queryset: WebSocketSessionQuerySet, exclude: tuple[str, ...] = ()) -> Target | None:
+    """A :class:`Target` equal to ``queryset.filter(connected=True)``, or ``None`` when the filter
+    is anything but exact matches on connection id / channel / user / gateway (and
+    ``connected=True``) joined by AND.
+
+    A queryset cannot travel through a JSON broker; the common filters compile to a target the
+    worker re-evaluates, anything else is streamed by the caller (see :mod:`wsgateway.sending`).
+    """
+    query = queryset.query
+    if query.model is not WebSocketSession or query.is_sliced or query.combinator or query.distinct:
+        return None
+    where = query.where
+    if where.negated or (where.children and where.connector != "AND"):
+        return None
+    values: dict[str, Any] = {}
+    for child in where.children:
+        if not isinstance(child, lookups.Exact) or type(child).lookup_name != "exact":
+            return None
+        lhs = child.lhs
+        target_field = getattr(lhs, "target", None)
+        if getattr(lhs, "alias", None) != query.base_table or target_field is None:
+            return None
+        if target_field.model is not WebSocketSession:
+            return None
+        name = target_field.name
+        value = getattr(child.rhs, "pk", child.rhs)
+        if name == "connected":
+            if value is not True:
+                return None
+            continue
+        attr = _COMPILABLE.get(name)
+        if attr is None or value is None or hasattr(value, "resolve_expression"):
+            return None
+        if attr in values and values[attr] != value:
+            return None
+        values[attr] = value
+    return Target(exclude=exclude, **values)

@@ -1,0 +1,118 @@
+"""Fan-out tasks (queue ``fanout``): thin wrappers over :mod:`wsgateway.fanout`.
+
+All run with ``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-task gets its
+message redelivered, not lost. Chunks are idempotent per (message id, chunk) through a done-mark
+in Redis, so a redelivered chunk that had finished is skipped, while one that was interrupted
+re-sends (clients drop duplicates by ``message_id``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from wsgateway.fanout import delivery
+from wsgateway.fanout.broadcast import broadcast
+from wsgateway.fanout.limiter import RateLimitTimeout
+from wsgateway.fanout.messages import encode_message
+from wsgateway.fanout.planner import DELETE, POST, Chunk
+from wsgateway.fanout.targets import Target, normalize_exclude
+from wsgateway.tasks.queues import FANOUT
+
+# Infrastructure hiccups (broker/DB restarts, an exhausted shared budget) are retried as a whole.
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError, RateLimitTimeout)
+
+_FANOUT_OPTIONS: dict[str, Any] = {
+    "queue": FANOUT,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": False,
+    "autoretry_for": _TRANSIENT,
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+def _emit(chunk: Chunk) -> None:
+    deliver_chunk.apply_async((chunk,))
+
+
+def _requeue(chunk: Chunk, countdown: float) -> None:
+    deliver_chunk.apply_async((chunk,), countdown=countdown)
+
+
+def _target(
+    connection_id: str | None,
+    channel_name: str | None,
+    user_id: int | str | None,
+    api_gateway_id: int | None,
+    exclude: Any,
+) -> Target:
+    named = [x for x in (connection_id, channel_name, user_id) if x is not None]
+    if len(named) > 1:
+        raise ValueError("Give at most one of connection_id, channel_name, user_id.")
+    return Target(
+        connection_id=connection_id,
+        channel_name=channel_name,
+        user_id=user_id,
+        api_gateway_id=api_gateway_id,
+        exclude=normalize_exclude(exclude),
+    )
+
+
+@shared_task(name="wsgateway.send_message", **_FANOUT_OPTIONS)
+def send_message(
+    data: dict[str, Any],
+    *,
+    connection_id: str | None = None,
+    channel_name: str | None = None,
+    user_id: int | str | None = None,
+    api_gateway_id: int | None = None,
+    exclude: str | list[str] | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """Send ``data`` to one connection, a channel, a user's connections, a gateway, or (none
+    given) every live session; ``api_gateway_id`` narrows a channel or user to one gateway.
+
+    Returns the planning summary (``message_id``, ``targeted``, ``chunks``); the delivery totals
+    follow in Redis (``get_broadcast_summary``) and in the log.
+    """
+    target = _target(connection_id, channel_name, user_id, api_gateway_id, exclude)
+    chosen, body = encode_message(data, message_id)
+    return broadcast(target.queryset(), message_id=chosen, op=POST, body=body, emit=_emit)
+
+
+@shared_task(name="wsgateway.disconnect", **_FANOUT_OPTIONS)
+def disconnect(
+    *,
+    connection_id: str | None = None,
+    user_id: int | str | None = None,
+    exclude: str | list[str] | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """Close one connection or all of a user's at API Gateway (``DELETE @connections/{id}``)."""
+    if (connection_id is None) == (user_id is None):
+        raise ValueError("Give exactly one of connection_id, user_id.")
+    target = _target(connection_id, None, user_id, None, exclude)
+    chosen = message_id or encode_message({})[0]
+    return broadcast(target.queryset(), message_id=chosen, op=DELETE, body=None, emit=_emit)
+
+
+@shared_task(name="wsgateway.send_to_sessions", **_FANOUT_OPTIONS)
+def send_to_target(target: dict[str, Any], message_id: str, body: str) -> dict[str, Any]:
+    """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
+    queryset = Target.from_dict(target).queryset()
+    return broadcast(queryset, message_id=message_id, op=POST, body=body, emit=_emit)
+
+
+@shared_task(name="wsgateway.deliver_chunk", **_FANOUT_OPTIONS)
+def deliver_chunk(chunk: Chunk) -> dict[str, Any]:
+    """Deliver one chunk with the retry policy; returns its counts (and the broadcast summary
+    when this chunk completed it)."""
+    return delivery.run_chunk(chunk, _requeue)
