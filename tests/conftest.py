@@ -11,6 +11,8 @@ from django.conf import settings
 
 from tests.celery_app import app as celery_app  # noqa: F401  (binds @shared_task to the test app)
 
+pytest_plugins = ["wsgateway.emulator.pytest_plugin"]
+
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     db = settings.DATABASES["default"]
