@@ -1,0 +1,86 @@
+"""The runnable project: Celery app wired the Django way, queues, env-driven settings."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _worker_settings(monkeypatch: pytest.MonkeyPatch, **env: str):
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_DEBUG", "WSGATEWAY_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    import worker.settings
+
+    return importlib.reload(worker.settings)
+
+
+def test_sqlite_by_default(monkeypatch) -> None:
+    settings = _worker_settings(monkeypatch)
+    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings.CELERY_BROKER_URL == "redis://127.0.0.1:6379/0"
+
+
+def test_postgres_and_broker_from_environment(monkeypatch) -> None:
+    settings = _worker_settings(
+        monkeypatch,
+        DATABASE_URL="postgres://app@db.internal:5433/ws",
+        CELERY_BROKER_URL="redis://cache:6379/3",
+        WSGATEWAY_ENDPOINT_URL="http://emulator:4510",
+    )
+    db = settings.DATABASES["default"]
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["HOST"], db["PORT"], db["NAME"], db["USER"]) == ("db.internal", 5433, "ws", "app")
+    assert settings.CELERY_BROKER_URL == "redis://cache:6379/3"
+    assert settings.WSGATEWAY["ENDPOINT_URLS"] == {"apigatewayv2": "http://emulator:4510"}
+
+
+def test_queues_are_declared(monkeypatch) -> None:
+    settings = _worker_settings(monkeypatch)
+    assert {q.name for q in settings.CELERY_TASK_QUEUES} >= {"provisioning", "fanout", "maintenance"}
+    assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
+    # Redis redelivers unacked tasks after this: it must exceed any retry countdown.
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] >= 3600
+
+
+def test_worker_app_autodiscovers_every_task_module() -> None:
+    """A fresh interpreter, as `celery -A worker worker` starts: every wsgateway task is registered."""
+    code = """
+import os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "worker.settings"
+import django
+django.setup()
+from worker import celery_app as app
+app.autodiscover_tasks(force=True)
+for name in sorted(app.tasks):
+    if name.startswith("wsgateway."):
+        print("task", name, app.tasks[name].queue)
+for name in sorted(sys.modules):
+    if name.startswith("wsgateway.tasks."):
+        print("module", name.rsplit(".", 1)[1], "-")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()]
+    registered = {name: queue for kind, name, queue in rows if kind == "task"}
+    loaded = {name for kind, name, _ in rows if kind == "module"}
+    assert registered["wsgateway.cleanup_tokens"] == "maintenance"
+    assert registered["wsgateway.cleanup_rate_limits"] == "maintenance"
+    assert registered["wsgateway.purge_disconnected_sessions"] == "maintenance"
+    modules = {p.stem for p in (ROOT / "wsgateway" / "tasks").glob("*.py") if p.stem != "__init__"}
+    assert modules <= loaded, f"task modules autodiscovery does not import: {modules - loaded}"
+    assert set(registered.values()) <= {"provisioning", "fanout", "maintenance"}
+
+
+def test_manage_py_check_passes_on_the_runnable_project() -> None:
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
