@@ -175,17 +175,38 @@ class WebSocketApi:
     deployment_id: str
 
 
-def boto3_client(service: str, endpoint_url: str, region: str = "us-east-1") -> Any:
-    """A boto3 client with dummy credentials pointed at the emulator."""
-    import boto3
+EMULATOR_ACCESS_KEY = "AKIDEMULATOR"
+EMULATOR_SECRET_KEY = "emulator-secret"  # noqa: S105 - dummy credentials
 
+
+def boto3_client(
+    service: str,
+    endpoint_url: str,
+    region: str = "us-east-1",
+    *,
+    max_attempts: int | None = None,
+    access_key: str = EMULATOR_ACCESS_KEY,
+    secret_key: str = EMULATOR_SECRET_KEY,
+) -> Any:
+    """A boto3 client with dummy credentials pointed at the emulator.
+
+    ``max_attempts`` is the total number of attempts; 1 disables botocore's own retries
+    (to observe a 429/500 as it is).
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = (
+        Config(retries={"total_max_attempts": max_attempts, "mode": "standard"}) if max_attempts else None
+    )
     factory: Any = boto3.client
     return factory(
         service,
         endpoint_url=endpoint_url,
         region_name=region,
-        aws_access_key_id="AKIDEMULATOR",
-        aws_secret_access_key="emulator-secret",  # noqa: S106 - dummy credentials
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=config,
     )
 
 

@@ -1,0 +1,392 @@
+"""The WebSocket data plane over real sockets against a real recording HTTP backend."""
+
+# ruff: noqa: S310  (urllib talks to the local emulator over http on purpose)
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+import urllib.request
+from urllib.parse import quote
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from wsgateway.emulator.testing import DEFAULT_SECRET, boto3_client, create_websocket_api
+
+pytestmark = pytest.mark.timeout(15)
+
+TRACE = re.compile(r"^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$")
+CONNECTION_ID = re.compile(r"^[A-Za-z0-9=]{16}$")
+
+
+def _close_code(ws, timeout=3.0):
+    """Wait for the server to close; return the close code it sent."""
+    deadline = time.monotonic() + timeout
+    with pytest.raises(ConnectionClosed):
+        while time.monotonic() < deadline:
+            ws.recv(timeout=deadline - time.monotonic())
+    return ws.close_code
+
+
+def test_connect_request_is_forwarded_like_api_gateway(emulator, recording_backend):
+    api = create_websocket_api(
+        emulator.url,
+        recording_backend.url("ws/"),
+        extra_parameters={
+            "integration.request.header.X-Event": "context.eventType",
+            "integration.request.header.X-Route": "context.routeKey",
+            "integration.request.header.X-Epoch": "context.requestTimeEpoch",
+            "integration.request.header.X-Ip": "context.identity.sourceIp",
+            "integration.request.header.X-Custom-Copy": "route.request.header.X-Custom",
+            "integration.request.querystring.tok": "route.request.querystring.token",
+        },
+    )
+    url = emulator.ws_url(api.api_id, api.stage) + "?token=abc&x=1"
+    before = int(time.time() * 1000)
+    with connect(
+        url,
+        additional_headers={"Origin": "https://app.example.com", "Cookie": "sessionid=xyz", "X-Custom": "c1"},
+        user_agent_header="test-browser/1.0",
+        open_timeout=5,
+    ):
+        request = recording_backend.wait_for(lambda r: r.path == "/ws/connect")
+    assert request.method == "POST"
+    assert request.body == b""
+    assert request.query_string == "token=abc&x=1&tok=abc"
+    names = [name.lower() for name, _ in request.headers]
+    assert sorted(names) == sorted(
+        [
+            "host",
+            "x-amzn-apigateway-api-id",
+            "cookie",
+            "origin",
+            "sec-websocket-extensions",
+            "sec-websocket-key",
+            "sec-websocket-version",
+            "user-agent",
+            "x-forwarded-for",
+            "x-forwarded-port",
+            "x-forwarded-proto",
+            "x-amzn-trace-id",
+            "connectionid",
+            "x-ws-gateway-secret",
+            "x-event",
+            "x-route",
+            "x-epoch",
+            "x-ip",
+            "x-custom-copy",
+            "content-length",
+        ]
+    )
+    assert request.header("Host") == f"127.0.0.1:{recording_backend.port}"
+    assert request.header("X-Amzn-Apigateway-Api-Id") == api.api_id
+    assert request.header("Cookie") == "sessionid=xyz"
+    assert request.header("Origin") == "https://app.example.com"
+    assert request.header("Sec-WebSocket-Version") == "13"
+    assert request.header("Sec-WebSocket-Key")
+    assert request.header("User-Agent") == "test-browser/1.0"
+    assert request.header("X-Forwarded-For") == "127.0.0.1"
+    assert request.header("X-Forwarded-Port") == str(emulator.port)
+    assert request.header("X-Forwarded-Proto") == "http"
+    assert TRACE.match(request.header("X-Amzn-Trace-Id") or "")
+    assert CONNECTION_ID.match(request.header("connectionId") or "")
+    assert request.header("X-Ws-Gateway-Secret") == DEFAULT_SECRET
+    assert request.header("X-Event") == "CONNECT"
+    assert request.header("X-Route") == "$connect"
+    assert before <= int(request.header("X-Epoch") or 0) <= int(time.time() * 1000)
+    assert request.header("X-Ip") == "127.0.0.1"
+    assert request.header("X-Custom-Copy") == "c1"
+    assert request.header("Content-Length") == "0"
+
+
+def test_message_and_disconnect_requests(emulator, recording_backend, ws_api):
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5) as ws:
+        connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
+        frame = '{"action": "unknown", "text": "héllo"}'
+        ws.send(frame)
+        message = recording_backend.wait_for(lambda r: r.path == "/ws/default")
+        ws.send(b"\x00\x01binary")
+        binary = recording_backend.wait_for(lambda r: r.path == "/ws/default" and r.body.startswith(b"\x00"))
+    disconnect = recording_backend.wait_for(lambda r: r.path == "/ws/disconnect")
+
+    expected = [
+        "host",
+        "x-amzn-apigateway-api-id",
+        "user-agent",
+        "x-forwarded-for",
+        "x-forwarded-port",
+        "x-forwarded-proto",
+        "x-amzn-trace-id",
+        "connectionid",
+        "x-ws-gateway-secret",
+        "content-length",
+    ]
+    assert message.body == frame.encode()
+    assert message.query_string == ""
+    assert sorted(n.lower() for n, _ in message.headers) == sorted([*expected, "content-type"])
+    assert message.header("User-Agent") == f"AmazonAPIGateway_{ws_api.api_id}"
+    assert message.header("Content-Type") == "application/json"
+    assert message.header("connectionId") == connection_id
+    assert message.header("X-Ws-Gateway-Secret") == DEFAULT_SECRET
+    assert binary.body == b"\x00\x01binary"
+    assert binary.header("Content-Type") == "application/octet-stream"
+    assert disconnect.body == b""
+    assert sorted(n.lower() for n, _ in disconnect.headers) == sorted(expected)
+    assert disconnect.header("connectionId") == connection_id
+    assert disconnect.header("User-Agent") == f"AmazonAPIGateway_{ws_api.api_id}"
+
+
+def test_route_selection(emulator, recording_backend):
+    api = create_websocket_api(
+        emulator.url,
+        recording_backend.url("ws/"),
+        routes=("$connect", "$disconnect", "$default", "sendmessage"),
+    )
+    nested = create_websocket_api(
+        emulator.url,
+        recording_backend.url("nested/"),
+        routes=("$default", "typed"),
+        route_selection_expression="${request.body.meta.type}",
+    )
+    with connect(emulator.ws_url(api.api_id, api.stage), open_timeout=5) as ws:
+        ws.send('{"action": "sendmessage", "n": 1}')
+        ws.send('{"action": "other", "n": 2}')
+        ws.send("not json at all")
+        ws.send('["action", "sendmessage"]')
+        recording_backend.wait_for(lambda r: r.body == b'["action", "sendmessage"]')
+    with connect(emulator.ws_url(nested.api_id, nested.stage), open_timeout=5) as ws:
+        ws.send('{"meta": {"type": "typed"}}')
+        ws.send('{"meta": "typed"}')
+        recording_backend.wait_for(lambda r: r.body == b'{"meta": "typed"}')
+    assert [r.body for r in recording_backend.by_path("/ws/sendmessage")] == [
+        b'{"action": "sendmessage", "n": 1}'
+    ]
+    assert [r.body for r in recording_backend.by_path("/ws/default")] == [
+        b'{"action": "other", "n": 2}',
+        b"not json at all",
+        b'["action", "sendmessage"]',
+    ]
+    assert [r.body for r in recording_backend.by_path("/nested/typed")] == [b'{"meta": {"type": "typed"}}']
+    assert [r.body for r in recording_backend.by_path("/nested/default")] == [b'{"meta": "typed"}']
+
+
+def test_no_matching_route_and_no_default_sends_forbidden(emulator, recording_backend):
+    api = create_websocket_api(emulator.url, recording_backend.url("ws/"), routes=("$connect", "hello"))
+    with connect(emulator.ws_url(api.api_id, api.stage), open_timeout=5) as ws:
+        connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
+        ws.send('{"action": "nope"}')
+        reply = json.loads(ws.recv(timeout=3))
+    assert reply["message"] == "Forbidden"
+    assert reply["connectionId"] == connection_id
+    assert reply["requestId"]
+
+
+def test_messages_are_forwarded_in_order(emulator, recording_backend, ws_api):
+    recording_backend.respond("/ws/default", delay=0.01)
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5) as ws:
+        for n in range(20):
+            ws.send(json.dumps({"n": n}))
+        recording_backend.wait_for(lambda r: r.body == b'{"n": 19}')
+    assert [json.loads(r.body)["n"] for r in recording_backend.by_path("/ws/default")] == list(range(20))
+
+
+def test_deployed_snapshot_is_served_not_unsaved_edits(emulator, recording_backend, ws_api):
+    apigw = boto3_client("apigatewayv2", emulator.url)
+    integration = apigw.create_integration(
+        ApiId=ws_api.api_id,
+        IntegrationType="HTTP_PROXY",
+        IntegrationMethod="POST",
+        IntegrationUri=recording_backend.url("ws/late"),
+    )["IntegrationId"]
+    apigw.create_route(ApiId=ws_api.api_id, RouteKey="late", Target=f"integrations/{integration}")
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5) as ws:
+        ws.send('{"action": "late", "n": 1}')
+        recording_backend.wait_for(lambda r: r.body == b'{"action": "late", "n": 1}')
+        assert recording_backend.by_path("/ws/late") == []
+        apigw.create_deployment(ApiId=ws_api.api_id, StageName=ws_api.stage)
+        ws.send('{"action": "late", "n": 2}')
+        late = recording_backend.wait_for(lambda r: r.path == "/ws/late")
+    assert late.body == b'{"action": "late", "n": 2}'
+
+
+def test_two_way_route_sends_the_integration_response(emulator, recording_backend):
+    api = create_websocket_api(
+        emulator.url, recording_backend.url("ws/"), routes=("$default", "echo"), two_way=("echo",)
+    )
+    recording_backend.respond("/ws/echo", body=b'{"pong": true}')
+    recording_backend.respond("/ws/default", body=b'{"discarded": true}')
+    with connect(emulator.ws_url(api.api_id, api.stage), open_timeout=5) as ws:
+        ws.send('{"action": "other"}')
+        ws.send('{"action": "echo"}')
+        assert ws.recv(timeout=3) == '{"pong": true}'
+
+
+def test_integration_failure_sends_internal_server_error(emulator, recording_backend):
+    api = create_websocket_api(
+        emulator.url, recording_backend.url("ws/"), routes=("$default",), timeout_ms=100
+    )
+    recording_backend.respond("/ws/default", delay=1.0)
+    with connect(emulator.ws_url(api.api_id, api.stage), open_timeout=5) as ws:
+        ws.send('{"action": "slow"}')
+        reply = json.loads(ws.recv(timeout=3))
+    assert reply["message"] == "Internal server error"
+    assert reply["connectionId"] and reply["requestId"]
+
+
+@pytest.mark.parametrize("status", [401, 403, 500])
+def test_non_2xx_connect_refuses_the_socket(emulator, recording_backend, ws_api, status):
+    recording_backend.respond("/ws/connect", status=status)
+    with pytest.raises(InvalidStatus) as err:
+        connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5)
+    assert err.value.response.status_code == status
+    time.sleep(0.2)
+    assert recording_backend.by_path("/ws/disconnect") == []
+    assert emulator.stats()["connections.refused"] == 1
+
+
+def test_connect_timeout_refuses_the_socket(emulator, recording_backend):
+    api = create_websocket_api(emulator.url, recording_backend.url("ws/"), timeout_ms=100)
+    recording_backend.respond("/ws/connect", delay=1.0)
+    started = time.monotonic()
+    with pytest.raises(InvalidStatus) as err:
+        connect(emulator.ws_url(api.api_id, api.stage), open_timeout=5)
+    assert time.monotonic() - started < 0.9
+    assert err.value.response.status_code == 504
+    time.sleep(0.2)
+    assert recording_backend.by_path("/ws/disconnect") == []
+
+
+def test_connect_waits_for_the_integration(emulator, recording_backend, ws_api):
+    recording_backend.respond("/ws/connect", delay=0.3)
+    started = time.monotonic()
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5):
+        assert time.monotonic() - started >= 0.3
+
+
+def test_unknown_api_stage_or_undeployed_stage(emulator, recording_backend, ws_api):
+    with pytest.raises(InvalidStatus) as err:
+        connect(emulator.ws_url("nosuchapi0", "test"), open_timeout=5)
+    assert err.value.response.status_code == 404
+    with pytest.raises(InvalidStatus) as err:
+        connect(emulator.ws_url(ws_api.api_id, "nostage"), open_timeout=5)
+    assert err.value.response.status_code == 403
+    boto3_client("apigatewayv2", emulator.url).create_stage(ApiId=ws_api.api_id, StageName="undeployed")
+    with pytest.raises(InvalidStatus) as err:
+        connect(emulator.ws_url(ws_api.api_id, "undeployed"), open_timeout=5)
+    assert err.value.response.status_code == 403
+
+
+def test_idle_timeout_closes_with_1001_and_forwards_disconnect(emulator, recording_backend, ws_api):
+    emulator.configure(idle_timeout=0.5)
+    started = time.monotonic()
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5) as ws:
+        assert _close_code(ws) == 1001
+    assert 0.45 <= time.monotonic() - started < 2.0
+    recording_backend.wait_for(lambda r: r.path == "/ws/disconnect")
+    assert emulator.stats()["connections.idle_expired"] == 1
+
+
+def test_data_resets_the_idle_timer_but_not_the_lifetime(emulator, recording_backend, ws_api):
+    emulator.configure(idle_timeout=0.6, max_lifetime=1.5)
+    started = time.monotonic()
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed):
+            while time.monotonic() - started < 5:
+                ws.send('{"action": "keepalive"}')
+                time.sleep(0.2)
+        assert ws.close_code == 1001
+    assert 1.4 <= time.monotonic() - started < 3.0
+    recording_backend.wait_for(lambda r: r.path == "/ws/disconnect")
+    assert emulator.stats()["connections.lifetime_expired"] == 1
+
+
+def test_frame_limit(emulator, recording_backend, ws_api):
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5, max_size=None) as ws:
+        ws.send("a" * 32 * 1024)
+        recording_backend.wait_for(lambda r: r.path == "/ws/default" and len(r.body) == 32 * 1024)
+        ws.send("b" * (32 * 1024 + 1))
+        assert _close_code(ws) == 1009
+    recording_backend.wait_for(lambda r: r.path == "/ws/disconnect")
+    assert not any(r.body.startswith(b"b") for r in recording_backend.by_path("/ws/default"))
+
+
+def test_message_limit_with_fragmented_frames(emulator, recording_backend, ws_api):
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5) as ws:
+        ws.send(["x" * 32 * 1024] * 4)  # exactly 128 KiB in four 32 KiB frames: accepted
+        recording_backend.wait_for(lambda r: r.path == "/ws/default" and len(r.body) == 128 * 1024)
+        ws.send(["y" * 32 * 1024] * 4 + ["y"])
+        assert _close_code(ws) == 1009
+    recording_backend.wait_for(lambda r: r.path == "/ws/disconnect")
+
+
+def test_custom_domain_socket_and_management_via_host_header(emulator, recording_backend, ws_api):
+    apigw = boto3_client("apigatewayv2", emulator.url)
+    apigw.create_domain_name(
+        DomainName="ws.example.com",
+        DomainNameConfigurations=[{"CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/x"}],
+    )
+    apigw.create_api_mapping(
+        DomainName="ws.example.com", ApiId=ws_api.api_id, Stage=ws_api.stage, ApiMappingKey="v1"
+    )
+    sock = socket.create_connection(("127.0.0.1", emulator.port))
+    with connect("ws://ws.example.com/v1", sock=sock, open_timeout=5) as ws:
+        connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
+        auth = (
+            "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/execute-api/aws4_request, "
+            "SignedHeaders=host, Signature=0"
+        )
+        conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
+        path = f"/v1/@connections/{quote(connection_id, safe='')}"
+        conn.request(
+            "POST", path, body=b"via domain", headers={"Host": "ws.example.com", "Authorization": auth}
+        )
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        assert ws.recv(timeout=3) == "via domain"
+        # The stage name instead of the mapping key is a 403 on a custom domain, like AWS.
+        conn.request(
+            "POST",
+            f"/{ws_api.stage}/@connections/{quote(connection_id, safe='')}",
+            body=b"x",
+            headers={"Host": "ws.example.com", "Authorization": auth},
+        )
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 403
+        assert response.getheader("x-amzn-ErrorType") == "ForbiddenException"
+        conn.close()
+
+
+def test_connections_are_listed_by_the_admin_api(emulator, recording_backend, ws_api):
+    with (
+        connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5),
+        urllib.request.urlopen(f"{emulator.url}/_emulator/connections", timeout=5) as response,
+    ):
+        items = json.loads(response.read())["items"]
+    assert len(items) == 1
+    assert items[0]["apiId"] == ws_api.api_id and items[0]["stage"] == ws_api.stage
+    assert items[0]["state"] == "CONNECTED" and items[0]["virtual"] is False
+
+
+def test_client_leaving_during_connect_still_gets_disconnect(emulator, recording_backend, ws_api):
+    hold = threading.Event()
+    recording_backend.respond("/ws/connect", hold=hold)
+    sock = socket.create_connection(("127.0.0.1", emulator.port))
+    sock.sendall(
+        (
+            f"GET /{ws_api.api_id}/{ws_api.stage} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    recording_backend.wait_for(lambda r: r.path == "/ws/connect")
+    sock.close()
+    hold.set()
+    recording_backend.wait_for(lambda r: r.path == "/ws/disconnect")
