@@ -1,0 +1,190 @@
+"""The public sending API end to end: real broker (Redis), an in-thread Celery worker, the
+emulator over real sockets, and real WebSocket clients where a socket matters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import websockets.sync.client
+from celery.contrib.testing.worker import start_worker
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from tests.celery_app import app
+from tests.fanout.conftest import make_gateway, make_sessions, received, virtual_connections
+from wsgateway import sending
+from wsgateway.emulator.testing import create_websocket_api
+from wsgateway.fanout.results import get_broadcast_summary
+from wsgateway.models import WebSocketSession
+from wsgateway.tasks.fanout import send_message
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+def worker(clean_redis, fast_retries) -> Iterator[None]:
+    """A Celery worker on the ``fanout`` queue in this process (pool solo), real Redis broker."""
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, queues=["fanout"], shutdown_timeout=10
+    ):
+        yield
+
+
+def wait_complete(message_id: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        summary = get_broadcast_summary(message_id)
+        if summary and summary["complete"]:
+            return summary
+        time.sleep(0.05)
+    raise AssertionError(f"broadcast {message_id} did not complete: {get_broadcast_summary(message_id)}")
+
+
+@pytest.fixture
+def room(emulator):
+    info = virtual_connections(emulator, 6)
+    gateway = make_gateway(emulator, info["apiId"])
+    ids = info["connectionIds"]
+    make_sessions(gateway, ids[:4], channel="room")
+    make_sessions(gateway, ids[4:], channel="other")
+    return gateway, ids
+
+
+def message_ids(emulator, connection_id):
+    return [m["message_id"] for m in received(emulator, connection_id)]
+
+
+def test_send_message_delay_to_a_channel_excluding_the_sender(emulator, room, worker):
+    _, ids = room
+    result = send_message.delay({"text": "hello"}, channel_name="room", exclude=ids[0])
+    message_id = result.get(timeout=20)["message_id"]
+    summary = wait_complete(message_id)
+    assert (summary["targeted"], summary["delivered"]) == (3, 3)
+    assert message_ids(emulator, ids[0]) == []
+    assert all(message_ids(emulator, c) == [message_id] for c in ids[1:4])
+    assert all(message_ids(emulator, c) == [] for c in ids[4:])
+
+
+def test_model_and_queryset_send_message_enqueue_and_deliver(emulator, room, worker):
+    _, ids = room
+    handle = WebSocketSession.objects.get(connection_id=ids[4]).send_message({"to": "one"})
+    assert isinstance(handle, sending.SendHandle) and handle.task_id
+    assert wait_complete(handle.message_id)["delivered"] == 1
+    compiled = WebSocketSession.objects.filter(channel_name="other").send_message({"to": "other"})
+    assert compiled.task_id is not None  # compiled to a declarative target
+    streamed = WebSocketSession.objects.filter(channel_name__in=["room"]).send_message({"to": "room"})
+    assert streamed.task_id is None  # streamed by the caller
+    assert wait_complete(compiled.message_id)["delivered"] == 2
+    assert wait_complete(streamed.message_id)["delivered"] == 4
+    assert message_ids(emulator, ids[4]) == [handle.message_id, compiled.message_id]
+    assert message_ids(emulator, ids[0]) == [streamed.message_id]
+
+
+def test_per_user_send_and_kick(emulator, worker):
+    info = virtual_connections(emulator, 4)
+    gateway = make_gateway(emulator, info["apiId"])
+    ids = info["connectionIds"]
+    alice = get_user_model().objects.create_user("alice")
+    bob = get_user_model().objects.create_user("bob")
+    make_sessions(gateway, ids[:3], user=alice)
+    make_sessions(gateway, ids[3:], user=bob)
+
+    handle = sending.send_to_user(alice, {"for": "alice"}, exclude=[ids[2]])
+    assert wait_complete(handle.message_id)["delivered"] == 2
+    assert [bool(message_ids(emulator, c)) for c in ids] == [True, True, False, False]
+
+    kick = sending.disconnect_user(alice.pk)
+    summary = wait_complete(kick.message_id)
+    assert summary["delivered"] == 3
+    assert set(WebSocketSession.objects.filter(connected=True).values_list("connection_id", flat=True)) == {
+        ids[3]
+    }
+    live = {c["connectionId"] for c in _connections(emulator)}
+    assert live == {ids[3]}
+
+
+def _connections(emulator):
+    from tests.fanout.conftest import admin
+
+    return admin(emulator, "connections")["items"]
+
+
+def test_nothing_is_enqueued_when_the_transaction_rolls_back(emulator, room, clean_redis):
+    _, ids = room
+    with pytest.raises(RuntimeError), transaction.atomic():
+        sending.send_to_channel("room", {"never": True})
+        sending.disconnect_connection(ids[0])
+        raise RuntimeError("rolled back")
+    assert clean_redis.llen("fanout") == 0
+    with transaction.atomic():
+        handle = sending.send_to_channel("room", {"sent": True})
+        assert clean_redis.llen("fanout") == 0  # not before commit
+    assert clean_redis.llen("fanout") == 1
+    assert handle.task_id
+
+
+def test_a_message_that_can_never_be_delivered_is_refused_at_enqueue(clean_redis):
+    from wsgateway.exceptions import PayloadTooLargeError
+
+    with pytest.raises(PayloadTooLargeError, match="at most 131072"):
+        sending.send_to_channel("room", {"blob": "x" * (128 * 1024)})
+    with pytest.raises(TypeError, match="JSON"):
+        sending.send_to_channel("room", {"when": object()})
+    with pytest.raises(TypeError, match="dict"):
+        sending.send_to_channel("room", ["not", "a", "dict"])  # type: ignore[arg-type]
+    assert clean_redis.llen("fanout") == 0
+
+
+def test_caller_chosen_message_id_is_kept(emulator, room, worker):
+    _, ids = room
+    handle = sending.send_to_connection(ids[0], {"message_id": "chosen-1", "x": 1})
+    assert handle.message_id == "chosen-1"
+    wait_complete("chosen-1")
+    assert received(emulator, ids[0]) == [{"message_id": "chosen-1", "x": 1}]
+
+
+def test_welcome_message_from_the_connect_handler_arrives(emulator, recording_backend, worker):
+    """API Gateway answers 410 until $connect returns; the young-410 grace retries until it has."""
+    api = create_websocket_api(emulator.url, recording_backend.url("ws/"))
+    gateway = make_gateway(emulator, api.api_id, stage=api.stage)
+    recording_backend.respond("/ws/connect", delay=1.5)  # the connect handler is still running
+    frames: list[str] = []
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            with websockets.sync.client.connect(
+                emulator.ws_url(api.api_id, api.stage), open_timeout=15
+            ) as ws:
+                frames.append(str(ws.recv(timeout=15)))
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    connect = recording_backend.wait_for(lambda r: r.path == "/ws/connect", timeout=10)
+    connection_id = connect.header("connectionId")
+    WebSocketSession.objects.create(connection_id=connection_id, api_gateway=gateway, channel_name="room")
+    handle = sending.send_to_connection(connection_id, {"welcome": True})
+    thread.join(20)
+    assert not errors, errors
+    assert frames and '"welcome":true' in frames[0] and handle.message_id in frames[0]
+    summary = wait_complete(handle.message_id)
+    assert summary["delivered"] == 1 and summary["retried"] >= 1 and summary["gone"] == 0
+    assert emulator.stats().get("management.POST.410", 0) >= 1
+
+
+def test_kick_closes_the_socket(emulator, recording_backend, worker):
+    api = create_websocket_api(emulator.url, recording_backend.url("ws/"))
+    gateway = make_gateway(emulator, api.api_id, stage=api.stage)
+    with websockets.sync.client.connect(emulator.ws_url(api.api_id, api.stage), open_timeout=10) as ws:
+        connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
+        WebSocketSession.objects.create(connection_id=connection_id, api_gateway=gateway)
+        handle = sending.disconnect_connection(connection_id)
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            ws.recv(timeout=15)
+    assert wait_complete(handle.message_id)["delivered"] == 1
+    assert WebSocketSession.objects.get(connection_id=connection_id).connected is False
