@@ -1,0 +1,84 @@
+"""wsgateway's own signal receivers (design §9): close a user's sockets when their credentials
+stop being valid, and keep the gateway cache fresh.
+
+- ``user_logged_out``: every live socket of the user is closed at API Gateway.
+- A saved user whose password changed, or who went from active to inactive: the same.
+- ``ApiGateway`` saved or deleted: its cached lookup is dropped (:mod:`wsgateway.gateway_cache`).
+
+Closing goes through :func:`wsgateway.sending.disconnect_user`, which enqueues
+``DELETE @connections/{id}`` after the transaction commits; nothing here calls AWS.
+
+Changes that bypass model signals (``QuerySet.update(is_active=False)``, raw SQL) are caught on
+the user's next message instead: the view re-checks ``is_active`` and the session auth hash on
+every event and disconnects a socket whose user no longer passes.
+
+The receivers are connected by :func:`wsgateway.signals.connect_receivers` from
+``AppConfig.ready()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_init, post_save
+from django.http import HttpRequest
+
+from wsgateway.signals import register_receivers
+
+__all__ = ["close_sockets_on_credential_change", "close_sockets_on_logout"]
+
+_TRACKED = "_wsgateway_credentials"
+
+
+def _disconnect_user(user: Any) -> None:
+    from wsgateway import sending  # sending imports models; keep the import lazy
+
+    sending.disconnect_user(user)
+
+
+def close_sockets_on_logout(
+    sender: Any, request: HttpRequest | None = None, user: Any = None, **kwargs: Any
+) -> None:
+    """``user_logged_out``: close the user's sockets (``user`` is None for an anonymous logout)."""
+    if user is not None and getattr(user, "pk", None) is not None:
+        _disconnect_user(user)
+
+
+def _remember_credentials(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # Only fields already loaded are read: touching a deferred field would cost a query per user.
+    loaded = instance.__dict__
+    if "password" in loaded and "is_active" in loaded:
+        setattr(instance, _TRACKED, (loaded["password"], loaded["is_active"]))
+
+
+def close_sockets_on_credential_change(
+    sender: Any, instance: Any, created: bool = False, **kwargs: Any
+) -> None:
+    """``post_save`` of the user model: a new password or a deactivation closes the sockets."""
+    before = getattr(instance, _TRACKED, None)
+    loaded = instance.__dict__
+    if "password" in loaded and "is_active" in loaded:
+        setattr(instance, _TRACKED, (loaded["password"], loaded["is_active"]))
+    if created or before is None or "password" not in loaded or "is_active" not in loaded:
+        return
+    old_password, was_active = before
+    password_changed = loaded["password"] != old_password
+    deactivated = bool(was_active) and not loaded["is_active"]
+    if password_changed or deactivated:
+        _disconnect_user(instance)
+
+
+@register_receivers
+def connect() -> None:
+    """Connect the receivers above (idempotent: each has a ``dispatch_uid``)."""
+    from wsgateway import gateway_cache
+
+    user_model = get_user_model()
+    user_logged_out.connect(close_sockets_on_logout, dispatch_uid="wsgateway.receivers.logout")
+    post_init.connect(_remember_credentials, sender=user_model, dispatch_uid="wsgateway.receivers.user_init")
+    post_save.connect(
+        close_sockets_on_credential_change, sender=user_model, dispatch_uid="wsgateway.receivers.user_save"
+    )
+    gateway_cache.connect_invalidation()

@@ -1,0 +1,39 @@
+"""How the WebSocket views refuse an event: one exception, one JSON answer.
+
+Every refusal is ``{"error": "<code>", "message": "<sentence>"}`` with a 4xx status (503 when
+the database is unavailable). For ``$connect`` any non-2xx answer makes API Gateway refuse the
+socket; for messages API Gateway discards the answer unless the route is two-way, so the status
+mostly serves logs and tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import JsonResponse
+
+from wsgateway.exceptions import InvalidEventError
+
+__all__ = ["EventRefused", "error_response"]
+
+
+def error_response(status: int, code: str, message: str) -> JsonResponse:
+    """The JSON body of a refusal."""
+    return JsonResponse({"error": code, "message": message}, status=status)
+
+
+class EventRefused(InvalidEventError):
+    """Raised by the view's checks and by handlers to refuse an event with a clear 4xx answer.
+
+    ``code`` is a stable machine-readable identifier (``invalid_secret``, ``rate_limited`` …);
+    ``message`` is for humans. Handlers may raise it too, e.g.
+    ``raise EventRefused(400, "invalid_text", "Say something.")``.
+    """
+
+    def __init__(self, status: int, code: str, message: str, **context: Any) -> None:
+        super().__init__(message, status=status, **context)
+        self.code = code
+
+    def response(self) -> JsonResponse:
+        """The refusal as an HTTP answer."""
+        return error_response(self.status, self.code, self.message)
