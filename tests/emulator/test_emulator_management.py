@@ -70,10 +70,13 @@ def test_gone_for_unknown_and_closed_connections(emulator, recording_backend, ws
 def test_gone_while_connect_is_in_flight(emulator, recording_backend, ws_api, mgmt):
     hold = threading.Event()
     recording_backend.respond("/ws/connect", hold=hold)
-    opened = {}
+    received: list[str] = []
+    done = threading.Event()
 
     def client():
-        opened["ws"] = connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=10)
+        with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=10) as ws:
+            received.append(ws.recv(timeout=5))
+        done.set()
 
     thread = threading.Thread(target=client)
     thread.start()
@@ -82,10 +85,16 @@ def test_gone_while_connect_is_in_flight(emulator, recording_backend, ws_api, mg
     with pytest.raises(mgmt.exceptions.GoneException):
         mgmt.post_to_connection(ConnectionId=connection_id, Data=b"welcome")
     hold.set()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            mgmt.post_to_connection(ConnectionId=connection_id, Data=b"welcome")
+            break
+        except mgmt.exceptions.GoneException:
+            time.sleep(0.01)  # the upgrade completes right after $connect answers
+    assert done.wait(5)
     thread.join(5)
-    with opened["ws"] as ws:
-        mgmt.post_to_connection(ConnectionId=connection_id, Data=b"welcome")
-        assert ws.recv(timeout=3) == "welcome"
+    assert received == ["welcome"]
 
 
 def test_payload_limit(emulator, recording_backend, ws_api, mgmt):
