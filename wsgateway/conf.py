@@ -168,7 +168,9 @@ SETTINGS: dict[str, Setting] = {
             "purge_disconnected_sessions": 3600,
         },
         (dict,),
-        "Seconds between runs of each beat task.",
+        "Seconds between runs of each beat task (keys: cleanup_tokens, cleanup_rate_limits, "
+        "sweep_stale_sessions, purge_disconnected_sessions; a missing key keeps its default, None "
+        "disables that task). Applied to django-celery-beat's tables after every migrate.",
     ),
 }
 

@@ -28,8 +28,10 @@ def register_receivers(hook: Callable[[], None]) -> Callable[[], None]:
 
 def connect_receivers() -> None:
     """Connect every registered receiver hook (called from ``AppConfig.ready``)."""
-    from wsgateway import receivers  # noqa: F401  (registers its hook on import)
-    from wsgateway import schedule  # noqa: F401  (post_migrate: the beat schedule)
+    from wsgateway import (
+        receivers,  # noqa: F401  (registers its hook on import)
+        schedule,  # noqa: F401  (post_migrate: the beat schedule)
+    )
 
     for hook in _RECEIVER_HOOKS:
         hook()

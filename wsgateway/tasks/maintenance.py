@@ -1,36 +1,55 @@
-"""Maintenance tasks scheduled by celery-beat (queue ``maintenance``)."""
+"""Maintenance tasks scheduled by celery-beat (queue ``maintenance``).
+
+:mod:`wsgateway.schedule` creates their django-celery-beat rows after every ``migrate``, with
+the intervals of ``WSGATEWAY["MAINTENANCE_INTERVALS"]``. Each task returns what it did as plain
+data (shown in Flower) and logs exactly one line ``wsgateway.maintenance task=<name> key=value ...``.
+All are idempotent, so a redelivered or overlapping run is harmless.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
 from wsgateway import maintenance
 from wsgateway.tasks.queues import MAINTENANCE
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("wsgateway.maintenance")
+
+_OPTIONS: dict[str, Any] = {"queue": MAINTENANCE, "ignore_result": False, "acks_late": True}
 
 
-@shared_task(name="wsgateway.cleanup_tokens", queue=MAINTENANCE, ignore_result=False)
-def cleanup_tokens() -> dict[str, int]:
+def _report(task: str, result: dict[str, Any]) -> dict[str, Any]:
+    fields = " ".join(f"{k}={v}" for k, v in result.items() if not isinstance(v, dict))
+    extra = " ".join(f"{k}={v}" for k, v in result.items() if isinstance(v, dict) and v)
+    logger.info("wsgateway.maintenance task=%s %s%s", task, fields, f" {extra}" if extra else "")
+    return result
+
+
+@shared_task(name="wsgateway.cleanup_tokens", **_OPTIONS)
+def cleanup_tokens() -> dict[str, Any]:
     """Delete used and expired connect tokens (``WebSocketToken.cleanup_expired``)."""
-    removed = maintenance.cleanup_tokens()
-    logger.info("wsgateway maintenance cleanup_tokens removed=%d", removed)
-    return {"removed": removed}
+    return _report("cleanup_tokens", {"removed": maintenance.cleanup_tokens()})
 
 
-@shared_task(name="wsgateway.cleanup_rate_limits", queue=MAINTENANCE, ignore_result=False)
-def cleanup_rate_limits() -> dict[str, int]:
+@shared_task(name="wsgateway.cleanup_rate_limits", **_OPTIONS)
+def cleanup_rate_limits() -> dict[str, Any]:
     """Delete old connection-attempt rows (``ConnectionRateLimit.cleanup_old_records``)."""
-    removed = maintenance.cleanup_rate_limits()
-    logger.info("wsgateway maintenance cleanup_rate_limits removed=%d", removed)
-    return {"removed": removed}
+    return _report("cleanup_rate_limits", {"removed": maintenance.cleanup_rate_limits()})
 
 
-@shared_task(name="wsgateway.purge_disconnected_sessions", queue=MAINTENANCE, ignore_result=False)
-def purge_disconnected_sessions() -> dict[str, int]:
+@shared_task(name="wsgateway.sweep_stale_sessions", **_OPTIONS)
+def sweep_stale_sessions(probe_limit: int = maintenance.DEFAULT_PROBE_LIMIT) -> dict[str, Any]:
+    """Disconnect sessions past API Gateway's lifetime; probe idle ones (410 → disconnected).
+
+    Returns ``{expired, probed, gone, alive, errors, errors_by}``.
+    """
+    return _report("sweep_stale_sessions", maintenance.sweep_stale_sessions(probe_limit).as_dict())
+
+
+@shared_task(name="wsgateway.purge_disconnected_sessions", **_OPTIONS)
+def purge_disconnected_sessions() -> dict[str, Any]:
     """Delete disconnected session rows past their retention."""
-    removed = maintenance.purge_disconnected_sessions()
-    logger.info("wsgateway maintenance purge_disconnected_sessions removed=%d", removed)
-    return {"removed": removed}
+    return _report("purge_disconnected_sessions", {"removed": maintenance.purge_disconnected_sessions()})
