@@ -123,6 +123,12 @@ class Browser:
 
 
 @pytest.fixture(autouse=True)
+def _project_urls(settings: Any) -> None:
+    # The app's URLs plus a project's subclass of the view at /custom/ws/.
+    settings.ROOT_URLCONF = "tests.ingestion.urls"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     # The gateway cache lives in the default (per-process) cache; tests must not share entries.
     cache.clear()

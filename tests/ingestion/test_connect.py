@@ -371,7 +371,6 @@ def test_channel_permission(events: EventClient, browser: Browser, gateway: ApiG
 # --- hook, duplicates, database failure ---------------------------------------------------------
 
 
-@pytest.mark.urls("tests.ingestion.urls")
 def test_project_hook_can_refuse(events: EventClient, browser: Browser) -> None:
     events.base = "/custom/ws/"
     response = events.open(browser, channel="closed")
@@ -392,7 +391,6 @@ def test_duplicate_connection_id_is_a_conflict(events: EventClient, browser: Bro
     assert ConnectionRateLimit.objects.filter(successful=True).count() == 1
 
 
-@pytest.mark.urls("tests.ingestion.urls")
 def test_database_failure_is_a_clean_503(events: EventClient, browser: Browser) -> None:
     # The hook raises the driver's error from inside the transaction, after the token was
     # consumed: the answer is 503 and the consumption is rolled back.

@@ -328,17 +328,14 @@ class WebSocketView(View):
             raise EventRefused(404, "unknown_connection", "No session has this connection id.")
         self.session = session
         if not session.connected:
-            # API Gateway still holds a socket we consider closed (e.g. swept as idle): close it
-            # so the client reconnects with a fresh session.
-            self._disconnect_at_gateway()
             raise EventRefused(410, "connection_closed", "This connection is closed.")
         user = session.user
         if user is not None:
             if not user.is_active:
-                self._kick(request)
+                self._kick()
                 raise EventRefused(403, "user_inactive", "This account is disabled.")
             if not self._auth_hash_current(session, user):
-                self._kick(request)
+                self._kick()
                 raise EventRefused(403, "credentials_changed", "The password changed; reconnect.")
         now = timezone.now()
         updated = WebSocketSession.objects.filter(pk=session.pk, connected=True).update(
@@ -369,14 +366,10 @@ class WebSocketView(View):
         fallbacks = getattr(user, "get_session_auth_fallback_hash", None)
         return fallbacks is not None and any(constant_time_compare(session.auth_hash, h) for h in fallbacks())
 
-    def _kick(self, request: HttpRequest) -> None:
-        session = self.session
-        assert session is not None
-        if self._mark_disconnected(session):
-            signals.websocket_disconnected.send(sender=type(self), request=request, session=session)
-        self._disconnect_at_gateway()
-
-    def _disconnect_at_gateway(self) -> None:
+    def _kick(self) -> None:
+        # The row stays live until the worker's DELETE @connections succeeds (it marks the row
+        # then) or $disconnect arrives: the fan-out only closes connections it knows as live.
+        # Meanwhile every message from this socket is refused by the checks above.
         from wsgateway import sending  # sending imports models and tasks; keep the import lazy
 
         sending.disconnect_connection(self.connection_id)
