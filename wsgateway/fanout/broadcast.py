@@ -16,7 +16,7 @@ def broadcast(
     message_id: str,
     op: str,
     body: str | None,
-    emit: Callable[[Chunk], None],
+    emit: Callable[[Chunk], object],
 ) -> dict[str, Any]:
     """Emit chunk tasks for ``queryset``'s live recipients; return the planning summary.
 

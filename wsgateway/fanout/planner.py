@@ -93,7 +93,7 @@ def plan_broadcast(
     message_id: str,
     op: str,
     body: str | None,
-    emit: Callable[[Chunk], None],
+    emit: Callable[[Chunk], object],
     chunk_size: int | None = None,
     page_size: int = PAGE_SIZE,
 ) -> tuple[Plan, Counts]:
