@@ -4,9 +4,12 @@ Everything comes from the environment, with embedded defaults that work on a fre
 
 - ``DATABASE_URL``: ``sqlite:///path`` or ``postgres://user@host:port/name`` (default: SQLite file).
 - ``CELERY_BROKER_URL`` / ``REDIS_URL``: the broker (default ``redis://127.0.0.1:6379/0``).
-- ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS`` (comma separated).
+- ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS`` (comma separated),
+  ``DJANGO_CSRF_TRUSTED_ORIGINS`` (comma separated), ``DJANGO_SERVE_STATIC`` (let Django serve
+  static files behind gunicorn; default: DEBUG), ``DJANGO_STATIC_ROOT``.
 - ``AWS_REGION_NAME``, ``WSGATEWAY_ENDPOINT_URL`` (point every AWS call at the emulator),
-  ``WSGATEWAY_GATEWAY_SECRETS`` (comma separated), ``WSGATEWAY_ALLOWED_ORIGINS`` (comma separated).
+  ``WSGATEWAY_GATEWAY_SECRETS`` (comma separated), ``WSGATEWAY_ALLOWED_ORIGINS`` (comma separated),
+  ``DEMO_PUBLIC_EMULATOR_URL`` (the emulator's ``ws://`` address as browsers see it).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ SECRET_KEY = os.environ.get(
     "DJANGO_SECRET_KEY", "wsgateway-demo-insecure-secret-key-change-me" if DEBUG else ""
 )
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -83,15 +87,23 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web process, the worker and beat share the file: wait for locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web process, the worker and beat share the file: wait for locks instead of failing;
+    # WAL lets readers run while one process writes; IMMEDIATE takes the write lock when a
+    # transaction starts, so two writers queue up instead of deadlocking on a lock upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        transaction_mode="IMMEDIATE",
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".demo" / "static"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", str(BASE_DIR / ".demo" / "static")))
+# gunicorn serves no static files: let Django serve them (demo, docker-compose) when set.
+SERVE_STATIC = _env_bool("DJANGO_SERVE_STATIC", DEBUG)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
@@ -104,6 +116,9 @@ WSGATEWAY: dict[str, Any] = {
 }
 if _endpoint:
     WSGATEWAY["ENDPOINT_URLS"] = {"apigatewayv2": _endpoint}
+# Demo pages only: the emulator's address as the browser sees it, when it differs from the one
+# the containers use (docker-compose: emulator:4510 inside, localhost:4510 outside).
+DEMO_PUBLIC_EMULATOR_URL = os.environ.get("DEMO_PUBLIC_EMULATOR_URL", "")
 if DEBUG and not os.environ.get("AWS_ACCESS_KEY_ID"):
     # The emulator accepts any SigV4 signature; boto3 still needs credentials to sign with.
     AWS_ACCESS_KEY_ID = "wsgateway-local"

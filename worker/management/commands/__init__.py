@@ -1,0 +1,1 @@
+"""Demo-only commands (``manage.py demo_setup``)."""

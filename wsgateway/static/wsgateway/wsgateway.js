@@ -1,0 +1,378 @@
+/*
+ * wsgateway.js — the browser client of wsgateway (no build step, no dependencies).
+ *
+ * Include it with {% load wsgateway_tags %}{% wsgateway_js %} (or a plain <script src>), then:
+ *
+ *   var socket = new WsGateway({
+ *     tokenUrl: "/ws-token/",                 // POST here (CSRF cookie -> X-CSRFToken) for a one-time token
+ *     websocketUrl: "wss://abc.execute-api.eu-west-1.amazonaws.com/production",
+ *     channel: "room-lobby",                  // sent as ?channel=
+ *     heartbeatSeconds: 300,                  // API Gateway closes idle sockets after 10 minutes
+ *     onMessage: function (data) { ... },     // or socket.addEventListener("message", e => e.detail)
+ *   });
+ *   socket.connect();
+ *   socket.send("send_message", {text: "hello"});   // -> {"action": "send_message", "text": "hello"}
+ *   socket.close();                                  // no reconnect after this
+ *
+ * Behaviour:
+ * - every (re)connection fetches a fresh token: tokens are single use and short-lived;
+ * - an unexpected close (server, network, idle timeout, 2-hour lifetime) reconnects after an
+ *   exponential backoff with full jitter: a random delay in [0, min(maxDelay, base * 2^attempt)],
+ *   so a server restart is not followed by every browser reconnecting in the same instant;
+ * - a heartbeat frame is sent every heartbeatSeconds while open: API Gateway has no ping/pong
+ *   that resets its idle timer, only data frames do;
+ * - messages carrying an already seen "message_id" are dropped (delivery is at-least-once);
+ *   the last `dedupeSize` ids are remembered.
+ *
+ * Events (EventTarget; the detail is in event.detail), also available as onX callbacks:
+ *   "open"      {url, attempt}                      the socket is open
+ *   "message"   parsed JSON object (or {raw: text}) a message from the server, deduplicated
+ *   "close"     {code, reason, wasClean, willReconnect, delay}
+ *   "error"     {stage: "token" | "socket", status?, message}
+ *   "status"    {status: "connecting" | "open" | "reconnecting" | "closed"}
+ */
+(function (root) {
+  "use strict";
+
+  var DEFAULTS = {
+    tokenUrl: "",
+    websocketUrl: "",
+    channel: null,
+    route: null,
+    tokenParam: "token",
+    channelParam: "channel",
+    heartbeatSeconds: 300,
+    heartbeatMessage: { action: "heartbeat" },
+    reconnect: true,
+    backoffBaseSeconds: 1,
+    backoffMaxSeconds: 30,
+    dedupeSize: 1000,
+    csrfCookieName: "csrftoken",
+    csrfHeaderName: "X-CSRFToken",
+    fetchOptions: null,
+  };
+
+  function readCookie(name) {
+    var parts = (root.document && root.document.cookie ? root.document.cookie : "").split(";");
+    for (var i = 0; i < parts.length; i++) {
+      var item = parts[i].trim();
+      if (item.indexOf(name + "=") === 0) {
+        return decodeURIComponent(item.slice(name.length + 1));
+      }
+    }
+    return null;
+  }
+
+  function fullDelay(attempt, baseSeconds, maxSeconds) {
+    // Full jitter: uniform in [0, cap]; the cap grows exponentially until maxSeconds.
+    var cap = Math.min(maxSeconds, baseSeconds * Math.pow(2, attempt));
+    return Math.random() * cap;
+  }
+
+  /** A bounded set remembering the most recent ids (insertion order = age). */
+  function RecentIds(limit) {
+    this.limit = Math.max(1, limit | 0);
+    this.items = new Set();
+  }
+  RecentIds.prototype.seen = function (id) {
+    if (this.items.has(id)) {
+      return true;
+    }
+    this.items.add(id);
+    if (this.items.size > this.limit) {
+      // Sets iterate in insertion order: the first value is the oldest.
+      this.items.delete(this.items.values().next().value);
+    }
+    return false;
+  };
+
+  function WsGateway(options) {
+    var opts = {};
+    var key;
+    for (key in DEFAULTS) {
+      opts[key] = DEFAULTS[key];
+    }
+    for (key in options || {}) {
+      opts[key] = options[key];
+    }
+    if (!opts.websocketUrl) {
+      throw new Error("WsGateway: websocketUrl is required");
+    }
+    if (!(opts.heartbeatSeconds > 0 && opts.heartbeatSeconds < 600)) {
+      throw new Error("WsGateway: heartbeatSeconds must be between 0 and 600 (API Gateway's idle timeout)");
+    }
+    this.options = opts;
+    this.socket = null;
+    this.status = "closed";
+    this.attempt = 0;
+    this.connections = 0;
+    this._target = typeof EventTarget === "function" ? new EventTarget() : null;
+    this._recent = new RecentIds(opts.dedupeSize);
+    this._closedByUser = false;
+    this._heartbeat = null;
+    this._retryTimer = null;
+    this._generation = 0;
+  }
+
+  WsGateway.RecentIds = RecentIds;
+  WsGateway.backoffDelay = fullDelay;
+
+  WsGateway.prototype.addEventListener = function (type, listener) {
+    if (this._target) {
+      this._target.addEventListener(type, listener);
+    }
+  };
+
+  WsGateway.prototype.removeEventListener = function (type, listener) {
+    if (this._target) {
+      this._target.removeEventListener(type, listener);
+    }
+  };
+
+  WsGateway.prototype._emit = function (type, detail) {
+    var callback = this.options["on" + type.charAt(0).toUpperCase() + type.slice(1)];
+    if (typeof callback === "function") {
+      try {
+        callback.call(this, detail);
+      } catch (err) {
+        if (root.console) root.console.error("WsGateway: " + type + " callback failed", err);
+      }
+    }
+    if (this._target && typeof CustomEvent === "function") {
+      this._target.dispatchEvent(new CustomEvent(type, { detail: detail }));
+    }
+  };
+
+  WsGateway.prototype._setStatus = function (status) {
+    if (this.status !== status) {
+      this.status = status;
+      this._emit("status", { status: status });
+    }
+  };
+
+  /** Fetch a token (when tokenUrl is set) and open the socket. Returns a Promise. */
+  WsGateway.prototype.connect = function () {
+    this._closedByUser = false;
+    if (this._retryTimer) {
+      clearTimeout(this._retryTimer);
+      this._retryTimer = null;
+    }
+    if (this.socket && (this.socket.readyState === 0 || this.socket.readyState === 1)) {
+      return Promise.resolve(this);
+    }
+    var generation = ++this._generation;
+    var self = this;
+    this._setStatus(this.connections > 0 || this.attempt > 0 ? "reconnecting" : "connecting");
+    return this._fetchToken().then(
+      function (token) {
+        if (self._closedByUser || generation !== self._generation) return self;
+        self._open(token);
+        return self;
+      },
+      function (err) {
+        if (self._closedByUser || generation !== self._generation) return self;
+        self._emit("error", { stage: "token", status: err.status || null, message: String(err.message || err) });
+        self._scheduleReconnect({ code: 0, reason: "token request failed", wasClean: false });
+        return self;
+      }
+    );
+  };
+
+  WsGateway.prototype._fetchToken = function () {
+    var opts = this.options;
+    if (!opts.tokenUrl) {
+      return Promise.resolve(null);
+    }
+    var headers = { Accept: "application/json" };
+    var csrf = readCookie(opts.csrfCookieName);
+    if (csrf) {
+      headers[opts.csrfHeaderName] = csrf;
+    }
+    var init = { method: "POST", credentials: "same-origin", headers: headers, cache: "no-store" };
+    if (opts.fetchOptions) {
+      for (var key in opts.fetchOptions) init[key] = opts.fetchOptions[key];
+    }
+    return root.fetch(opts.tokenUrl, init).then(function (response) {
+      return response.json().then(
+        function (body) {
+          if (!response.ok || !body || typeof body.token !== "string") {
+            var error = new Error((body && body.message) || "token request failed (" + response.status + ")");
+            error.status = response.status;
+            throw error;
+          }
+          return body.token;
+        },
+        function () {
+          var error = new Error("token endpoint answered " + response.status + " without JSON");
+          error.status = response.status;
+          throw error;
+        }
+      );
+    });
+  };
+
+  WsGateway.prototype._url = function (token) {
+    var opts = this.options;
+    var query = [];
+    if (token !== null && token !== undefined) {
+      query.push(encodeURIComponent(opts.tokenParam) + "=" + encodeURIComponent(token));
+    }
+    if (opts.channel !== null && opts.channel !== undefined && opts.channel !== "") {
+      query.push(encodeURIComponent(opts.channelParam) + "=" + encodeURIComponent(opts.channel));
+    }
+    if (!query.length) return opts.websocketUrl;
+    return opts.websocketUrl + (opts.websocketUrl.indexOf("?") >= 0 ? "&" : "?") + query.join("&");
+  };
+
+  WsGateway.prototype._open = function (token) {
+    var self = this;
+    var url = this._url(token);
+    var socket;
+    try {
+      socket = new root.WebSocket(url);
+    } catch (err) {
+      this._emit("error", { stage: "socket", message: String(err.message || err) });
+      this._scheduleReconnect({ code: 0, reason: "invalid socket URL", wasClean: false });
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = function () {
+      if (self.socket !== socket) return;
+      self.connections += 1;
+      var attempt = self.attempt;
+      self.attempt = 0;
+      self._startHeartbeat();
+      self._setStatus("open");
+      self._emit("open", { url: self.options.websocketUrl, attempt: attempt, connections: self.connections });
+    };
+    socket.onmessage = function (event) {
+      if (self.socket !== socket) return;
+      self._receive(event.data);
+    };
+    socket.onerror = function () {
+      if (self.socket !== socket) return;
+      self._emit("error", { stage: "socket", message: "WebSocket error" });
+    };
+    socket.onclose = function (event) {
+      if (self.socket !== socket) return;
+      self.socket = null;
+      self._stopHeartbeat();
+      var info = { code: event.code, reason: event.reason, wasClean: event.wasClean };
+      if (self._closedByUser || !self.options.reconnect) {
+        info.willReconnect = false;
+        self._setStatus("closed");
+        self._emit("close", info);
+        return;
+      }
+      self._scheduleReconnect(info);
+    };
+  };
+
+  WsGateway.prototype._receive = function (raw) {
+    var data;
+    try {
+      data = JSON.parse(raw);
+    } catch (err) {
+      this._emit("message", { raw: raw });
+      return;
+    }
+    if (data && typeof data === "object" && typeof data.message_id === "string") {
+      if (this._recent.seen(data.message_id)) {
+        return; // a redelivery: at-least-once delivery may repeat a message
+      }
+    }
+    this._emit("message", data);
+  };
+
+  WsGateway.prototype._scheduleReconnect = function (info) {
+    var self = this;
+    if (this._closedByUser || !this.options.reconnect) {
+      info.willReconnect = false;
+      this._setStatus("closed");
+      this._emit("close", info);
+      return;
+    }
+    var delay = fullDelay(this.attempt, this.options.backoffBaseSeconds, this.options.backoffMaxSeconds);
+    this.attempt += 1;
+    info.willReconnect = true;
+    info.delay = delay;
+    this._setStatus("reconnecting");
+    this._emit("close", info);
+    this._retryTimer = setTimeout(function () {
+      self._retryTimer = null;
+      if (!self._closedByUser) self.connect();
+    }, delay * 1000);
+  };
+
+  WsGateway.prototype._startHeartbeat = function () {
+    var self = this;
+    this._stopHeartbeat();
+    this._heartbeat = setInterval(function () {
+      if (self.socket && self.socket.readyState === 1) {
+        self.socket.send(JSON.stringify(self.options.heartbeatMessage));
+      }
+    }, this.options.heartbeatSeconds * 1000);
+  };
+
+  WsGateway.prototype._stopHeartbeat = function () {
+    if (this._heartbeat) {
+      clearInterval(this._heartbeat);
+      this._heartbeat = null;
+    }
+  };
+
+  /**
+   * Send {action, ...payload}. With the `route` option the frame is
+   * {action: route, handler: action, ...payload} (a custom API Gateway route carrying the handler).
+   * Returns false when the socket is not open (nothing is queued: the caller decides).
+   */
+  WsGateway.prototype.send = function (action, payload) {
+    if (!this.socket || this.socket.readyState !== 1) {
+      return false;
+    }
+    var frame = {};
+    for (var key in payload || {}) frame[key] = payload[key];
+    if (this.options.route && this.options.route !== "default" && this.options.route !== action) {
+      frame.action = this.options.route;
+      frame.handler = action;
+    } else {
+      frame.action = action;
+    }
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  };
+
+  /** Close for good: no reconnect until connect() is called again. */
+  WsGateway.prototype.close = function (code, reason) {
+    this._closedByUser = true;
+    this._generation += 1;
+    if (this._retryTimer) {
+      clearTimeout(this._retryTimer);
+      this._retryTimer = null;
+    }
+    this._stopHeartbeat();
+    var socket = this.socket;
+    if (socket && (socket.readyState === 0 || socket.readyState === 1)) {
+      socket.close(code || 1000, reason || "");
+    } else {
+      this.socket = null;
+      this._setStatus("closed");
+    }
+  };
+
+  /** Build a client from the JSON the template mixin renders ({{ websocket_config|json_script }}). */
+  WsGateway.fromConfig = function (config, extra) {
+    var options = {
+      websocketUrl: config.url,
+      tokenUrl: config.token_url,
+      channel: config.channel,
+      route: config.route,
+      tokenParam: config.token_param || DEFAULTS.tokenParam,
+      channelParam: config.channel_param || DEFAULTS.channelParam,
+    };
+    for (var key in extra || {}) options[key] = extra[key];
+    return new WsGateway(options);
+  };
+
+  root.WsGateway = WsGateway;
+})(typeof window !== "undefined" ? window : globalThis);
