@@ -1,0 +1,62 @@
+"""Enqueueing runs as Celery chains on the ``provisioning`` queue.
+
+The row is marked ``queued`` at once; the chain is sent after the current transaction commits
+(so the worker reads committed rows). The returned :class:`ProvisioningHandle` knows the run id
+and the id of the chain's last task, whose result is the run's result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from wsgateway.models import ApiGateway, ProvisioningStatus
+from wsgateway.provisioning.runner import chain_steps, new_run_id
+
+
+@dataclass(frozen=True)
+class ProvisioningHandle:
+    """What enqueueing returns: the operation, the gateway, the run id and the last task's id."""
+
+    operation: str
+    gateway_pk: int
+    run_id: str
+    task_id: str
+    steps: tuple[str, ...]
+
+    @property
+    def result(self) -> Any:
+        """The Celery ``AsyncResult`` of the chain's last task."""
+        from celery.result import AsyncResult
+
+        return AsyncResult(self.task_id)
+
+    def __str__(self) -> str:
+        return f"{self.operation} of gateway {self.gateway_pk} (run {self.run_id})"
+
+
+def enqueue(
+    operation: str, gateway_pk: int, *, arg: str = "", mark_queued: bool = True
+) -> ProvisioningHandle:
+    """Send one run of ``operation`` as a chain of ``wsgateway.provisioning_step`` tasks."""
+    from celery import chain
+
+    from wsgateway.tasks.provisioning import provisioning_step
+
+    steps = chain_steps(operation, arg)
+    run_id = new_run_id()
+    signatures = [provisioning_step.s(None, gateway_pk, run_id, steps[0])]
+    signatures += [provisioning_step.s(gateway_pk, run_id, step) for step in steps[1:]]
+    workflow = chain(*signatures)
+    last = workflow.freeze()  # assigns every task id now, so the handle exists before commit
+    if mark_queued:
+        # A run in progress keeps its status: the new chain will wait for or skip its lock.
+        ApiGateway.objects.filter(pk=gateway_pk).filter(
+            ~Q(provisioning_status=ProvisioningStatus.IN_PROGRESS)
+        ).update(provisioning_status=ProvisioningStatus.QUEUED, updated_on=timezone.now())
+    transaction.on_commit(workflow.apply_async)
+    return ProvisioningHandle(operation, gateway_pk, run_id, str(last.id), tuple(steps))

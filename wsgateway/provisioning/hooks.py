@@ -1,0 +1,32 @@
+"""Additional routes follow their rows: a deleted row deletes its AWS route and integration.
+
+(Creation and updates are enqueued by ``ApiGatewayAdditionalRoute.save``.) Connected through
+``wsgateway.signals.register_receivers`` so ``AppConfig.ready`` wires it once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_delete
+
+from wsgateway.models import ApiGatewayAdditionalRoute
+from wsgateway.signals import register_receivers
+
+
+def _route_deleted(sender: Any, instance: ApiGatewayAdditionalRoute, **kwargs: Any) -> None:
+    if not (instance.route_id or instance.integration_id):
+        return  # never reached AWS
+    from wsgateway.provisioning import enqueue_delete_route
+
+    gateway_pk, route_id, integration_id = instance.api_gateway_id, instance.route_id, instance.integration_id
+    transaction.on_commit(lambda: enqueue_delete_route(gateway_pk, route_id, integration_id))
+
+
+@register_receivers
+def connect_route_deletion() -> None:
+    """Connect the ``post_delete`` receiver of additional routes."""
+    post_delete.connect(
+        _route_deleted, sender=ApiGatewayAdditionalRoute, dispatch_uid="wsgateway.provisioning.route_deleted"
+    )

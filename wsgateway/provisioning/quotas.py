@@ -1,0 +1,93 @@
+"""Control-plane quotas shared by every worker (design §4, §5), in Redis.
+
+AWS allows CreateDeployment once per 5 s, Create/Update/DeleteDomainName once per 30 s and other
+control-plane calls 10 per second (burst 40), per account and region. Celery's ``rate_limit`` is
+per worker, so the spacing lives in Redis: a GCRA limiter (one key per quota holding the
+"theoretical arrival time") evaluated atomically by a Lua script with Redis's own clock, so
+workers on different machines agree.
+
+:func:`reserve` either takes a slot (returns 0) or says how long to wait without taking one.
+:func:`acquire` waits short delays in place and raises :class:`QuotaWait` for long ones, so a
+worker never sleeps 30 s: the task retries itself with that countdown instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+from wsgateway.aws import get_region_name
+from wsgateway.conf import wsgateway_settings
+from wsgateway.fanout.redis_client import get_redis
+from wsgateway.provisioning.errors import QuotaWait
+
+DEPLOYMENT = "deployment"
+DOMAIN_NAME = "domain_name"
+CONTROL = "control"
+
+#: AWS's burst for "other" control-plane calls.
+CONTROL_BURST = 40
+#: Waits up to this long are slept in place; longer ones become a task retry.
+INLINE_WAIT_SECONDS = 1.0
+
+_OPERATION_KINDS = {
+    "create_deployment": DEPLOYMENT,
+    "create_domain_name": DOMAIN_NAME,
+    "update_domain_name": DOMAIN_NAME,
+    "delete_domain_name": DOMAIN_NAME,
+}
+
+# KEYS[1]: quota key. ARGV: interval (µs), tolerance (µs). Returns µs to wait (0 = slot taken).
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local allowed_at = tat - tolerance
+if now < allowed_at then return allowed_at - now end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
+return 0
+"""
+
+
+def kind_of(operation: str) -> str:
+    """The quota an ``apigatewayv2`` operation counts against."""
+    return _OPERATION_KINDS.get(operation, CONTROL)
+
+
+def _interval_and_burst(kind: str) -> tuple[float, int]:
+    if kind == DEPLOYMENT:
+        return float(wsgateway_settings.DEPLOYMENT_INTERVAL_SECONDS), 1
+    if kind == DOMAIN_NAME:
+        return float(wsgateway_settings.DOMAIN_NAME_INTERVAL_SECONDS), 1
+    return 1.0 / float(wsgateway_settings.CONTROL_PLANE_CALLS_PER_SECOND), CONTROL_BURST
+
+
+def quota_key(kind: str) -> str:
+    """The Redis key of a quota (per region: AWS counts per account and region)."""
+    return f"wsgateway:provisioning:quota:{kind}:{get_region_name()}"
+
+
+def reserve(kind: str) -> float:
+    """Take a slot of ``kind`` now (returns 0.0) or return the seconds until one is free."""
+    interval, burst = _interval_and_burst(kind)
+    if interval <= 0:
+        return 0.0
+    interval_us = int(interval * 1_000_000)
+    waited = get_redis().eval(_GCRA, 1, quota_key(kind), interval_us, (burst - 1) * interval_us)
+    return int(waited) / 1_000_000
+
+
+def acquire(kind: str, *, inline_wait: float = INLINE_WAIT_SECONDS) -> None:
+    """Take a slot of ``kind``, sleeping waits up to ``inline_wait``; raise :class:`QuotaWait` otherwise."""
+    deadline = time.monotonic() + inline_wait
+    for _ in range(50):  # bounded: contention could otherwise spin
+        wait = reserve(kind)
+        if wait <= 0:
+            return
+        if time.monotonic() + wait > deadline:
+            raise QuotaWait(kind, wait)
+        time.sleep(wait)
+    raise QuotaWait(kind, inline_wait)

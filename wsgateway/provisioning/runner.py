@@ -1,0 +1,248 @@
+"""Runs one step of a provisioning run, and whole runs in-process.
+
+A *run* is one operation (``create_gateway``, ``sync_to_aws`` …) on one gateway with its own run
+id: ``lock:<operation>``, the operation's steps, ``finish:<operation>``. Each step is a string
+``name[:arg]`` so it travels through the broker as plain data. The Celery tasks
+(:mod:`wsgateway.tasks.provisioning`) and :func:`run_inline` both call :func:`run_step`; the
+only difference is who retries.
+
+Status on the row: ``queued`` when enqueued, ``in_progress`` once the lock is taken,
+``provisioned`` (or ``deleted``) at the end, ``failed`` with ``last_error`` = "step: code:
+message" when a step gives up. ``provisioning_step`` is the last step that completed. One log line
+per step: ``wsgateway.provisioning step=<name> gateway=<pk> api_id=<id> result=<result> run=<id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from wsgateway.exceptions import AwsError
+from wsgateway.models import ApiGateway, ProvisioningStatus
+from wsgateway.provisioning import domain, lock, reconcile, secrets, steps
+from wsgateway.provisioning.context import StepContext
+from wsgateway.provisioning.delete import step_delete_from_aws, step_delete_row
+from wsgateway.provisioning.errors import LockBusy, QuotaWait
+
+logger = logging.getLogger("wsgateway.provisioning")
+
+StepFunction = Callable[[StepContext, str], dict[str, Any]]
+
+STEPS: dict[str, StepFunction] = {
+    "create_api": steps.step_create_api,
+    "integrations": steps.step_integrations,
+    "routes": steps.step_routes,
+    "additional_routes": steps.step_additional_routes,
+    "stage": steps.step_stage,
+    "deploy": steps.step_deploy,
+    "prune_routes": reconcile.step_prune_routes,
+    "delete_route": reconcile.step_delete_route,
+    "sync_from_aws": reconcile.step_sync_from_aws,
+    "rotate_secret": secrets.step_rotate_secret,
+    "domain_name": domain.step_domain_name,
+    "api_mapping": domain.step_api_mapping,
+    "dns_alias": domain.step_dns_alias,
+    "delete_from_aws": step_delete_from_aws,
+    "delete_row": step_delete_row,
+}
+
+_GATEWAY_STEPS = ["create_api", "integrations", "routes", "additional_routes", "stage", "deploy"]
+
+#: Operation → its steps (between ``lock`` and ``finish``).
+OPERATIONS: dict[str, list[str]] = {
+    "create_gateway": _GATEWAY_STEPS,
+    "create_custom_domain": ["domain_name", "api_mapping", "dns_alias"],
+    "redeploy": ["deploy:force"],
+    "sync_to_aws": [*_GATEWAY_STEPS[:4], "prune_routes", *_GATEWAY_STEPS[4:]],
+    "sync_from_aws": ["sync_from_aws"],
+    "rotate_secret": ["rotate_secret", "deploy"],
+    "delete_from_aws": ["delete_from_aws"],
+    "delete_gateway": ["delete_from_aws", "delete_row"],
+    "sync_route": ["additional_routes", "deploy"],
+    "delete_route": ["delete_route", "deploy"],
+}
+
+#: Operations that wait for a busy lock instead of giving up (a route edit must not be lost).
+WAITING_OPERATIONS = frozenset({"sync_route", "delete_route"})
+#: Operations whose last step removes the row: no ``finish``.
+ROW_DELETING_OPERATIONS = frozenset({"delete_gateway"})
+
+STOP = "stop"
+
+
+def new_run_id() -> str:
+    """A fresh run id."""
+    return uuid.uuid4().hex
+
+
+def chain_steps(operation: str, arg: str = "") -> list[str]:
+    """The step strings of one run of ``operation`` (``arg`` goes to the operation's first step)."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"Unknown provisioning operation {operation!r}; choose one of {sorted(OPERATIONS)}.")
+    body = list(OPERATIONS[operation])
+    if arg:
+        body[0] = f"{body[0]}:{arg}"
+    tail = [] if operation in ROW_DELETING_OPERATIONS else [f"finish:{operation}"]
+    return [f"lock:{operation}", *body, *tail]
+
+
+def describe_error(step: str, err: BaseException) -> str:
+    """The readable ``last_error``: step, AWS code, message."""
+    code = getattr(err, "aws_code", None)
+    message = getattr(err, "message", None) or str(err) or type(err).__name__
+    return f"step {step}: {code}: {message}" if code else f"step {step}: {type(err).__name__}: {message}"
+
+
+def fail(gateway_pk: int, run_id: str, step: str, err: BaseException) -> None:
+    """Record a failed run (status, last error) and release its lock."""
+    text = describe_error(step, err)[:4000]
+    logger.warning(
+        "wsgateway.provisioning step=%s gateway=%s result=failed run=%s error=%s",
+        step,
+        gateway_pk,
+        run_id,
+        text,
+    )
+    lock.release(gateway_pk, run_id, provisioning_status=ProvisioningStatus.FAILED, last_error=text)
+
+
+def _finish(gateway: ApiGateway, run_id: str, operation: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {"last_error": "", "provisioning_step": "finish"}
+    if operation in ("delete_from_aws",):
+        fields["provisioning_status"] = ProvisioningStatus.DELETED
+    elif operation == "create_custom_domain":
+        fields.update(provisioning_status=ProvisioningStatus.PROVISIONED, custom_domain_created=True)
+    else:
+        deployed = bool(gateway.deployment_id)
+        fields.update(
+            api_created=deployed,
+            provisioning_status=ProvisioningStatus.PROVISIONED
+            if deployed
+            else ProvisioningStatus.NOT_PROVISIONED,
+        )
+    lock.release(gateway.pk, run_id, **fields)
+    return {"result": "finished", "status": str(fields["provisioning_status"])}
+
+
+def _log(step: str, gateway_pk: int, api_id: str, result: str, run_id: str) -> None:
+    logger.info(
+        "wsgateway.provisioning step=%s gateway=%s api_id=%s result=%s run=%s",
+        step,
+        gateway_pk,
+        api_id or "-",
+        result,
+        run_id,
+    )
+
+
+def run_step(
+    previous: dict[str, Any] | None, gateway_pk: int, run_id: str, step: str, *, client: Any = None
+) -> dict[str, Any]:
+    """Run one step of run ``run_id``; returns plain data (with ``stop`` set when the run ends here).
+
+    Raises :class:`QuotaWait`, :class:`LockBusy` and retryable :class:`AwsError` for the caller
+    to retry; any other error is raised after :func:`fail` recorded it.
+    """
+    name, _, arg = step.partition(":")
+    carried = list((previous or {}).get("differences", []))
+    base = {"run_id": run_id, "gateway": gateway_pk, "step": step}
+    if name == "lock":
+        holder = lock.acquire(gateway_pk, run_id)
+        if holder is not None:
+            if arg in WAITING_OPERATIONS:
+                raise LockBusy(holder)
+            _log(step, gateway_pk, "", "locked", run_id)
+            return {
+                **base,
+                "result": "locked",
+                "holder": holder,
+                "message": f"locked by run {holder}",
+                STOP: True,
+            }
+        _log(step, gateway_pk, "", "acquired", run_id)
+        return {**base, "result": "acquired"}
+    if not lock.holds(gateway_pk, run_id):
+        holder = lock.holder(gateway_pk)
+        message = f"locked by run {holder}" if holder else "the run no longer holds the lock"
+        _log(step, gateway_pk, "", "skipped", run_id)
+        return {**base, "result": "skipped", "message": message, STOP: True}
+    gateway = ApiGateway.objects.get(pk=gateway_pk)
+    if name == "finish":
+        outcome = _finish(gateway, run_id, arg)
+        _log(step, gateway_pk, gateway.api_id, outcome["result"], run_id)
+        return {**base, **outcome, "differences": carried}
+    function = STEPS.get(name)
+    if function is None:
+        raise ValueError(f"Unknown provisioning step {step!r}.")
+    try:
+        outcome = function(StepContext(gateway=gateway, run_id=run_id, client=client), arg)
+    except (QuotaWait, LockBusy):
+        raise
+    except AwsError as err:
+        if not err.retryable:
+            fail(gateway_pk, run_id, step, err)
+        raise
+    except Exception as err:
+        fail(gateway_pk, run_id, step, err)
+        raise
+    if name != "delete_row":
+        ApiGateway.objects.filter(pk=gateway_pk).update(provisioning_step=name)
+    _log(step, gateway_pk, gateway.api_id, str(outcome.get("result")), run_id)
+    outcome = {**base, **outcome}
+    outcome["differences"] = carried + list(outcome.get("differences", []))
+    return outcome
+
+
+def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter (attempt 0 → up to ``base`` seconds)."""
+    return random.uniform(0, min(cap, base * (2**attempt)))  # noqa: S311 (jitter, not security)
+
+
+def run_inline(
+    operation: str,
+    gateway_pk: int,
+    *,
+    arg: str = "",
+    client: Any = None,
+    run_id: str | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    max_retries: int = 8,
+    max_wait: float = 120.0,
+) -> list[dict[str, Any]]:
+    """Run a whole operation in this process (management commands' ``--here``, tests).
+
+    Quota waits are slept, throttling is retried with backoff, a busy lock of a waiting operation
+    is waited for; everything bounded by ``max_retries`` per step and ``max_wait`` seconds overall.
+    """
+    run_id = run_id or new_run_id()
+    deadline = time.monotonic() + max_wait
+    results: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for step in chain_steps(operation, arg):
+        for attempt in range(max_retries + 1):
+            try:
+                previous = run_step(previous, gateway_pk, run_id, step, client=client)
+                break
+            except (QuotaWait, LockBusy, AwsError) as err:
+                retryable = isinstance(err, QuotaWait | LockBusy) or (
+                    isinstance(err, AwsError) and err.retryable
+                )
+                wait = (
+                    err.seconds if isinstance(err, QuotaWait) else backoff_seconds(attempt, base=0.2, cap=5.0)
+                )
+                if not retryable or attempt == max_retries or time.monotonic() + wait > deadline:
+                    if retryable and not isinstance(err, LockBusy):
+                        fail(gateway_pk, run_id, step, err)
+                    raise
+                time.sleep(wait)
+        assert previous is not None
+        results.append(previous)
+        if on_step is not None:
+            on_step(previous)
+        if previous.get(STOP):
+            break
+    return results
