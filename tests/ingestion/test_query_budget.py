@@ -1,0 +1,80 @@
+"""The SQL cost of ingestion (design §11 "Inbound"): at most 2 queries for a message on a live
+session, at most 6 for a successful ``$connect`` with the gateway lookup cached (7 cold).
+
+Run on a transactional database so the view's own ``atomic`` is a real transaction (as in
+production), not a savepoint inside the test's transaction. Transaction control (``BEGIN``,
+``COMMIT``, which SQLite's backend logs as statements) is not counted: the budget is about
+statements that read or write rows.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.ingestion.conftest import API_ID, Browser, EventClient, new_connection_id
+from wsgateway.gateway_cache import get_gateway
+from wsgateway.models import WebSocketSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def connect_queries(events: EventClient, browser: Browser, *, warm: bool) -> list[str]:
+    token = browser.token()
+    session_key = browser.session_key
+    cid = new_connection_id()
+    if warm:
+        get_gateway(API_ID)
+    else:
+        cache.clear()
+    with CaptureQueriesContext(connection) as queries:
+        response = events.connect(cid, token=token, session_key=session_key, channel="room")
+    assert response.status_code == 200, response.content
+    assert WebSocketSession.objects.filter(connection_id=cid, connected=True).exists()
+    return statements(queries)
+
+
+def statements(queries: CaptureQueriesContext) -> list[str]:
+    """The captured SQL that reads or writes rows (no transaction control)."""
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+    return [q["sql"] for q in queries.captured_queries if not q["sql"].upper().startswith(control)]
+
+
+def test_successful_connect_costs_at_most_6_queries(events: EventClient, browser: Browser) -> None:
+    sql = connect_queries(events, browser, warm=True)
+    assert len(sql) <= 6, "\n".join(sql)
+    assert not any("SAVEPOINT" in q for q in sql)
+
+
+def test_cold_gateway_cache_adds_one_query(events: EventClient, browser: Browser) -> None:
+    sql = connect_queries(events, browser, warm=False)
+    assert len(sql) <= 7, "\n".join(sql)
+
+
+def test_message_on_a_live_session_costs_at_most_2_queries(events: EventClient, connected: str) -> None:
+    events.base = "/custom/ws/"  # the project view's whoami handler does no database work
+    get_gateway(API_ID)
+    for n in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            response = events.message(connected, {"handler": "whoami"})
+        assert response.status_code == 200
+        sql = statements(queries)
+        assert len(sql) <= 2, "\n".join(sql)
+        assert WebSocketSession.objects.get().request_count == 2 + n
+
+
+def test_change_channel_adds_its_rule_lookup_and_update(events: EventClient, connected: str) -> None:
+    get_gateway(API_ID)
+    with CaptureQueriesContext(connection) as queries:
+        response = events.message(connected, {"handler": "change_channel", "channel": "room-9"})
+    assert response.status_code == 200
+    assert len(statements(queries)) <= 4
+
+
+def test_disconnect_costs_2_queries(events: EventClient, connected: str) -> None:
+    get_gateway(API_ID)
+    with CaptureQueriesContext(connection) as queries:
+        assert events.disconnect(connected).status_code == 200
+    assert len(statements(queries)) <= 2
