@@ -309,3 +309,33 @@ def test_state_file_survives_restart(tmp_path):
         assert client.get_api(ApiId=api_id)["Name"] == "chat"
         assert client.get_stage(ApiId=api_id, StageName="prod")["DeploymentId"]
         assert emu.call(lambda: emu.emulator.state.stage_snapshot(api_id, "prod")) is not None
+
+
+def _raw_post_error(url, data):
+    """POST raw bytes (what a non-boto3 SDK could send); return the HTTPError it must raise."""
+    raw = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(raw, timeout=5)
+    return err.value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"integrationType": ["HTTP_PROXY"]},
+        {"integrationType": "MOCK", "connectionType": {"x": 1}},
+        {"integrationType": "MOCK", "passthroughBehavior": ["NEVER"]},
+        {"integrationType": "MOCK", "payloadFormatVersion": 1},
+    ],
+)
+def test_wrongly_typed_integration_members_are_a_400_not_a_500(emulator, apigw, body):
+    api_id = _ws_api(apigw)["ApiId"]
+    error = _raw_post_error(f"{emulator.url}/v2/apis/{api_id}/integrations", json.dumps(body).encode())
+    assert error.code == 400
+    assert error.headers["x-amzn-ErrorType"] == "BadRequestException"
+
+
+def test_deeply_nested_json_body_is_a_400_not_a_500(emulator):
+    error = _raw_post_error(f"{emulator.url}/v2/apis", b"[" * 20000)
+    assert error.code == 400
+    assert error.headers["x-amzn-ErrorType"] == "BadRequestException"

@@ -390,3 +390,14 @@ def test_client_leaving_during_connect_still_gets_disconnect(emulator, recording
     sock.close()
     hold.set()
     recording_backend.wait_for(lambda r: r.path == "/ws/disconnect")
+
+
+def test_deeply_nested_json_frame_goes_to_default(emulator, recording_backend, ws_api):
+    # json.loads raises RecursionError (not ValueError) on deep nesting; the frame must still
+    # reach $default like any other body the selection expression cannot evaluate.
+    frame = "[" * 20000
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5) as ws:
+        ws.send(frame)
+        ws.send('{"after": true}')
+        recording_backend.wait_for(lambda r: r.body == b'{"after": true}')
+    assert [r.body for r in recording_backend.by_path("/ws/default")] == [frame.encode(), b'{"after": true}']

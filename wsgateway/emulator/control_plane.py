@@ -90,7 +90,7 @@ class ControlPlane:
                 if body_bytes:
                     try:
                         body = json.loads(body_bytes)
-                    except ValueError:
+                    except (ValueError, RecursionError):  # deep nesting raises RecursionError
                         raise bad_request("Invalid JSON body") from None
                     if not isinstance(body, dict):
                         raise bad_request("The request body must be a JSON object")

@@ -84,7 +84,7 @@ def select_route(snapshot: Snapshot, data: str | bytes, is_text: bool) -> RouteS
     if path is not None and is_text:
         try:
             value: Any = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting raises RecursionError
             value = None
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None

@@ -421,6 +421,17 @@ class ControlPlaneState:
         for key, value in body.items():
             if value is not None:
                 merged[key] = value
+        # Enum-like members are compared with sets below: a list or a map there would be a
+        # TypeError (a 500), so their types are checked first.
+        for key in (
+            "integrationType",
+            "integrationUri",
+            "integrationMethod",
+            "connectionType",
+            "passthroughBehavior",
+            "payloadFormatVersion",
+        ):
+            _ensure_str(merged, key)
         itype = merged.get("integrationType")
         if itype is None:
             raise bad_request("IntegrationType is required")
@@ -437,7 +448,7 @@ class ControlPlaneState:
             if not merged.get("integrationMethod"):
                 raise bad_request("IntegrationMethod is required for HTTP integrations")
         if "integrationMethod" in merged:
-            merged["integrationMethod"] = str(merged["integrationMethod"]).upper()
+            merged["integrationMethod"] = merged["integrationMethod"].upper()
         timeout = merged.get("timeoutInMillis", 29000)
         if isinstance(timeout, bool) or not isinstance(timeout, int) or not 50 <= timeout <= 29000:
             raise bad_request("Timeout must be between 50 milliseconds and 29 seconds.")
