@@ -318,3 +318,29 @@ def test_cli_prints_the_port_and_serves(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"fail_429": 0.5, "fail_500": 2},  # the valid key must not be applied either
+        {"fail_429": 0.5, "idle_timeout": float("nan")},
+        {"fail_429": 0.5, "max_lifetime": float("inf")},
+        {"fail_429": 0.5, "latency_max_ms": -1},
+        {"fail_429": 0.5, "latency_ms": None},
+    ],
+)
+def test_bad_config_change_is_refused_as_a_whole(emulator, change):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _admin(emulator, "/_emulator/config", change)
+    assert err.value.code == 400
+    config = _admin(emulator, "/_emulator/config")
+    assert config["fail_429"] == 0.0
+    assert config["idle_timeout"] == 600.0 and config["max_lifetime"] == 7200.0
+
+
+def test_deeply_nested_admin_body_is_a_400(emulator):
+    request = urllib.request.Request(f"{emulator.url}/_emulator/config", data=b"[" * 20000, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=5)
+    assert err.value.code == 400

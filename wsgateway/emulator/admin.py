@@ -30,7 +30,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting raises RecursionError
         raise web.HTTPBadRequest(
             text='{"message": "invalid JSON"}', content_type="application/json"
         ) from None

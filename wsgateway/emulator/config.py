@@ -8,6 +8,7 @@ test that assigns an attribute takes effect on the next request without a restar
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,33 +92,56 @@ class EmulatorConfig:
         return data
 
     def update(self, changes: dict[str, Any]) -> None:
-        """Apply runtime changes, validating names and types; raise ``ValueError`` on bad input."""
+        """Apply runtime changes, validating names and types; raise ``ValueError`` on bad input.
+
+        All changes are validated before any is applied: a refused request changes nothing.
+        """
         unknown = set(changes) - RUNTIME_KEYS
         if unknown:
             raise ValueError(f"unknown or read-only config keys: {sorted(unknown)}")
-        for key, value in changes.items():
-            current = getattr(self, key)
-            if key in {"fail_429", "fail_500", "control_plane_fail"}:
-                value = float(value)
-                if not 0.0 <= value <= 1.0:
-                    raise ValueError(f"{key} must be within 0..1")
-            elif key in {"idle_timeout", "max_lifetime", "latency_ms"}:
-                value = float(value)
+        validated = {key: self._validate(key, value) for key, value in changes.items()}
+        for key, value in validated.items():
+            setattr(self, key, value)
+
+    def _validate(self, key: str, value: Any) -> Any:
+        if key in {"fail_429", "fail_500", "control_plane_fail"}:
+            value = _finite(key, value)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{key} must be within 0..1")
+        elif key in {"idle_timeout", "max_lifetime", "latency_ms"}:
+            # NaN or infinity would stop the timeout sweeper (it sleeps a fraction of these).
+            value = _finite(key, value)
+            if value < 0:
+                raise ValueError(f"{key} must be >= 0")
+        elif key in {"frame_limit", "message_limit", "send_buffer_limit", "virtual_keep_messages"}:
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ValueError(f"{key} must be an integer")
+            value = int(value)
+            if value <= 0:
+                raise ValueError(f"{key} must be > 0")
+        elif key == "latency_max_ms":
+            if value is not None:
+                value = _finite(key, value)
                 if value < 0:
                     raise ValueError(f"{key} must be >= 0")
-            elif key in {"frame_limit", "message_limit", "send_buffer_limit", "virtual_keep_messages"}:
+        elif key == "seed":
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int | str):
+                    raise ValueError(f"{key} must be an integer")
                 value = int(value)
-                if value <= 0:
-                    raise ValueError(f"{key} must be > 0")
-            elif key == "latency_max_ms":
-                value = None if value is None else float(value)
-            elif key == "seed":
-                value = None if value is None else int(value)
-            elif key == "throttle_control_plane":
-                if not isinstance(value, bool):
-                    raise ValueError(f"{key} must be a boolean")
-            elif key in {"access_key", "secret_key"}:
-                value = None if value in (None, "") else str(value)
-            elif current is not None and not isinstance(value, type(current)):
-                raise ValueError(f"{key} has the wrong type")
-            setattr(self, key, value)
+        elif key == "throttle_control_plane":
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be a boolean")
+        elif key in {"access_key", "secret_key"}:
+            value = None if value in (None, "") else str(value)
+        return value
+
+
+def _finite(key: str, value: Any) -> float:
+    """``value`` as a finite float, or ``ValueError`` (never ``TypeError``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key} must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{key} must be a finite number")
+    return number
