@@ -15,7 +15,6 @@ import redis
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.http import HttpResponse
 from django.test import Client
 
 from wsgateway.models import ApiGateway, WebSocketToken
@@ -69,7 +68,7 @@ class EventClient:
         origin: str | None = ORIGIN,
         query: str | None = None,
         **extra: Any,
-    ) -> HttpResponse:
+    ) -> Any:
         params = []
         if token is not None:
             params.append(f"token={token}")
@@ -82,14 +81,14 @@ class EventClient:
         url = f"{self.base}connect" + (f"?{qs}" if qs else "")
         return self.client.post(url, data=b"", content_type="", headers=self.headers(connection_id, hdrs))
 
-    def open(self, browser: Browser, connection_id: str | None = None, **kwargs: Any) -> HttpResponse:
+    def open(self, browser: Browser, connection_id: str | None = None, **kwargs: Any) -> Any:
         """``$connect`` from ``browser`` with a fresh token (and a fresh connection id)."""
         cid = connection_id if connection_id is not None else new_connection_id()
         return self.connect(cid, token=browser.token(), session_key=browser.session_key, **kwargs)
 
     def message(
         self, connection_id: str, body: Any, *, route: str = "default", raw: bytes | None = None, **extra: Any
-    ) -> HttpResponse:
+    ) -> Any:
         data = raw if raw is not None else json.dumps(body).encode()
         return self.client.post(
             f"{self.base}{route}",
@@ -98,7 +97,7 @@ class EventClient:
             headers=self.headers(connection_id, {"User-Agent": f"AmazonAPIGateway_{self.api_id}", **extra}),
         )
 
-    def disconnect(self, connection_id: str, **extra: Any) -> HttpResponse:
+    def disconnect(self, connection_id: str, **extra: Any) -> Any:
         return self.client.post(
             f"{self.base}disconnect", data=b"", content_type="", headers=self.headers(connection_id, extra)
         )
@@ -174,7 +173,7 @@ def connected(events: EventClient, browser: Browser) -> str:
     return connection_id
 
 
-def error_code(response: HttpResponse) -> str:
+def error_code(response: Any) -> str:
     payload = json.loads(response.content)
     assert set(payload) == {"error", "message"}, payload
     return str(payload["error"])
