@@ -72,6 +72,7 @@ def test_429_and_5xx_are_retried_with_backoff_then_delivered(emulator, room, inl
     summary = get_broadcast_summary(message_id)
     assert (summary["delivered"], summary["retried"], summary["failed"]) == (8, 8, 0)
     assert summary["complete"] is True
+    assert inline.results[-1]["broadcast"] == summary  # the completing chunk returns the summary
 
 
 def test_retries_are_bounded_then_counted_failed(emulator, room, inline):

@@ -4,7 +4,6 @@ emulator over real sockets, and real WebSocket clients where a socket matters.""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from tests.celery_app import app
-from tests.fanout.conftest import make_gateway, make_sessions, received, virtual_connections
+from tests.fanout.conftest import make_gateway, make_sessions, received, virtual_connections, wait_until
 from wsgateway import sending
 from wsgateway.emulator.testing import create_websocket_api
 from wsgateway.fanout.results import get_broadcast_summary
@@ -34,13 +33,11 @@ def worker(clean_redis, fast_retries) -> Iterator[None]:
 
 
 def wait_complete(message_id: str, timeout: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        summary = get_broadcast_summary(message_id)
-        if summary and summary["complete"]:
-            return summary
-        time.sleep(0.05)
-    raise AssertionError(f"broadcast {message_id} did not complete: {get_broadcast_summary(message_id)}")
+    def complete() -> bool:
+        return bool((get_broadcast_summary(message_id) or {}).get("complete"))
+
+    wait_until(complete, timeout, f"broadcast {message_id}: {get_broadcast_summary(message_id)}")
+    return get_broadcast_summary(message_id) or {}
 
 
 @pytest.fixture

@@ -166,5 +166,8 @@ def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
         # Enqueued before the chunk is marked done: a crash in between re-sends (duplicates are
         # allowed), never loses the retry.
         requeue(follow_up, backoff(attempt))
-    results.record_chunk(message_id, name, counts)
-    return {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
+    _, completed = results.record_chunk(message_id, name, counts)
+    outcome = {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
+    if completed:  # this chunk finished the broadcast: its result (Flower) carries the summary
+        outcome["broadcast"] = results.get_broadcast_summary(message_id)
+    return outcome

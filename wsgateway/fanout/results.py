@@ -99,10 +99,13 @@ def chunk_is_done(message_id: str, chunk: str) -> bool:
     return bool(get_redis().exists(done_key(message_id, chunk)))
 
 
-def record_chunk(message_id: str, chunk: str, counts: Counts) -> bool:
-    """Mark the chunk done and add its counts, atomically; False when it was already recorded."""
-    recorded, _ = _record(done_key(message_id, chunk), message_id, _fields(counts))
-    return recorded
+def record_chunk(message_id: str, chunk: str, counts: Counts) -> tuple[bool, bool]:
+    """Mark the chunk done and add its counts, atomically.
+
+    Returns ``(recorded, completed)``: ``recorded`` is False when the chunk was already recorded,
+    ``completed`` is True for the one call that completed the broadcast.
+    """
+    return _record(done_key(message_id, chunk), message_id, _fields(counts))
 
 
 def record_failures(message_id: str, counts: Counts) -> None:

@@ -1,0 +1,117 @@
+"""A worker process killed in the middle of a broadcast loses nothing (acks_late +
+reject_on_worker_lost): its chunk is redelivered to another pool process and re-sent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.fanout.conftest import admin, make_gateway, make_sessions, virtual_connections, wait_until
+from wsgateway.fanout.results import get_broadcast_summary
+from wsgateway.tasks.fanout import send_message
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+CONNECTIONS = 2000
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    port = db.get("PORT") or 5432
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{port}/{db['NAME']}"
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def test_killing_a_worker_process_mid_broadcast_loses_no_message(emulator, clean_redis, tmp_path, settings):
+    emulator.configure(latency_ms=150)  # every chunk is in flight for about half a second
+    info = virtual_connections(emulator, CONNECTIONS)
+    ids = info["connectionIds"]
+    make_sessions(make_gateway(emulator, info["apiId"]), ids, channel="everyone")
+
+    log = tmp_path / "worker.log"
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        WSGATEWAY_TEST_DATABASE_URL=_database_url(),
+        WSGATEWAY_TEST_REDIS_URL=settings.REDIS_URL,
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "tests.celery_app",
+        "worker",
+        "-Q",
+        "fanout",
+        "-c",
+        "2",
+        "--pool",
+        "prefork",
+        "-l",
+        "info",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        f"kill-test-{os.getpid()}@%h",
+    ]
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2]
+        )
+    try:
+        wait_until(lambda: "ready." in log.read_text(), 60, "the worker to start")
+        result = send_message.delay({"text": "to everyone"}, channel_name="everyone")
+
+        def delivered() -> int:
+            return emulator.stats().get("management.POST.200", 0)
+
+        wait_until(lambda: delivered() >= 300, 60, "the broadcast to be under way")
+        children = _children(worker.pid)
+        assert len(children) == 2, children
+        victim = children[0]
+        os.kill(victim, signal.SIGKILL)
+        killed_at = delivered()
+
+        message_id = result.get(timeout=30)["message_id"]
+        wait_until(
+            lambda: (get_broadcast_summary(message_id) or {}).get("complete", False),
+            90,
+            f"the broadcast to complete: {get_broadcast_summary(message_id)}",
+        )
+        assert victim not in _children(worker.pid)  # the pool replaced the killed process
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(10)
+
+    counts = {c["connectionId"]: c["messagesReceived"] for c in admin(emulator, "connections")["items"]}
+    sent = delivered()
+    lost = [c for c in ids if counts.get(c, 0) == 0]
+    duplicates = sum(counts[c] - 1 for c in ids if counts.get(c, 0) > 1)
+    summary = get_broadcast_summary(message_id)
+    print(
+        f"\nworker kill: connections={CONNECTIONS} killed_after={killed_at} posts_delivered={sent} "
+        f"duplicates={duplicates} lost={len(lost)} summary={summary}"
+    )
+    assert lost == []
+    assert duplicates > 0  # the killed process's chunk really was sent again
+    assert sent == CONNECTIONS + duplicates
+    assert summary["delivered"] == CONNECTIONS and summary["failed"] == 0
+    assert "WorkerLostError" in log.read_text()
