@@ -93,6 +93,7 @@ def step_create_api(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         result = UPDATED
     if gateway.api_id != actual["ApiId"] or gateway.api_endpoint != actual.get("ApiEndpoint", ""):
         ctx.record(api_id=actual["ApiId"], api_endpoint=actual.get("ApiEndpoint", ""))
+        checkpoint("create_api:recorded")
     return {"result": result, "api_id": actual["ApiId"], "changed": sorted(changes)}
 
 
@@ -299,6 +300,7 @@ def step_stage(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         result = UPDATED
     if not gateway.stage_created:
         ctx.record(stage_created=True)
+        checkpoint("stage:recorded")
     return {"result": result, "stage": gateway.stage_name}
 
 
