@@ -14,7 +14,7 @@ import pytest
 from wsgateway.emulator import EmulatorConfig, EmulatorServer
 from wsgateway.emulator.testing import boto3_client
 
-pytestmark = pytest.mark.timeout(10)
+pytestmark = pytest.mark.timeout(60)  # a hang guard, generous for loaded machines
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234"
 

@@ -102,7 +102,9 @@ class RecordingBackend:
             await asyncio.sleep(behaviour.delay)
         return web.Response(status=behaviour.status, body=behaviour.body, headers=behaviour.headers)
 
-    def wait_for(self, predicate: Callable[[RecordedRequest], bool], timeout: float = 5.0) -> RecordedRequest:
+    def wait_for(
+        self, predicate: Callable[[RecordedRequest], bool], timeout: float = 15.0
+    ) -> RecordedRequest:
         """Block until a recorded request matches; raise ``TimeoutError`` otherwise."""
         deadline = time.monotonic() + timeout
         with self._cond:
