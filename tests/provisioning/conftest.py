@@ -63,3 +63,30 @@ def count_resources(client: Any, api_id: str, stage: str = "production") -> dict
         "stages": len(client.get_stages(ApiId=api_id)["Items"]),
         "deployments": len(client.get_deployments(ApiId=api_id)["Items"]),
     }
+
+
+@pytest.fixture
+def moto_server() -> Iterator[str]:
+    """moto's server on a free local port (an independent implementation of the control plane)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def hosted_zone(moto_server: str, settings: Any, aws: Any) -> tuple[Any, str]:
+    """A Route 53 hosted zone on moto; wsgateway's route53 calls go there."""
+    settings.WSGATEWAY = {
+        **settings.WSGATEWAY,
+        "ENDPOINT_URLS": {**settings.WSGATEWAY["ENDPOINT_URLS"], "route53": moto_server},
+    }
+    clear_client_cache()
+    route53 = boto3_client("route53", moto_server)
+    zone = route53.create_hosted_zone(Name="example.com", CallerReference="wsgateway-tests")
+    return route53, zone["HostedZone"]["Id"].rsplit("/", 1)[-1]

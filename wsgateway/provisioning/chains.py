@@ -7,6 +7,7 @@ and the id of the chain's last task, whose result is the run's result.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ class ProvisioningHandle:
     run_id: str
     task_id: str
     steps: tuple[str, ...]
+    task_ids: tuple[str, ...] = ()
 
     @property
     def result(self) -> Any:
@@ -34,6 +36,12 @@ class ProvisioningHandle:
         from celery.result import AsyncResult
 
         return AsyncResult(self.task_id)
+
+    def step_results(self) -> list[Any]:
+        """One ``AsyncResult`` per step, in chain order."""
+        from celery.result import AsyncResult
+
+        return [AsyncResult(task_id) for task_id in self.task_ids]
 
     def __str__(self) -> str:
         return f"{self.operation} of gateway {self.gateway_pk} (run {self.run_id})"
@@ -49,14 +57,18 @@ def enqueue(
 
     steps = chain_steps(operation, arg)
     run_id = new_run_id()
-    signatures = [provisioning_step.s(None, gateway_pk, run_id, steps[0])]
-    signatures += [provisioning_step.s(gateway_pk, run_id, step) for step in steps[1:]]
+    # Task ids chosen here so the handle can follow every step before the chain is even sent.
+    task_ids = tuple(str(uuid.uuid4()) for _ in steps)
+    signatures = [provisioning_step.s(None, gateway_pk, run_id, steps[0]).set(task_id=task_ids[0])]
+    signatures += [
+        provisioning_step.s(gateway_pk, run_id, step).set(task_id=task_id)
+        for step, task_id in zip(steps[1:], task_ids[1:], strict=True)
+    ]
     workflow = chain(*signatures)
-    last = workflow.freeze()  # assigns every task id now, so the handle exists before commit
     if mark_queued:
         # A run in progress keeps its status: the new chain will wait for or skip its lock.
         ApiGateway.objects.filter(pk=gateway_pk).filter(
             ~Q(provisioning_status=ProvisioningStatus.IN_PROGRESS)
         ).update(provisioning_status=ProvisioningStatus.QUEUED, updated_on=timezone.now())
     transaction.on_commit(workflow.apply_async)
-    return ProvisioningHandle(operation, gateway_pk, run_id, str(last.id), tuple(steps))
+    return ProvisioningHandle(operation, gateway_pk, run_id, task_ids[-1], tuple(steps), task_ids)

@@ -127,6 +127,7 @@ def step_api_mapping(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         result = UPDATED
     if gateway.api_mapping_id != actual["ApiMappingId"]:
         ctx.record(api_mapping_id=actual["ApiMappingId"])
+        checkpoint("api_mapping:recorded")
     return {"result": result, "api_mapping_id": actual["ApiMappingId"]}
 
 
