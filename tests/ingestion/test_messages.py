@@ -70,10 +70,19 @@ def test_session_of_another_gateway_is_not_found(events: EventClient, connected:
     assert WebSocketSession.objects.get().channel_name == "lobby"
 
 
-def test_closed_session_is_refused(events: EventClient, connected: str) -> None:
+def test_closed_session_is_closed_at_the_gateway_too(
+    events: EventClient, connected: str, broker: redis.Redis, django_capture_on_commit_callbacks: Any
+) -> None:
     WebSocketSession.objects.update(connected=False)
-    response = events.message(connected, {"handler": "change_channel", "channel": "x"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = events.message(connected, {"handler": "change_channel", "channel": "x"})
+        again = events.message(connected, {"handler": "change_channel", "channel": "x"})
     assert response.status_code == 410 and error_code(response) == "connection_closed"
+    assert again.status_code == 410
+    # One DELETE however many messages the socket sends meanwhile.
+    assert [(t, k["connection_id"]) for t, _, k in queued_tasks(broker)] == [
+        ("wsgateway.disconnect", connected)
+    ]
     assert WebSocketSession.objects.get().channel_name == "lobby"
 
 
@@ -92,18 +101,28 @@ def test_disabled_user_or_changed_password_disconnects(
     else:
         user.set_password("a new password")
         User.objects.filter(pk=user.pk).update(password=user.password)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = events.message(connected, {"handler": "change_channel", "channel": "x"})
+    gone: list[Any] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        gone.append(kwargs)
+
+    signals.websocket_disconnected.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = events.message(connected, {"handler": "change_channel", "channel": "x"})
+    finally:
+        signals.websocket_disconnected.disconnect(receiver)
     assert response.status_code == 403
     assert error_code(response) == ("user_inactive" if change == "deactivate" else "credentials_changed")
-    # The socket is closed at API Gateway by the fan-out worker (which then marks the row);
-    # until then every message from it is refused.
+    # Marked at once (no fan-out reaches the user any more), closed at API Gateway by a worker.
+    session = WebSocketSession.objects.get()
+    assert not session.connected and session.disconnected_at is not None and session.channel_name == "lobby"
     assert [(t, k["connection_id"]) for t, _, k in queued_tasks(broker)] == [
         ("wsgateway.disconnect", connected)
     ]
+    assert len(gone) == 1
     again = events.message(connected, {"handler": "change_channel", "channel": "x"})
-    assert again.status_code == 403
-    assert WebSocketSession.objects.get().channel_name == "lobby"
+    assert again.status_code == 410
 
 
 @override_settings(

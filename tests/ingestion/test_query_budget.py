@@ -12,9 +12,10 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from tests.ingestion.conftest import API_ID, Browser, EventClient, new_connection_id
+from tests.ingestion.conftest import API_ID, Browser, EventClient, new_connection_id, wsgateway
 from wsgateway.gateway_cache import get_gateway
 from wsgateway.models import WebSocketSession
 
@@ -78,3 +79,15 @@ def test_disconnect_costs_2_queries(events: EventClient, connected: str) -> None
     with CaptureQueriesContext(connection) as queries:
         assert events.disconnect(connected).status_code == 200
     assert len(statements(queries)) <= 2
+
+
+@override_settings(WSGATEWAY=wsgateway(REQUIRE_TOKEN=False))
+def test_connect_without_tokens_loads_session_and_user_instead(events: EventClient, browser: Browser) -> None:
+    get_gateway(API_ID)
+    session_key = browser.session_key
+    with CaptureQueriesContext(connection) as queries:
+        response = events.connect(new_connection_id(), session_key=session_key, channel="room")
+    assert response.status_code == 200
+    assert WebSocketSession.objects.get().user == browser.user
+    sql = statements(queries)
+    assert len(sql) <= 6, "\n".join(sql)

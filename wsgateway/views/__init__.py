@@ -21,8 +21,9 @@ What happens on each event (the view records and enqueues; it never calls AWS):
   channel permission, :meth:`WebSocketView.check_connect`; then one transaction writes the
   session row and a successful attempt. A refusal writes one failed attempt and nothing else.
 - message: body is a JSON object of at most ``MAX_MESSAGE_BYTES``; the session is live and on
-  this gateway; its user is still active with an unchanged password (else the socket is closed
-  through the fan-out queue); the named handler is allowed and its permissions are held.
+  this gateway; its user is still active with an unchanged password (else the row is marked
+  disconnected and ``sending.disconnect_connection`` closes the socket from a worker); the named
+  handler is allowed and its permissions are held.
 - ``$disconnect``: the session is marked disconnected (idempotent).
 
 Answers: 200 JSON on success; refusals ``{"error": code, "message": text}`` with 400 (malformed),

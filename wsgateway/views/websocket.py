@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -45,6 +46,7 @@ __all__ = ["WebSocketView"]
 log = logging.getLogger(__name__)
 
 CONNECT, DISCONNECT, DEFAULT = "connect", "disconnect", "default"
+_CLOSE_DEDUP_SECONDS = 5
 
 # Names a message can never select, whatever a subclass lists: the view's own machinery.
 _RESERVED_HANDLERS = frozenset(
@@ -328,14 +330,17 @@ class WebSocketView(View):
             raise EventRefused(404, "unknown_connection", "No session has this connection id.")
         self.session = session
         if not session.connected:
+            # API Gateway still holds a socket we consider closed (e.g. swept as idle): close it
+            # there too, so the client notices and reconnects with a fresh session.
+            self._close_at_gateway()
             raise EventRefused(410, "connection_closed", "This connection is closed.")
         user = session.user
         if user is not None:
             if not user.is_active:
-                self._kick()
+                self._kick(request)
                 raise EventRefused(403, "user_inactive", "This account is disabled.")
             if not self._auth_hash_current(session, user):
-                self._kick()
+                self._kick(request)
                 raise EventRefused(403, "credentials_changed", "The password changed; reconnect.")
         now = timezone.now()
         updated = WebSocketSession.objects.filter(pk=session.pk, connected=True).update(
@@ -366,13 +371,22 @@ class WebSocketView(View):
         fallbacks = getattr(user, "get_session_auth_fallback_hash", None)
         return fallbacks is not None and any(constant_time_compare(session.auth_hash, h) for h in fallbacks())
 
-    def _kick(self) -> None:
-        # The row stays live until the worker's DELETE @connections succeeds (it marks the row
-        # then) or $disconnect arrives: the fan-out only closes connections it knows as live.
-        # Meanwhile every message from this socket is refused by the checks above.
+    def _kick(self, request: HttpRequest) -> None:
+        # Marked at once, so no fan-out reaches this user any more; then closed at API Gateway.
+        session = self.session
+        assert session is not None
+        if self._mark_disconnected(session):
+            request.user = AnonymousUser()
+            signals.websocket_disconnected.send(sender=type(self), request=request, session=session)
+        self._close_at_gateway()
+
+    def _close_at_gateway(self) -> None:
         from wsgateway import sending  # sending imports models and tasks; keep the import lazy
 
-        sending.disconnect_connection(self.connection_id)
+        # A client that keeps sending on a refused socket would otherwise queue one DELETE per
+        # message; one per connection every few seconds is enough.
+        if cache.add(f"wsgateway:close:{self.connection_id}", 1, _CLOSE_DEDUP_SECONDS):
+            sending.disconnect_connection(self.connection_id)
 
     def _handler_name(self) -> str | None:
         for key in ("handler", "action"):
