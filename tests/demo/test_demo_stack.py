@@ -213,12 +213,22 @@ def test_js_client_dedupes_heartbeats_and_stays_closed(demo: DemoProcess, browse
             time.sleep(0.25)
         assert beats >= 3, "heartbeats did not reach the server"
 
-        # close(): the socket closes and the client does not come back.
-        page.execute_script("window.beating.close(); demoSocket.close();")
+        # close(): the socket closes and the client does not come back. A token refused with
+        # 403 (here: no CSRF header) is not retried either.
+        page.execute_script(
+            "window.beating.close(); demoSocket.close();"
+            "var config = JSON.parse(document.getElementById('wsgateway-config').textContent);"
+            "window.refused = WsGateway.fromConfig(config, {csrfCookieName: 'no-such-cookie'});"
+            "window.refusedErrors = [];"
+            "window.refused.addEventListener('error', function (e) { refusedErrors.push(e.detail.status); });"
+            "window.refused.connect();"
+        )
         WebDriverWait(page, WAIT).until(lambda d: d.find_element(By.ID, "status").text == "closed")
         time.sleep(2.5)  # longer than the first reconnect delay could be
         assert page.find_element(By.ID, "status").text == "closed"
         assert page.execute_script("return window.beating.status") == "closed"
+        refused = page.execute_script("return [window.refused.status, window.refusedErrors]")
+        assert refused == ["closed", [403]]
         WebDriverWait(page, WAIT).until(lambda d: not live_sessions(demo, "alice"), "sessions not closed")
     except BaseException:
         save_artifacts("failure-js-client", page)

@@ -22,7 +22,9 @@
  * - a heartbeat frame is sent every heartbeatSeconds while open: API Gateway has no ping/pong
  *   that resets its idle timer, only data frames do;
  * - messages carrying an already seen "message_id" are dropped (delivery is at-least-once);
- *   the last `dedupeSize` ids are remembered.
+ *   the last `dedupeSize` ids are remembered;
+ * - a token answer of 401/403 (logged out, forbidden) stops reconnecting; call connect() again
+ *   once that changed. Other failures (network, 429, 5xx) are retried with the same backoff.
  *
  * Events (EventTarget; the detail is in event.detail), also available as onX callbacks:
  *   "open"      {url, attempt}                      the socket is open
@@ -171,7 +173,12 @@
       },
       function (err) {
         if (self._closedByUser || generation !== self._generation) return self;
-        self._emit("error", { stage: "token", status: err.status || null, message: String(err.message || err) });
+        var status = err.status || null;
+        self._emit("error", { stage: "token", status: status, message: String(err.message || err) });
+        if (status === 401 || status === 403) {
+          // Logged out or forbidden: retrying cannot help until the page changes something.
+          self._closedByUser = true;
+        }
         self._scheduleReconnect({ code: 0, reason: "token request failed", wasClean: false });
         return self;
       }
