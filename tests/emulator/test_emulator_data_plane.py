@@ -407,3 +407,54 @@ def test_deeply_nested_json_frame_goes_to_default(emulator, recording_backend, w
         ws.send('{"after": true}')
         recording_backend.wait_for(lambda r: r.body == b'{"after": true}')
     assert [r.body for r in recording_backend.by_path("/ws/default")] == [frame.encode(), b'{"after": true}']
+
+
+def _raw_handshake(port, path, extra_header_bytes=b""):
+    """Send a WebSocket upgrade with arbitrary header bytes; return the status line's code."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            ).encode()
+            + extra_header_bytes
+            + b"\r\n"
+        )
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+def _live_connections(emulator):
+    with urllib.request.urlopen(f"{emulator.url}/_emulator/connections", timeout=5) as response:
+        return json.loads(response.read())["items"]
+
+
+def test_non_utf8_header_mapped_to_the_query_string_is_forwarded_as_bytes(emulator, recording_backend):
+    # aiohttp decodes header bytes with surrogateescape; quoting such a value used to raise
+    # outside the error handling: a 500 and a connection stuck in CONNECTING forever.
+    api = create_websocket_api(
+        emulator.url,
+        recording_backend.url("ws/"),
+        extra_parameters={"integration.request.querystring.tok": "route.request.header.X-Custom"},
+    )
+    status = _raw_handshake(emulator.port, f"/{api.api_id}/{api.stage}", b"X-Custom: a\xff\xfe\r\n")
+    assert status == 101
+    request = recording_backend.wait_for(lambda r: r.path == "/ws/connect")
+    assert request.query_string == "tok=a%FF%FE"
+    recording_backend.wait_for(lambda r: r.path == "/ws/disconnect")
+
+
+def test_non_utf8_header_mapped_to_a_header_refuses_cleanly(emulator, recording_backend):
+    api = create_websocket_api(
+        emulator.url,
+        recording_backend.url("ws/"),
+        extra_parameters={"integration.request.header.X-Copy": "route.request.header.X-Custom"},
+    )
+    status = _raw_handshake(emulator.port, f"/{api.api_id}/{api.stage}", b"X-Custom: a\xff\xfe\r\n")
+    assert status != 500
+    assert _live_connections(emulator) == []

@@ -251,7 +251,11 @@ class DataPlane:
         protocol: str | None = None
         route = snapshot.routes.get("$connect")
         if route is not None and route.integration is not None:
-            refusal, protocol = await self._connect(conn, route)
+            try:
+                refusal, protocol = await self._connect(conn, route)
+            except Exception:  # a bug must refuse this socket, not leave it CONNECTING forever
+                log.exception("wsgateway emulator: $connect forwarding failed")
+                refusal, protocol = web.json_response({"message": "Internal server error"}, status=502), None
             if refusal is not None:
                 conn.state = CLOSED
                 self.registry.discard(conn)
@@ -381,10 +385,12 @@ class DataPlane:
             try:
                 if kind == _DISCONNECT:
                     await self._disconnect(conn, data, extra)
-                    return
-                await self._message(conn, data, extra)
+                else:
+                    await self._message(conn, data, extra)
             except Exception:  # a bug here must not kill the connection's event stream
                 log.exception("wsgateway emulator: event forwarding failed")
+            if kind == _DISCONNECT:  # the last event, even when forwarding it failed
+                return
 
     async def _message(self, conn: Connection, data: str | bytes, is_text: bool) -> None:
         request_id = ids.request_id()
@@ -486,9 +492,9 @@ class DataPlane:
                 if mapping.target_kind == "header":
                     headers[mapping.target_name] = value
                 elif mapping.target_kind == "querystring":
-                    query.append(f"{quote(mapping.target_name, safe='')}={quote(value, safe='')}")
+                    query.append(f"{quote(mapping.target_name, safe='')}={_quote_raw(value)}")
                 else:
-                    path = path.replace("{" + mapping.target_name + "}", quote(value, safe=""))
+                    path = path.replace("{" + mapping.target_name + "}", _quote_raw(value))
         url = f"{parts.scheme}://{parts.netloc}{path}"
         if query:
             url += "?" + "&".join(query)
@@ -560,6 +566,15 @@ class DataPlane:
     def describe(self) -> list[dict[str, Any]]:
         """All connections for ``/_emulator/connections``."""
         return [c.describe() for c in self.registry.connections.values()]
+
+
+def _quote_raw(value: str) -> str:
+    """Percent-encode a value taken from the client's handshake, restoring its original bytes.
+
+    aiohttp decodes header bytes that are not UTF-8 with ``surrogateescape``; a plain ``quote``
+    raises on those, while API Gateway forwards whatever bytes the client sent.
+    """
+    return quote(value, safe="", errors="surrogateescape")
 
 
 def _reason(status: int) -> str:
