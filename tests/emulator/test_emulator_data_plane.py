@@ -434,15 +434,18 @@ def _live_connections(emulator):
         return json.loads(response.read())["items"]
 
 
+def _connect_with_non_utf8_header(emulator, backend, target):
+    """Map the client's X-Custom header to ``target`` and connect sending it as raw non-UTF-8 bytes."""
+    api = create_websocket_api(
+        emulator.url, backend.url("ws/"), extra_parameters={target: "route.request.header.X-Custom"}
+    )
+    return _raw_handshake(emulator.port, f"/{api.api_id}/{api.stage}", b"X-Custom: a\xff\xfe\r\n")
+
+
 def test_non_utf8_header_mapped_to_the_query_string_is_forwarded_as_bytes(emulator, recording_backend):
     # aiohttp decodes header bytes with surrogateescape; quoting such a value used to raise
     # outside the error handling: a 500 and a connection stuck in CONNECTING forever.
-    api = create_websocket_api(
-        emulator.url,
-        recording_backend.url("ws/"),
-        extra_parameters={"integration.request.querystring.tok": "route.request.header.X-Custom"},
-    )
-    status = _raw_handshake(emulator.port, f"/{api.api_id}/{api.stage}", b"X-Custom: a\xff\xfe\r\n")
+    status = _connect_with_non_utf8_header(emulator, recording_backend, "integration.request.querystring.tok")
     assert status == 101
     request = recording_backend.wait_for(lambda r: r.path == "/ws/connect")
     assert request.query_string == "tok=a%FF%FE"
@@ -450,11 +453,6 @@ def test_non_utf8_header_mapped_to_the_query_string_is_forwarded_as_bytes(emulat
 
 
 def test_non_utf8_header_mapped_to_a_header_refuses_cleanly(emulator, recording_backend):
-    api = create_websocket_api(
-        emulator.url,
-        recording_backend.url("ws/"),
-        extra_parameters={"integration.request.header.X-Copy": "route.request.header.X-Custom"},
-    )
-    status = _raw_handshake(emulator.port, f"/{api.api_id}/{api.stage}", b"X-Custom: a\xff\xfe\r\n")
+    status = _connect_with_non_utf8_header(emulator, recording_backend, "integration.request.header.X-Copy")
     assert status != 500
     assert _live_connections(emulator) == []
