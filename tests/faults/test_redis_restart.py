@@ -1,0 +1,57 @@
+"""Redis (broker, results, the shared limiter and the broadcast summaries) is killed and
+restarted in the middle of a broadcast: after reconnecting, the broadcast completes.
+
+The test runs its own redis-server (AOF, fsync always) on a free port, never the shared one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from tests.celery_app import app
+from tests.faults.conftest import (
+    count_delivery,
+    posts_delivered,
+    report,
+    virtual_room,
+    wait_complete,
+    wait_until,
+)
+from tests.maintenance.emulated import wsgateway_overrides
+from wsgateway.tasks.fanout import send_message
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
+
+N = 300
+
+
+def test_broadcast_completes_after_redis_restarts(emulator, own_redis, worker_processes):
+    ids = virtual_room(emulator, N)
+    emulator.configure(latency_ms=20)
+    worker_processes(own_redis.url, settings={"FANOUT_CHUNK_SIZE": 50, "FANOUT_CONCURRENCY": 2})
+
+    message_id = uuid.uuid4().hex
+    with app.connection_for_write(own_redis.url) as broker:
+        send_message.apply_async(
+            args=[{"text": "through the outage"}],
+            kwargs={"channel_name": "room", "message_id": message_id},
+            connection=broker,
+        )
+    wait_until(lambda: posts_delivered(emulator) >= 30, 20, "the first deliveries")
+    own_redis.kill()
+    at_kill = posts_delivered(emulator)
+    time.sleep(0.5)
+    own_redis.start()
+    assert at_kill < N, "the broadcast finished before Redis went down; nothing was tested"
+
+    emulator.configure(latency_ms=0)
+    with wsgateway_overrides(REDIS_URL=own_redis.url):
+        summary = wait_complete(message_id, timeout=20)
+
+    delivery = count_delivery(emulator, ids, message_id)
+    report(delivery, f"redis restarted after {at_kill} deliveries")
+    assert delivery.lost == 0 and delivery.delivered == N
+    assert (summary["targeted"], summary["delivered"], summary["failed"]) == (N, N, 0)
