@@ -344,3 +344,37 @@ def test_deeply_nested_admin_body_is_a_400(emulator):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=5)
     assert err.value.code == 400
+
+
+def test_signed_payload_hash_must_match_the_body():
+    # A signature covering X-Amz-Content-Sha256 of one body must not authorise another body.
+    import hashlib
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    with EmulatorServer(EmulatorConfig(port=0, access_key="AKIDGOOD", secret_key="good-secret")) as emu:
+        created = _admin(emu, "/_emulator/virtual-connections", {"count": 1})
+        connection_id = created["connectionIds"][0]
+        url = f"{created['managementEndpoint']}/@connections/{quote(connection_id, safe='')}"
+
+        def post(signed_body, sent_body):
+            request = AWSRequest(
+                method="POST",
+                url=url,
+                data=signed_body,
+                headers={"X-Amz-Content-Sha256": hashlib.sha256(signed_body).hexdigest()},
+            )
+            SigV4Auth(Credentials("AKIDGOOD", "good-secret"), "execute-api", "us-east-1").add_auth(request)
+            raw = urllib.request.Request(url, data=sent_body, method="POST", headers=dict(request.headers))
+            try:
+                with urllib.request.urlopen(raw, timeout=5) as response:
+                    return response.status
+            except urllib.error.HTTPError as err:
+                return err.code
+
+        assert post(b"signed", b"signed") == 200
+        assert post(b"signed", b"forged") == 403
+        messages = _admin(emu, f"/_emulator/virtual-connections/{quote(connection_id, safe='')}/messages")
+        assert [m["data"] for m in messages["messages"]] == ["signed"]

@@ -99,7 +99,9 @@ def verify(
     amz_date = headers.get("x-amz-date", "")
     signed = fields["SignedHeaders"].split(";")
     canonical_headers = "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed)
-    payload_hash = headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
+    # Always the hash of the body received: trusting X-Amz-Content-Sha256 would let a signature
+    # made for one body authorise any other body sent with the same headers.
+    payload_hash = hashlib.sha256(body).hexdigest()
     canonical_request = "\n".join(
         [
             method,
