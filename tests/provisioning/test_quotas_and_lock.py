@@ -1,0 +1,103 @@
+"""Control-plane quotas in Redis, and the row lock under two concurrent runs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from wsgateway.models import ApiGateway
+from wsgateway.provisioning import lock, quotas
+from wsgateway.provisioning.errors import QuotaWait
+from wsgateway.tasks.provisioning import provisioning_step
+
+from .conftest import wsgateway_overrides
+
+
+def test_deployments_are_spaced_for_every_worker(settings: Any, clean_redis: Any) -> None:
+    settings.WSGATEWAY = wsgateway_overrides(DEPLOYMENT_INTERVAL_SECONDS=0.4)
+    assert quotas.reserve(quotas.DEPLOYMENT) == 0
+    wait = quotas.reserve(quotas.DEPLOYMENT)
+    assert 0.2 < wait <= 0.4
+    started = time.monotonic()
+    quotas.acquire(quotas.DEPLOYMENT)  # short waits are slept in place
+    assert time.monotonic() - started >= 0.2
+    assert quotas.kind_of("create_deployment") == quotas.DEPLOYMENT
+    assert quotas.kind_of("update_domain_name") == quotas.DOMAIN_NAME
+    assert quotas.kind_of("create_route") == quotas.CONTROL
+
+
+def test_a_long_wait_becomes_a_quota_wait_not_a_sleep(settings: Any, clean_redis: Any) -> None:
+    settings.WSGATEWAY = wsgateway_overrides(DOMAIN_NAME_INTERVAL_SECONDS=30)
+    quotas.acquire(quotas.DOMAIN_NAME)
+    started = time.monotonic()
+    with pytest.raises(QuotaWait) as caught:
+        quotas.acquire(quotas.DOMAIN_NAME)
+    assert time.monotonic() - started < 0.5
+    assert 29 < caught.value.seconds <= 30
+
+
+def test_control_calls_allow_a_burst_then_space(settings: Any, clean_redis: Any) -> None:
+    settings.WSGATEWAY = wsgateway_overrides(CONTROL_PLANE_CALLS_PER_SECOND=10)
+    waits = [quotas.reserve(quotas.CONTROL) for _ in range(quotas.CONTROL_BURST + 1)]
+    assert waits[: quotas.CONTROL_BURST] == [0.0] * quotas.CONTROL_BURST
+    assert 0 < waits[-1] <= 0.1
+
+
+@pytest.mark.django_db
+def test_the_task_retries_a_quota_wait_with_its_countdown(
+    settings: Any, clean_redis: Any, aws: Any, gateway: ApiGateway
+) -> None:
+    """A step whose deployment quota is not free retries with that countdown (Celery Retry)."""
+    from celery.exceptions import Retry
+
+    settings.WSGATEWAY = {**settings.WSGATEWAY, "DEPLOYMENT_INTERVAL_SECONDS": 20}
+    ApiGateway.objects.filter(pk=gateway.pk).update(provisioning_lock="run-1")
+    for step in ("create_api", "integrations", "routes", "stage"):
+        provisioning_step.run(None, gateway.pk, "run-1", step)
+    quotas.acquire(quotas.DEPLOYMENT)  # another worker deployed just now
+    # As a worker would run it: a request context, so retry() re-sends the task to the broker.
+    args = [None, gateway.pk, "run-1", "deploy"]
+    provisioning_step.push_request(id="task-1", args=args, kwargs={}, retries=0, called_directly=False)
+    try:
+        with pytest.raises(Retry) as caught:
+            provisioning_step.run(*args)
+    finally:
+        provisioning_step.pop_request()
+    assert 15 < float(caught.value.when) <= 20
+    resent = [json.loads(raw) for raw in clean_redis.lrange("provisioning", 0, -1)]
+    assert len(resent) == 1 and resent[0]["headers"]["eta"] and resent[0]["headers"]["retries"] == 1
+    gateway.refresh_from_db()
+    assert gateway.deployment_id == "" and gateway.provisioning_status != "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_runs_cannot_both_take_the_lock(gateway: ApiGateway, is_postgres: bool) -> None:
+    barrier = threading.Barrier(8)
+    outcomes: list[str | None] = []
+    guard = threading.Lock()
+
+    def contender(run_id: str) -> None:
+        try:
+            barrier.wait(5)
+            holder = lock.acquire(gateway.pk, run_id)
+            with guard:
+                outcomes.append(holder)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=contender, args=(f"run-{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(outcomes) == 8
+    assert outcomes.count(None) == 1  # exactly one winner
+    winner = ApiGateway.objects.get(pk=gateway.pk).provisioning_lock
+    assert all(holder == winner for holder in outcomes if holder is not None)
+    assert lock.holds(gateway.pk, winner) and not lock.holds(gateway.pk, "run-x")
+    assert lock.release(gateway.pk, winner) and lock.holder(gateway.pk) == ""
