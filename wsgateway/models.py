@@ -783,6 +783,13 @@ class ChannelPermission(models.Model):
             models.UniqueConstraint(
                 fields=["channel_name", "api_gateway"], name="wsgateway_channel_permission_unique"
             ),
+            # NULLs are distinct in a unique index: one global (gateway-less) rule per channel
+            # needs its own partial constraint, or user_may_join would pick one arbitrarily.
+            models.UniqueConstraint(
+                fields=["channel_name"],
+                condition=Q(api_gateway__isnull=True),
+                name="wsgateway_channel_permission_global_unique",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -22,8 +22,14 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
         return self.filter(connected=True, channel_name=channel_name)
 
     def for_user(self, user: Any) -> WebSocketSessionQuerySet:
-        """Live sessions of ``user`` (a user instance or primary key)."""
+        """Live sessions of ``user`` (a user instance or primary key).
+
+        ``None`` or an anonymous user is refused: ``user_id IS NULL`` would select every
+        anonymous socket, so ``send_to_user(request.user)`` on a logged-out request must fail.
+        """
         user_id = getattr(user, "pk", user)
+        if user_id is None:
+            raise ValueError("for_user() needs an authenticated user or a user id, not None/anonymous.")
         return self.filter(connected=True, user_id=user_id)
 
     def send_message(self, data: dict[str, Any]) -> Any:

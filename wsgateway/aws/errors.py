@@ -11,6 +11,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     ReadTimeoutError,
 )
 from botocore.exceptions import (
@@ -35,6 +36,9 @@ _BY_CODE: dict[str, type[AwsError]] = {
     "LimitExceededException": ThrottledError,
     "TooManyRequestsException": ThrottledError,
     "ThrottlingException": ThrottledError,
+    # Route 53 throttles with HTTP 400 and these codes.
+    "Throttling": ThrottledError,
+    "PriorRequestNotComplete": ThrottledError,
     "PayloadTooLargeException": PayloadTooLargeError,
     "ForbiddenException": ForbiddenError,
     "AccessDeniedException": ForbiddenError,
@@ -75,8 +79,15 @@ def translate_error(err: Exception, **context: Any) -> AwsError:
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         context.setdefault("operation", getattr(err, "operation_name", None))
         return error_from_status(status, error.get("Code"), error.get("Message") or str(err), **context)
+    # HTTPClientError covers a connection closed before any answer (ConnectionClosedError):
+    # nothing was received, so like a refused or timed-out connection it is worth retrying.
     if isinstance(
-        err, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | BotoConnectionError
+        err,
+        EndpointConnectionError
+        | ConnectTimeoutError
+        | ReadTimeoutError
+        | BotoConnectionError
+        | HTTPClientError,
     ):
         return AwsConnectionError(str(err), **context)
     if isinstance(err, BotoCoreError):
