@@ -47,6 +47,26 @@ _EMULATOR_LINE = re.compile(r"listening on (http://\S+)")
 _WORKER_READY = re.compile(r"\bready\.")
 
 
+# Runs each child on Linux: asks the kernel to SIGTERM it when the orchestrator dies, then execs
+# the real program (the setting survives exec). So even an orchestrator killed outright (SIGKILL,
+# or a wrapper that kills it on Ctrl-C) leaves no Redis, gunicorn or worker behind: each stops
+# gracefully and takes its own children with it. Not a preexec_fn: that is unsafe with threads.
+_PARENT_DEATH_SHIM = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(0)  # the orchestrator died before prctl: do not start at all\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def with_parent_death_signal(argv: Sequence[str]) -> list[str]:
+    """``argv`` wrapped so the process gets SIGTERM when this process dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return list(argv)
+    return [sys.executable, "-c", _PARENT_DEATH_SHIM, str(os.getpid()), *argv]
+
+
 class DemoError(RuntimeError):
     """A step of the demo failed to start (the message says which and why)."""
 
@@ -155,7 +175,7 @@ class Child:
         # process_group=0: the child leads a new group, so the terminal's Ctrl-C reaches only
         # this orchestrator, which then stops each group in order (and their grandchildren).
         self.process = subprocess.Popen(  # noqa: S603 (argv built here from fixed parts)
-            self.argv,
+            with_parent_death_signal(self.argv),
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -300,16 +320,16 @@ class DemoStack:
         redis = self._spawn(
             "redis",
             [str(redis_server_binary()), "--port", str(redis_port), "--bind", self.host, "--save", "",
-             "--appendonly", "no", "--dir", str(data_dir)],
+             "--appendonly", "no", "--dir", str(data_dir), "--loglevel", "warning"],
             base_env,
         )  # fmt: skip
-        wait_until(lambda: redis_ping(redis_port, self.host), 15, "Redis to answer PING", redis)
+        wait_until(lambda: redis_ping(redis_port, self.host), 30, "Redis to answer PING", redis)
         self.redis_url = f"redis://{self.host}:{redis_port}/0"
 
         emulator = self._spawn(
             "emulator", [python, "-m", "wsgateway.emulator", "--host", self.host, "--port", "0"], base_env
         )
-        self.emulator_url = emulator.wait_for_line(_EMULATOR_LINE, 20).group(1)
+        self.emulator_url = emulator.wait_for_line(_EMULATOR_LINE, 60).group(1)
 
         self.web_port = self._choose_port()
         origins = f"http://{self.host}:{self.web_port},http://localhost:{self.web_port}"
@@ -343,7 +363,7 @@ class DemoStack:
              "--threads", str(self.options.web_threads), "--graceful-timeout", "5", "--timeout", "60",
              "--access-logfile", "-", *gunicorn_extra_flags()],
         )  # fmt: skip
-        wait_until(lambda: http_ok(f"{self.url}/accounts/login/"), 30, "the web server", web)
+        wait_until(lambda: http_ok(f"{self.url}/accounts/login/"), 60, "the web server", web)
 
         worker = self._spawn(
             "worker",
@@ -351,7 +371,7 @@ class DemoStack:
              "-c", str(self.options.worker_concurrency), "--loglevel", "INFO", "-n", "demo@%h",
              "--without-gossip", "--without-mingle"],
         )  # fmt: skip
-        worker.wait_for_line(_WORKER_READY, 60)
+        worker.wait_for_line(_WORKER_READY, 90)
         self._spawn(
             "beat", [python, "-m", "celery", "-A", "worker", "beat", "-S", "django", "--loglevel", "INFO"]
         )
