@@ -19,11 +19,11 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
-from tests.ingestion.conftest import ORIGIN, SECRET, Browser
+from tests.ingestion.conftest import ORIGIN, SECRET, Browser, wsgateway
 from wsgateway.emulator.pytest_plugin import emulator  # noqa: F401  (fixture)
 from wsgateway.emulator.server import EmulatorServer
 from wsgateway.emulator.testing import WebSocketApi, create_websocket_api
-from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession
+from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, ConnectionRateLimit, WebSocketSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,3 +133,53 @@ def test_gateway_without_the_secret_is_refused(
         )
     assert refused.value.response.status_code == 403
     assert not WebSocketSession.objects.exists()
+
+
+def test_round_trip_on_a_gateway_provisioned_by_wsgateway(
+    emulator: EmulatorServer,  # noqa: F811
+    live_server: Any,
+    browser: Browser,
+    settings: Any,
+    clean_redis: Any,
+) -> None:
+    # The provisioning chain (run in-process) builds the API on the emulator; the integrations it
+    # creates must carry exactly what the view checks (connection id and secret headers).
+    from wsgateway.aws import clear_client_cache
+    from wsgateway.provisioning import run_inline
+
+    settings.WSGATEWAY = wsgateway(
+        ENDPOINT_URLS={"apigatewayv2": emulator.url},
+        DEPLOYMENT_INTERVAL_SECONDS=0,
+        CONTROL_PLANE_CALLS_PER_SECOND=1000,
+    )
+    clear_client_cache()
+    try:
+        gateway = ApiGateway.objects.create(
+            api_name="provisioned",
+            target_base_endpoint=f"{live_server.url}/custom/ws/",
+            stage_name="production",
+            default_channel_name="lobby",
+        )
+        ApiGatewayAdditionalRoute.objects.create(
+            api_gateway=gateway,
+            name="Chat",
+            route_key="chat",
+            integration_url=f"{live_server.url}/custom/ws/chat",
+        )
+        run_inline("create_gateway", gateway.pk)
+        gateway.refresh_from_db()
+        assert gateway.api_created and gateway.websocket_url.startswith("ws://")
+        url = f"{gateway.websocket_url}?token={browser.token()}"
+        with connect(
+            url,
+            origin=Origin(ORIGIN),
+            additional_headers={"Cookie": f"sessionid={browser.session_key}"},
+            open_timeout=10,
+        ) as ws:
+            session = WebSocketSession.objects.get()
+            assert session.api_gateway == gateway and session.channel_name == "lobby"
+            ws.send(json.dumps({"action": "chat", "text": "hi"}))  # the additional route
+            assert wait_for(lambda: WebSocketSession.objects.get().request_count == 2)
+        assert wait_for(lambda: not WebSocketSession.objects.get().connected)
+    finally:
+        clear_client_cache()

@@ -38,6 +38,15 @@ Settings read (``WSGATEWAY`` dict, see :mod:`wsgateway.conf`): ``GATEWAY_SECRETS
 ``CONNECT_RATE_LIMIT_WINDOW_MINUTES``, ``MAX_MESSAGE_BYTES``, ``GATEWAY_CACHE_SECONDS``; and
 Django's ``DEBUG``, ``ALLOWED_HOSTS``, ``USE_X_FORWARDED_HOST``, ``SESSION_COOKIE_NAME``.
 
+``REQUIRE_TOKEN=False`` lets any holder of a valid session cookie connect (anonymous visitors
+connect as anonymous); against cross-site WebSocket hijacking it then relies on the Origin
+allow-list alone, so keep ``ALLOWED_ORIGINS`` exact.
+
+Failed attempts count: every refused ``$connect`` that came through the gateway (secret valid,
+client IP readable) writes one ``ConnectionRateLimit(successful=False)`` row, so repeated bad
+tokens or origins run into the per-IP limit. That row is the only write of a refusal; the token
+is consumed only by a connection that succeeds.
+
 Query cost (asserted in tests/ingestion): a message on a live session costs 2 queries with the
 gateway cached; a successful ``$connect`` with a token costs 6 with the gateway cached (token
 read and consume, rate limit, channel rule, attempt, session), 7 on a cold cache. With
