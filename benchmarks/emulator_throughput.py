@@ -21,7 +21,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
 
@@ -80,8 +80,16 @@ def signed_looking_headers() -> dict[str, str]:
     }
 
 
-async def fire(urls: list[str], total: int, concurrency: int) -> tuple[float, list[float], dict[int, int]]:
-    """POST ``total`` requests round-robin over ``urls``; return (seconds, latencies, statuses)."""
+async def fire(
+    urls: list[str],
+    total: int,
+    concurrency: int,
+    after_warm_up: Callable[[], Awaitable[object]] | None = None,
+) -> tuple[float, list[float], dict[int, int]]:
+    """POST ``total`` requests round-robin over ``urls``; return (seconds, latencies, statuses).
+
+    ``after_warm_up`` runs between the warm-up and the measured run (e.g. to zero counters).
+    """
     headers = signed_looking_headers()
     body = json.dumps({"type": "broadcast", "message_id": "0" * 32, "data": {"text": "hello " * 8}}).encode()
     latencies: list[float] = []
@@ -107,6 +115,8 @@ async def fire(urls: list[str], total: int, concurrency: int) -> tuple[float, li
                     await response.read()
 
         await asyncio.gather(*(warm_worker() for _ in range(concurrency)))
+        if after_warm_up is not None:
+            await after_warm_up()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
@@ -150,7 +160,10 @@ def main() -> None:
         ids = created["connectionIds"]
         assert isinstance(ids, list)
         urls = [f"{endpoint}/@connections/{quote(str(cid), safe='')}" for cid in ids]
-        elapsed, latencies, statuses = asyncio.run(fire(urls, args.requests, args.concurrency))
+        # Zero the counters after the warm-up so "deliveries" below counts the measured run only.
+        elapsed, latencies, statuses = asyncio.run(
+            fire(urls, args.requests, args.concurrency, lambda: admin(url, "/_emulator/reset-stats", {}))
+        )
         emulator_rps = report("emulator @connections POST", elapsed, latencies, statuses)
         stats = asyncio.run(admin(url, "/_emulator/stats"))
         delivered = stats.get("management.POST.200", 0)
