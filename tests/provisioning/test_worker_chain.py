@@ -11,6 +11,7 @@ import pytest
 import websockets.sync.client
 from celery.contrib.testing.worker import start_worker
 from django.db import transaction
+from django.utils import timezone
 
 from tests.celery_app import app
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, WebSocketSession
@@ -120,3 +121,15 @@ def test_provisioned_api_carries_a_websocket_client_to_django(
     wait_until(
         lambda: not WebSocketSession.objects.get(pk=session.pk).connected, what="$disconnect reached Django"
     )
+
+
+def test_a_run_that_finds_the_row_locked_ends_its_chain(aws: Any, worker: None, gateway: ApiGateway) -> None:
+    ApiGateway.objects.filter(pk=gateway.pk).update(
+        provisioning_lock="other-run", provisioning_locked_at=timezone.now()
+    )
+    handle = gateway.create_gateway()
+    first, second = handle.step_results()[:2]
+    assert first.get(timeout=WAIT)["message"] == "locked by run other-run"
+    time.sleep(1.0)
+    assert second.state == "PENDING"  # the rest of the chain was never sent
+    assert aws.get_apis()["Items"] == []

@@ -47,8 +47,10 @@ def provisioning_step(
         # of genuine errors as long as the chain keeps moving.
         raise self.retry(countdown=wait.seconds, max_retries=MAX_RETRIES * 4) from None
     except LockBusy:
-        waits = int(float(wsgateway_settings.PROVISIONING_LOCK_SECONDS) / LOCK_RETRY_SECONDS) + 2
-        raise self.retry(countdown=LOCK_RETRY_SECONDS, max_retries=waits) from None
+        # Short first waits (a route edit right after another), capped; bounded by the lock's life.
+        waits = int(float(wsgateway_settings.PROVISIONING_LOCK_SECONDS) / (LOCK_RETRY_SECONDS / 2)) + 10
+        countdown = runner.backoff_seconds(self.request.retries, base=0.5, cap=LOCK_RETRY_SECONDS)
+        raise self.retry(countdown=countdown, max_retries=waits) from None
     except AwsError as err:
         if not err.retryable:
             raise
