@@ -10,8 +10,8 @@ import time
 import uuid
 
 import pytest
+from celery import Celery
 
-from tests.celery_app import app
 from tests.faults.conftest import (
     count_delivery,
     posts_delivered,
@@ -34,12 +34,18 @@ def test_broadcast_completes_after_redis_restarts(emulator, own_redis, worker_pr
     worker_processes(own_redis.url, settings={"FANOUT_CHUNK_SIZE": 50, "FANOUT_CONCURRENCY": 2})
 
     message_id = uuid.uuid4().hex
-    with app.connection_for_write(own_redis.url) as broker:
-        send_message.apply_async(
+    # A Celery app of its own for this broker: the suite's app keeps its producer pool on the
+    # shared Redis (a pool bound to this server would outlive it).
+    sender = Celery("faults-redis-restart", broker=own_redis.url, set_as_current=False)
+    try:
+        sender.send_task(
+            send_message.name,
             args=[{"text": "through the outage"}],
             kwargs={"channel_name": "room", "message_id": message_id},
-            connection=broker,
+            queue="fanout",
         )
+    finally:
+        sender.close()
     wait_until(lambda: posts_delivered(emulator) >= 30, 20, "the first deliveries")
     own_redis.kill()
     at_kill = posts_delivered(emulator)
