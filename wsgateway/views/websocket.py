@@ -52,7 +52,9 @@ _CLOSE_DEDUP_SECONDS = 5
 _RESERVED_HANDLERS = frozenset(
     {
         "as_view",
+        "check_connect",
         "connect",
+        "connected",
         "default",
         "disconnect",
         "dispatch",
