@@ -1,0 +1,64 @@
+// Types of wsgateway.js (a plain script defining window.WsGateway; no module, no build step).
+
+export interface WsGatewayOptions {
+  /** Socket URL (the gateway's websocket_url). */
+  websocketUrl: string;
+  /** Where to POST for a one-time token; "" connects without one. */
+  tokenUrl?: string;
+  /** Channel to join (sent as ?channel=). */
+  channel?: string | null;
+  /** Custom API Gateway route: frames become {action: route, handler: name, ...payload}. */
+  route?: string | null;
+  tokenParam?: string;
+  channelParam?: string;
+  /** Seconds between heartbeats while open; must be below API Gateway's 600 s idle timeout. */
+  heartbeatSeconds?: number;
+  heartbeatMessage?: Record<string, unknown>;
+  reconnect?: boolean;
+  backoffBaseSeconds?: number;
+  backoffMaxSeconds?: number;
+  /** How many recent message ids are remembered to drop redeliveries. */
+  dedupeSize?: number;
+  csrfCookieName?: string;
+  csrfHeaderName?: string;
+  fetchOptions?: RequestInit | null;
+  onOpen?: (detail: { url: string; attempt: number; connections: number }) => void;
+  onMessage?: (data: any) => void;
+  onClose?: (detail: { code: number; reason: string; wasClean: boolean; willReconnect: boolean; delay?: number }) => void;
+  onError?: (detail: { stage: "token" | "socket"; status?: number | null; message: string }) => void;
+  onStatus?: (detail: { status: WsGatewayStatus }) => void;
+}
+
+export type WsGatewayStatus = "connecting" | "open" | "reconnecting" | "closed";
+
+/** The context dict of WebSocketPageMixin ({{ websocket_config }}). */
+export interface WsGatewayPageConfig {
+  url: string;
+  route: string;
+  channel: string;
+  token_url: string;
+  token_param: string;
+  channel_param: string;
+}
+
+export declare class WsGateway {
+  constructor(options: WsGatewayOptions);
+  static fromConfig(config: WsGatewayPageConfig, extra?: Partial<WsGatewayOptions>): WsGateway;
+  /** Full-jitter delay in seconds: uniform in [0, min(maxSeconds, baseSeconds * 2^attempt)]. */
+  static backoffDelay(attempt: number, baseSeconds: number, maxSeconds: number): number;
+  readonly status: WsGatewayStatus;
+  readonly connections: number;
+  connect(): Promise<WsGateway>;
+  /** Sends {action, ...payload}; false when the socket is not open. */
+  send(action: string, payload?: Record<string, unknown>): boolean;
+  /** Closes for good (no reconnect until connect()). */
+  close(code?: number, reason?: string): void;
+  addEventListener(type: "open" | "message" | "close" | "error" | "status", listener: (event: CustomEvent) => void): void;
+  removeEventListener(type: string, listener: (event: CustomEvent) => void): void;
+}
+
+declare global {
+  interface Window {
+    WsGateway: typeof WsGateway;
+  }
+}
