@@ -60,8 +60,9 @@ SETTINGS: dict[str, Setting] = {
     "TRUSTED_PROXY_HOPS": Setting(
         1,
         (int,),
-        "How many X-Forwarded-For entries, counted from the right, were added by proxies you "
-        "trust (API Gateway adds one). The client IP is the entry just before them.",
+        "How many proxies you trust append to X-Forwarded-For (API Gateway appends one). The "
+        "N-th entry from the right is the address the outermost trusted proxy saw: the client. "
+        "0 means REMOTE_ADDR.",
         minimum=0,
     ),
     "REQUIRE_TOKEN": Setting(
