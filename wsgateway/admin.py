@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from wsgateway import provisioning
+from wsgateway.exceptions import ProvisioningError
 from wsgateway.models import (
     ApiGateway,
     ApiGatewayAdditionalRoute,
@@ -88,7 +89,7 @@ def _enqueue_action(
         for gateway in queryset.order_by("pk"):
             try:
                 handle = operation(gateway)
-            except Exception as err:  # a bad row must not hide what was queued for the others
+            except ProvisioningError as err:  # one bad row must not hide what was queued for the others
                 modeladmin.message_user(request, f"{gateway}: not queued: {err}", messages.ERROR)
                 continue
             queued.append(f"{gateway} (run {handle.run_id})")
@@ -128,6 +129,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         "sync_from_aws",
         "rotate_secret",
         "delete_from_aws",
+        "delete_from_aws_and_row",
     )
     fieldsets = (
         (
@@ -175,6 +177,12 @@ class ApiGatewayAdmin(admin.ModelAdmin):
     )
     delete_from_aws = admin.action(description="Delete from AWS (keeps the row)")(
         _enqueue_action(provisioning.enqueue_delete_from_aws, "deletion from AWS")
+    )
+    delete_from_aws_and_row = admin.action(description="Delete from AWS, then delete the row")(
+        _enqueue_action(
+            lambda gateway: provisioning.enqueue_delete_from_aws(gateway, delete_row=True),
+            "deletion from AWS and of the row",
+        )
     )
 
 

@@ -20,6 +20,8 @@ from wsgateway.models import (
     WebSocketToken,
 )
 
+from .conftest import CERT_ARN
+
 pytestmark = pytest.mark.django_db
 
 
@@ -47,6 +49,7 @@ ACTIONS = {
     "sync_from_aws": "lock:sync_from_aws",
     "rotate_secret": "lock:rotate_secret",
     "delete_from_aws": "lock:delete_from_aws",
+    "delete_from_aws_and_row": "lock:delete_gateway",
 }
 
 
@@ -59,6 +62,9 @@ def test_each_action_enqueues_a_run_on_the_provisioning_queue(
     clean_redis: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
+    ApiGateway.objects.filter(pk=gateway.pk).update(
+        api_id="abc123defg", domain_name="ws.example.com", certificate_arn=CERT_ARN
+    )
     url = reverse("admin:wsgateway_apigateway_changelist")
     with django_capture_on_commit_callbacks(execute=True):
         answer = admin_client_logged_in.post(
@@ -76,7 +82,7 @@ def test_each_action_enqueues_a_run_on_the_provisioning_queue(
     run_id = text[0].split("(run ")[1].split(")")[0]
     assert positional == [None, gateway.pk, run_id, first_step]
     remaining = [sig["args"][-1] for sig in tasks[0]["args"][2]["chain"]]
-    assert remaining[0].startswith("finish:")  # the chain runs backwards from its last task
+    assert remaining[0].startswith(("finish:", "delete_row"))  # the chain is kept last step first
 
 
 def test_changelist_shows_status_ids_and_filters(admin_client_logged_in: Client, gateway: ApiGateway) -> None:
@@ -139,3 +145,27 @@ def test_disconnect_action_enqueues_delete_for_live_sessions_only(
     tasks = queued_tasks(clean_redis, "fanout")
     assert len(tasks) == 1 and tasks[0]["headers"]["task"] == "wsgateway.disconnect"
     assert tasks[0]["args"][1]["connection_id"] == "live="
+
+
+def test_a_row_that_cannot_run_the_action_is_reported_and_nothing_is_queued(
+    admin_client_logged_in: Client,
+    gateway: ApiGateway,
+    clean_redis: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    ready = ApiGateway.objects.create(api_name="ready", target_base_endpoint="http://127.0.0.1:9/ws/")
+    ApiGateway.objects.filter(pk=gateway.pk).update(target_base_endpoint=None)
+    url = reverse("admin:wsgateway_apigateway_changelist")
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = admin_client_logged_in.post(
+            url, {"action": "provision", "_selected_action": [gateway.pk, ready.pk]}, follow=True
+        )
+    text = sorted(str(m) for m in answer.context["messages"])
+    assert len(text) == 2
+    assert text[0].startswith("Queued provisioning for 1 gateway(s): ready (run ")
+    assert text[1].startswith(
+        "chat-api: not queued: Cannot create gateway gateway chat-api: set target_base_endpoint"
+    )
+    gateway.refresh_from_db()
+    assert gateway.provisioning_status == "not_provisioned"
+    assert len(queued_tasks(clean_redis, "provisioning")) == 1

@@ -52,6 +52,10 @@ def test_create_sync_redeploy_rotate_delete_here(aws: Any, gateway: ApiGateway) 
 def test_errors_are_command_errors(aws: Any, gateway: ApiGateway) -> None:
     with pytest.raises(CommandError, match="No ApiGateway with pk 999"):
         run("createApiGateway", "--pk", "999")
+    with pytest.raises(CommandError, match="the API does not exist yet: run 'Provision' first"):
+        run("redeployApiGateway", "--pk", str(gateway.pk))  # refused before anything is queued
+    gateway.refresh_from_db()
+    assert gateway.provisioning_status == "not_provisioned"
     with pytest.raises(CommandError, match="needs domain_name and certificate_arn"):
         run("createCustomDomain", "--pk", str(gateway.pk), "--here")
     ApiGateway.objects.filter(pk=gateway.pk).update(

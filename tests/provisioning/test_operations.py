@@ -181,3 +181,29 @@ def test_a_missing_target_endpoint_fails_with_a_readable_error(aws: Any, gateway
     gateway.refresh_from_db()
     assert gateway.provisioning_status == "failed" and "step integrations" in gateway.last_error
     assert gateway.provisioning_step == "create_api"
+
+
+def test_reference_methods_deploy_api_and_create_route_run_with_a_client(
+    aws: Any, gateway: ApiGateway
+) -> None:
+    run_inline("create_gateway", gateway.pk)
+    gateway.refresh_from_db()
+    ApiGatewayAdditionalRoute.objects.bulk_create(
+        [
+            ApiGatewayAdditionalRoute(
+                api_gateway=gateway,
+                name="Chat",
+                route_key="chat",
+                integration_url="http://127.0.0.1:9/ws/chat",
+            )
+        ]
+    )
+    route = ApiGatewayAdditionalRoute.objects.get()
+    result = route.create_route(aws, deploy=True)
+    assert result["result"] == "created" and result["deployment"]["result"] == "created"
+    route.refresh_from_db()
+    assert route.deployed and route.route_id
+    assert gateway.deploy_api(aws)["result"] == "reused"  # nothing changed since
+    gateway.refresh_from_db()
+    assert gateway.deployment_id == result["deployment"]["deployment_id"]
+    assert count_resources(aws, gateway.api_id)["deployments"] == 2

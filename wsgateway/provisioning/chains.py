@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from wsgateway.conf import wsgateway_settings
+from wsgateway.exceptions import ProvisioningError
 from wsgateway.models import ApiGateway, ProvisioningStatus
 from wsgateway.provisioning.runner import chain_steps, new_run_id
 
@@ -47,14 +49,43 @@ class ProvisioningHandle:
         return f"{self.operation} of gateway {self.gateway_pk} (run {self.run_id})"
 
 
+def problems(operation: str, gateway: ApiGateway) -> list[str]:
+    """What stops ``operation`` from running on ``gateway``, found before anything is queued."""
+    found: list[str] = []
+    if operation in ("create_gateway", "sync_to_aws"):
+        if not gateway.target_base_endpoint:
+            found.append(
+                "set target_base_endpoint (the URL of the Django view, e.g. https://example.com/ws/)"
+            )
+        if not wsgateway_settings.gateway_secrets:
+            found.append("WSGATEWAY['GATEWAY_SECRETS'] is empty: integrations need a secret to send")
+    if operation in ("create_custom_domain", "redeploy", "rotate_secret") and not gateway.api_id:
+        found.append("the API does not exist yet: run 'Provision' first")
+    if operation == "create_custom_domain" and not (gateway.domain_name and gateway.certificate_arn):
+        found.append("set domain_name and certificate_arn")
+    return found
+
+
 def enqueue(
     operation: str, gateway_pk: int, *, arg: str = "", mark_queued: bool = True
 ) -> ProvisioningHandle:
-    """Send one run of ``operation`` as a chain of ``wsgateway.provisioning_step`` tasks."""
+    """Send one run of ``operation`` as a chain of ``wsgateway.provisioning_step`` tasks.
+
+    Raises :class:`~wsgateway.exceptions.ProvisioningError` (nothing queued) when the row cannot
+    support the operation, e.g. a gateway without ``target_base_endpoint``.
+    """
     from celery import chain
 
     from wsgateway.tasks.provisioning import provisioning_step
 
+    gateway = ApiGateway.objects.filter(pk=gateway_pk).first()
+    if gateway is None:
+        raise ProvisioningError(f"No ApiGateway with pk {gateway_pk}.")
+    found = problems(operation, gateway)
+    if found:
+        raise ProvisioningError(
+            f"Cannot {operation.replace('_', ' ')} gateway {gateway}: {'; '.join(found)}."
+        )
     steps = chain_steps(operation, arg)
     run_id = new_run_id()
     # Task ids chosen here so the handle can follow every step before the chain is even sent.

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from wsgateway import provisioning
+from wsgateway.exceptions import ProvisioningError
 from wsgateway.models import ApiGateway
 from wsgateway.provisioning.chains import ProvisioningHandle
 from wsgateway.provisioning.errors import LockBusy
@@ -48,7 +49,10 @@ class ProvisioningCommand(BaseCommand):
         if options["here"]:
             self.run_here(operation, gateway, options["timeout"])
             return
-        handle = self.enqueue(operation, gateway)
+        try:
+            handle = self.enqueue(operation, gateway)
+        except ProvisioningError as err:
+            raise CommandError(str(err)) from err
         self.stdout.write(f"Queued {operation} of gateway {gateway.pk} ({gateway}): run {handle.run_id}")
         if options["wait"]:
             self.follow(handle, options["timeout"])
