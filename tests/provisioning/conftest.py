@@ -12,7 +12,7 @@ from wsgateway.aws import clear_client_cache
 from wsgateway.emulator.pytest_plugin import emulator, recording_backend  # noqa: F401
 from wsgateway.emulator.server import EmulatorServer
 from wsgateway.emulator.testing import boto3_client
-from wsgateway.models import ApiGateway
+from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute
 
 CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234"
 
@@ -90,3 +90,17 @@ def hosted_zone(moto_server: str, settings: Any, aws: Any) -> tuple[Any, str]:
     route53 = boto3_client("route53", moto_server)
     zone = route53.create_hosted_zone(Name="example.com", CallerReference="wsgateway-tests")
     return route53, zone["HostedZone"]["Id"].rsplit("/", 1)[-1]
+
+
+def add_chat_route(gateway: ApiGateway) -> None:
+    """An additional route row ``chat`` written without ``save()`` (so no sync is enqueued)."""
+    ApiGatewayAdditionalRoute.objects.bulk_create(
+        [
+            ApiGatewayAdditionalRoute(
+                api_gateway=gateway,
+                name="Chat",
+                route_key="chat",
+                integration_url="http://127.0.0.1:9/ws/chat",
+            )
+        ]
+    )

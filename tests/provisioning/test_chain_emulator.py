@@ -139,7 +139,7 @@ def test_crash_between_create_and_record_is_found_by_natural_key(aws: Any, gatew
 
 
 def test_throttled_control_plane_is_retried_with_backoff(
-    aws: Any, emulator: Any, gateway: ApiGateway
+    aws: Any, emulator: Any, gateway: ApiGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """429 TooManyRequests answers (botocore's own retries off) are retried by the runner."""
     no_retries = boto3_client("apigatewayv2", emulator.url, max_attempts=1)
@@ -151,11 +151,10 @@ def test_throttled_control_plane_is_retried_with_backoff(
         throttled.append(str(attempt))
         return original(attempt, base=0.01, cap=0.05)
 
-    runner.backoff_seconds = fast_backoff  # type: ignore[assignment]
+    monkeypatch.setattr(runner, "backoff_seconds", fast_backoff)  # short waits, same policy
     try:
         run_inline("create_gateway", gateway.pk, client=no_retries, max_retries=20)
     finally:
-        runner.backoff_seconds = original  # type: ignore[assignment]
         emulator.configure(control_plane_fail=0.0)
     gateway.refresh_from_db()
     assert gateway.provisioning_status == "provisioned"

@@ -12,10 +12,10 @@ import pytest
 
 from wsgateway.aws import clear_client_cache
 from wsgateway.emulator.testing import boto3_client
-from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute
+from wsgateway.models import ApiGateway
 from wsgateway.provisioning import runner
 
-from .conftest import CERT_ARN, wsgateway_overrides
+from .conftest import CERT_ARN, add_chat_route, wsgateway_overrides
 
 pytestmark = pytest.mark.django_db
 
@@ -36,16 +36,7 @@ def test_chain_up_to_the_stage_and_the_domain_mapping_on_moto(
     settings.WSGATEWAY = wsgateway_overrides(ENDPOINT_URLS={"apigatewayv2": moto_server})
     clear_client_cache()
     client = boto3_client("apigatewayv2", moto_server)
-    ApiGatewayAdditionalRoute.objects.bulk_create(
-        [
-            ApiGatewayAdditionalRoute(
-                api_gateway=gateway,
-                name="Chat",
-                route_key="chat",
-                integration_url="http://127.0.0.1:9/ws/chat",
-            )
-        ]
-    )
+    add_chat_route(gateway)  # bulk_create: no save(), so nothing is enqueued
     first = run_steps(gateway, UP_TO_STAGE)
     assert [r["result"] for r in first[1:]] == ["created"] * 5
     gateway.refresh_from_db()

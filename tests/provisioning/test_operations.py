@@ -11,7 +11,7 @@ from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute
 from wsgateway.provisioning import run_inline
 from wsgateway.provisioning.checkpoints import fault_hook
 
-from .conftest import CERT_ARN, count_resources, wsgateway_overrides
+from .conftest import CERT_ARN, add_chat_route, count_resources, wsgateway_overrides
 
 pytestmark = pytest.mark.django_db
 
@@ -141,16 +141,7 @@ def test_sync_to_aws_pushes_row_fields_and_prunes_routes(aws: Any, gateway: ApiG
 def test_rotating_the_secret_updates_every_integration_and_redeploys(
     aws: Any, gateway: ApiGateway, settings: Any
 ) -> None:
-    ApiGatewayAdditionalRoute.objects.bulk_create(
-        [
-            ApiGatewayAdditionalRoute(
-                api_gateway=gateway,
-                name="Chat",
-                route_key="chat",
-                integration_url="http://127.0.0.1:9/ws/chat",
-            )
-        ]
-    )
+    add_chat_route(gateway)  # bulk_create: no save(), so nothing is enqueued
     run_inline("create_gateway", gateway.pk)
     endpoints = settings.WSGATEWAY["ENDPOINT_URLS"]
     settings.WSGATEWAY = wsgateway_overrides(
@@ -188,16 +179,7 @@ def test_reference_methods_deploy_api_and_create_route_run_with_a_client(
 ) -> None:
     run_inline("create_gateway", gateway.pk)
     gateway.refresh_from_db()
-    ApiGatewayAdditionalRoute.objects.bulk_create(
-        [
-            ApiGatewayAdditionalRoute(
-                api_gateway=gateway,
-                name="Chat",
-                route_key="chat",
-                integration_url="http://127.0.0.1:9/ws/chat",
-            )
-        ]
-    )
+    add_chat_route(gateway)  # bulk_create: no save(), so nothing is enqueued
     route = ApiGatewayAdditionalRoute.objects.get()
     result = route.create_route(aws, deploy=True)
     assert result["result"] == "created" and result["deployment"]["result"] == "created"
