@@ -5,7 +5,8 @@
 - ``wsgateway.E003`` malformed ``WSGATEWAY`` settings (unknown key, wrong type, out of range).
 - ``wsgateway.E004`` half-configured AWS credentials.
 - ``wsgateway.W001`` no allowed origins outside DEBUG (browsers cannot connect).
-- ``wsgateway.W002`` the broker's visibility timeout is shorter than the longest retry delay.
+- ``wsgateway.W002`` the broker's visibility timeout is shorter than the longest task countdown.
+- ``wsgateway.W003`` tokens are deleted before they expire.
 """
 
 from __future__ import annotations
@@ -63,6 +64,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
+def check_token_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W003: the token cleanup must not delete tokens that are still valid."""
+    raw = getattr(settings, "WSGATEWAY", None)
+    raw = raw if isinstance(raw, dict) else {}
+    retention = raw.get("TOKEN_RETENTION_SECONDS", SETTINGS["TOKEN_RETENTION_SECONDS"].default)
+    max_age = raw.get("TOKEN_MAX_AGE_SECONDS", SETTINGS["TOKEN_MAX_AGE_SECONDS"].default)
+    if isinstance(retention, int | float) and isinstance(max_age, int | float) and retention < max_age:
+        return [
+            checks.Warning(
+                f"TOKEN_RETENTION_SECONDS ({retention}) is shorter than TOKEN_MAX_AGE_SECONDS ({max_age}): "
+                "the cleanup deletes tokens that are still valid.",
+                hint="Keep tokens at least as long as they are valid.",
+                id="wsgateway.W003",
+            )
+        ]
+    return []
+
+
 def check_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E004: an access key id without its secret (or the reverse) is a configuration mistake."""
     if bool(aws_setting("AWS_ACCESS_KEY_ID")) == bool(aws_setting("AWS_SECRET_ACCESS_KEY")):
@@ -85,13 +104,20 @@ def check_visibility_timeout(app_configs: Any = None, **kwargs: Any) -> list[che
     timeout = options.get("visibility_timeout", 3600)
     raw = getattr(settings, "WSGATEWAY", None)
     raw = raw if isinstance(raw, dict) else {}
-    longest = raw.get(
-        "FANOUT_RETRY_BACKOFF_MAX_SECONDS", SETTINGS["FANOUT_RETRY_BACKOFF_MAX_SECONDS"].default
-    )
-    if isinstance(timeout, int | float) and isinstance(longest, int | float) and timeout <= longest:
+    # The longest countdown any task may use: fan-out retries and the control-plane spacing waits.
+    countdowns = [
+        raw.get(key, SETTINGS[key].default)
+        for key in (
+            "FANOUT_RETRY_BACKOFF_MAX_SECONDS",
+            "DEPLOYMENT_INTERVAL_SECONDS",
+            "DOMAIN_NAME_INTERVAL_SECONDS",
+        )
+    ]
+    longest = max((c for c in countdowns if isinstance(c, int | float)), default=0)
+    if isinstance(timeout, int | float) and timeout <= longest:
         return [
             checks.Warning(
-                f"The broker visibility_timeout ({timeout}s) does not exceed the longest retry delay "
+                f"The broker visibility_timeout ({timeout}s) does not exceed the longest task countdown "
                 f"({longest}s).",
                 hint="Raise CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'], or tasks run twice.",
                 id="wsgateway.W002",
@@ -102,5 +128,11 @@ def check_visibility_timeout(app_configs: Any = None, **kwargs: Any) -> list[che
 
 def register() -> None:
     """Register the checks (called from ``AppConfig.ready``)."""
-    for check in (check_region, check_settings, check_credentials, check_visibility_timeout):
+    for check in (
+        check_region,
+        check_settings,
+        check_credentials,
+        check_visibility_timeout,
+        check_token_retention,
+    ):
         checks.register(check, "wsgateway")

@@ -13,6 +13,7 @@ The AWS credential settings keep the top-level names the reference package uses:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,7 +207,9 @@ def validate_settings() -> list[str]:
             expected = " or ".join(t.__name__ for t in spec.types)
             problems.append(f"WSGATEWAY[{key!r}] must be {expected}, not {type(value).__name__}.")
             continue
-        if spec.minimum is not None and isinstance(value, int | float) and value < spec.minimum:
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"WSGATEWAY[{key!r}] must be a finite number, not {value!r}.")
+        elif spec.minimum is not None and isinstance(value, int | float) and value < spec.minimum:
             problems.append(f"WSGATEWAY[{key!r}] must be at least {spec.minimum}, not {value!r}.")
     secrets = raw.get("GATEWAY_SECRETS")
     if isinstance(secrets, list | tuple) and not all(isinstance(s, str) and s for s in secrets):
@@ -217,7 +220,38 @@ def validate_settings() -> list[str]:
             for name, url in mapping.items():
                 if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                     problems.append(f"WSGATEWAY[{key!r}][{name!r}] must be an http(s) URL, not {url!r}.")
+    problems.extend(_maintenance_interval_problems(raw.get("MAINTENANCE_INTERVALS")))
     return problems
+
+
+def _maintenance_interval_problems(intervals: Any) -> list[str]:
+    """Each entry names a known beat task and is a positive number of seconds (or None: disabled)."""
+    if not isinstance(intervals, dict):
+        return []
+    known = SETTINGS["MAINTENANCE_INTERVALS"].default
+    problems = [
+        f"WSGATEWAY['MAINTENANCE_INTERVALS'] has an unknown task {key!r}; known: {sorted(known)}."
+        for key in sorted(set(intervals) - set(known))
+    ]
+    for key, value in intervals.items():
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if key in known and value is not None and not (numeric and value >= 1):
+            problems.append(
+                f"WSGATEWAY['MAINTENANCE_INTERVALS'][{key!r}] must be seconds >= 1 or None, not {value!r}."
+            )
+    return problems
+
+
+# Validating on every read would cost a loop over every key; the dict object identifies a
+# configuration (override_settings installs a new one), so one validation per dict is enough.
+_validated: tuple[int, list[str]] | None = None
+
+
+def _problems_of(raw: dict[str, Any]) -> list[str]:
+    global _validated
+    if _validated is None or _validated[0] != id(raw):
+        _validated = (id(raw), validate_settings())
+    return _validated[1]
 
 
 class WsGatewaySettings:
@@ -228,16 +262,16 @@ class WsGatewaySettings:
         if spec is None:
             raise AttributeError(f"wsgateway has no setting {name!r}.")
         user = _user_settings()
-        unknown = set(user) - set(SETTINGS)
-        if unknown:
-            raise ImproperlyConfigured(f"Unknown WSGATEWAY keys: {', '.join(sorted(unknown))}.")
-        if name in user:
-            return user[name]
-        default = spec.default
-        # Hand out copies of mutable defaults so callers cannot change them for everyone.
-        if isinstance(default, dict | list):
-            return type(default)(default)
-        return default
+        # Web and worker processes never run system checks: a bad value must still be a clear
+        # configuration error where it is read, not a TypeError deep inside a request.
+        problems = _problems_of(user) if user else []
+        if problems:
+            raise ImproperlyConfigured("Invalid WSGATEWAY settings: " + " ".join(problems))
+        value = user.get(name, spec.default)
+        # Hand out copies of dicts and lists so callers cannot change the settings for everyone.
+        if isinstance(value, dict | list):
+            return type(value)(value)
+        return value
 
     @property
     def gateway_secrets(self) -> list[str]:

@@ -148,3 +148,20 @@ def test_error_from_status(status: int, code: str | None, cls: type, retryable: 
     assert err.status_code == status and err.connection_id == "abc="
     if code:
         assert err.aws_code == code.split(":")[0]
+
+
+def test_equal_configs_share_one_client() -> None:
+    from botocore.config import Config
+
+    first = get_boto3_client("apigatewayv2", config=Config(connect_timeout=3, retries={"max_attempts": 2}))
+    again = get_boto3_client("apigatewayv2", config=Config(connect_timeout=3, retries={"max_attempts": 2}))
+    other = get_boto3_client("apigatewayv2", config=Config(connect_timeout=4))
+    assert first is again and other is not first
+
+
+def test_client_cache_is_bounded() -> None:
+    from wsgateway.aws import clients
+
+    for i in range(clients._MAX_CLIENTS + 5):
+        get_boto3_client("apigatewaymanagementapi", endpoint_url=f"http://127.0.0.1:4510/api{i}/prod")
+    assert len(clients._cache()) <= clients._MAX_CLIENTS

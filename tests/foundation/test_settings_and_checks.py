@@ -95,3 +95,47 @@ def test_validate_settings_lists_every_problem() -> None:
     with override_settings(WSGATEWAY={"A": 1, "B": 2, "FANOUT_CONCURRENCY": -1}):
         problems = validate_settings()
     assert len(problems) == 3
+
+
+def test_a_bad_value_is_a_configuration_error_where_it_is_read() -> None:
+    # Workers never run system checks; a wrong type must not surface as a TypeError in a request.
+    with override_settings(WSGATEWAY={"TRUSTED_PROXY_HOPS": "1"}), pytest.raises(ImproperlyConfigured) as err:
+        _ = wsgateway_settings.GONE_GRACE_SECONDS
+    assert "TRUSTED_PROXY_HOPS" in str(err.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_numbers_are_refused(value: float) -> None:
+    assert "wsgateway.E003" in _ids(WSGATEWAY={"GATEWAY_SECRETS": ["x"], "GONE_GRACE_SECONDS": value})
+
+
+@pytest.mark.parametrize(
+    "intervals",
+    [{"cleanup_tokenz": 60}, {"cleanup_tokens": 0}, {"cleanup_tokens": "60"}, {"cleanup_tokens": True}],
+)
+def test_maintenance_intervals_are_checked(intervals: dict) -> None:
+    assert "wsgateway.E003" in _ids(WSGATEWAY={"GATEWAY_SECRETS": ["x"], "MAINTENANCE_INTERVALS": intervals})
+
+
+def test_maintenance_interval_none_disables_a_task() -> None:
+    settings = {"GATEWAY_SECRETS": ["x"], "MAINTENANCE_INTERVALS": {"cleanup_tokens": None}}
+    assert "wsgateway.E003" not in _ids(WSGATEWAY=settings)
+
+
+def test_visibility_timeout_covers_control_plane_waits() -> None:
+    overrides = {
+        "CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 100},
+        "WSGATEWAY": {"GATEWAY_SECRETS": ["x"], "DOMAIN_NAME_INTERVAL_SECONDS": 120},
+    }
+    assert "wsgateway.W002" in _ids(**overrides)
+
+
+def test_token_retention_shorter_than_validity_warns() -> None:
+    settings = {"GATEWAY_SECRETS": ["x"], "TOKEN_RETENTION_SECONDS": 30, "TOKEN_MAX_AGE_SECONDS": 60}
+    assert "wsgateway.W003" in _ids(WSGATEWAY=settings)
+
+
+def test_user_dicts_are_handed_out_as_copies() -> None:
+    with override_settings(WSGATEWAY={"ENDPOINT_URLS": {"apigatewayv2": "http://127.0.0.1:1"}}):
+        wsgateway_settings.ENDPOINT_URLS["apigatewayv2"] = "http://evil"
+        assert wsgateway_settings.ENDPOINT_URLS == {"apigatewayv2": "http://127.0.0.1:1"}

@@ -19,6 +19,7 @@ from wsgateway.conf import aws_setting, wsgateway_settings
 # forked Celery child must not reuse its parent's sockets: the cache key includes pid + thread.
 _local = threading.local()
 _lock = threading.Lock()
+_MAX_CLIENTS = 64
 
 
 def get_region_name() -> str:
@@ -68,7 +69,12 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
     if "endpoint_url" not in kwargs and endpoint_urls.get(service):
         kwargs["endpoint_url"] = endpoint_urls[service]
     credentials = _credentials()
-    key = (service, region, tuple(sorted(credentials.items())), tuple(sorted(kwargs.items(), key=str)))
+    key = (
+        service,
+        region,
+        tuple(sorted(credentials.items())),
+        tuple(_key_part(k, v) for k, v in sorted(kwargs.items())),
+    )
     cache = _cache()
     client = cache.get(key)
     if client is None:
@@ -85,8 +91,19 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
                     "which is not in the AWS config files."
                 ) from err
             client = session.client(service, **kwargs)  # type: ignore[call-overload]
+        if len(cache) >= _MAX_CLIENTS:
+            # Callers building endpoint URLs per gateway could grow the cache without end.
+            cache.pop(next(iter(cache)))
         cache[key] = client
     return client
+
+
+def _key_part(name: str, value: Any) -> tuple[str, str]:
+    """A hashable, value-based cache-key part: two equal ``Config`` objects give one client."""
+    options = getattr(value, "_user_provided_options", None)
+    if isinstance(options, dict):
+        return name, repr(sorted(options.items(), key=lambda item: item[0]))
+    return name, repr(value)
 
 
 def clear_client_cache() -> None:
