@@ -61,14 +61,21 @@ def test_the_task_retries_a_quota_wait_with_its_countdown(
         provisioning_step.run(None, gateway.pk, "run-1", step)
     quotas.acquire(quotas.DEPLOYMENT)  # another worker deployed just now
     # As a worker would run it: a request context, so retry() re-sends the task to the broker.
-    args = [None, gateway.pk, "run-1", "deploy"]
-    provisioning_step.push_request(id="task-1", args=args, kwargs={}, retries=0, called_directly=False)
+    args: list[Any] = [None, gateway.pk, "run-1", "deploy"]
+    request: dict[str, Any] = {
+        "id": "task-1",
+        "args": args,
+        "kwargs": {},
+        "retries": 0,
+        "called_directly": False,
+    }
+    provisioning_step.push_request(**request)
     try:
         with pytest.raises(Retry) as caught:
-            provisioning_step.run(*args)
+            provisioning_step.run(None, gateway.pk, "run-1", "deploy")
     finally:
         provisioning_step.pop_request()
-    assert 15 < float(caught.value.when) <= 20
+    assert isinstance(caught.value.when, int | float) and 15 < caught.value.when <= 20
     resent = [json.loads(raw) for raw in clean_redis.lrange("provisioning", 0, -1)]
     assert len(resent) == 1 and resent[0]["headers"]["eta"] and resent[0]["headers"]["retries"] == 1
     gateway.refresh_from_db()
