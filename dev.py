@@ -25,6 +25,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 STAMP = VENV / ".wsgateway-installed"
+# Extras an installed set already contains (pyproject: dev = emulator + postgres + demo + tools).
+SUPERSETS = {"dev": ("demo", "emulator", "postgres")}
 
 
 def _say(message: str) -> None:
@@ -38,14 +40,17 @@ def ensure_venv(extras: str = "dev") -> None:
     if not PYTHON.exists():
         _say(f"creating {VENV}")
         subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
-    if STAMP.exists() and STAMP.read_text().strip() == wanted:
-        return
+    project = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists():
+        stamped_project, _, stamped_extras = STAMP.read_text().strip().partition(" ")
+        # [dev] includes [demo]: after `dev.py test`, `dev.py demo` needs no second install.
+        if stamped_project == project and extras in {stamped_extras, *SUPERSETS.get(stamped_extras, ())}:
+            return
     _say(f"installing wsgateway[{extras}] into {VENV} (first run only)")
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.check_call([*pip, "install", "--upgrade", "pip"])
     subprocess.check_call([*pip, "install", "-e", f".[{extras}]"], cwd=ROOT)
-    STAMP.write_text(wanted)
+    STAMP.write_text(f"{project} {extras}")
 
 
 def _reachable(url: str) -> bool:
