@@ -84,8 +84,9 @@ def browser_factory() -> Iterator[list[WebDriver]]:
         profile.cleanup()
 
 
-def log_in(driver: WebDriver, demo: DemoProcess, username: str, room: str = "lobby") -> None:
-    driver.get(f"{demo.url}/accounts/login/?next=/rooms/{room}/")
+def log_in(driver: WebDriver, demo: DemoProcess, username: str, room: str = "lobby", host: str = "") -> None:
+    base = demo.url.replace("127.0.0.1", host) if host else demo.url
+    driver.get(f"{base}/accounts/login/?next=/rooms/{room}/")
     driver.find_element(By.ID, "id_username").send_keys(username)
     driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
     driver.find_element(By.ID, "login-submit").click()
@@ -185,7 +186,9 @@ def test_two_browsers_chat_and_a_closed_socket_reconnects(demo: DemoProcess, bro
 def test_js_client_dedupes_heartbeats_and_stays_closed(demo: DemoProcess, browser_factory) -> None:
     page = browser_factory()
     try:
-        log_in(page, demo, "alice", room="random")
+        # Opened as localhost (not the printed 127.0.0.1): the socket follows, so the session
+        # cookie the token is bound to reaches the emulator.
+        log_in(page, demo, "alice", room="random", host="localhost")
         # A redelivered message (same message_id) is shown once.
         page.execute_script(
             "var frame = JSON.stringify({type: 'message', user: 'x', text: 'dup', message_id: 'm-1'});"
@@ -202,7 +205,7 @@ def test_js_client_dedupes_heartbeats_and_stays_closed(demo: DemoProcess, browse
         # A client with a 1 s heartbeat: each beat reaches Django as a message on the session.
         before = {c for c, _ in live_sessions(demo, "alice")}
         page.execute_script(
-            "var config = JSON.parse(document.getElementById('wsgateway-config').textContent);"
+            "var config = window.demoConfig;"
             "window.beating = WsGateway.fromConfig(config, {heartbeatSeconds: 1});"
             "window.beating.connect();"
         )
@@ -219,7 +222,7 @@ def test_js_client_dedupes_heartbeats_and_stays_closed(demo: DemoProcess, browse
         # 403 (here: no CSRF header) is not retried either.
         page.execute_script(
             "window.beating.close(); demoSocket.close();"
-            "var config = JSON.parse(document.getElementById('wsgateway-config').textContent);"
+            "var config = window.demoConfig;"
             "window.refused = WsGateway.fromConfig(config, {csrfCookieName: 'no-such-cookie'});"
             "window.refusedErrors = [];"
             "window.refused.addEventListener('error', function (e) { refusedErrors.push(e.detail.status); });"

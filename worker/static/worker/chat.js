@@ -41,6 +41,14 @@
     setStatus("not provisioned");
     return;
   }
+  // The token is bound to the session cookie, which the browser sends to the emulator only
+  // when both use the same host name: a page opened on localhost connects to localhost too.
+  var local = ["127.0.0.1", "localhost"];
+  var socketUrl = new URL(config.url);
+  if (local.indexOf(socketUrl.hostname) >= 0 && local.indexOf(window.location.hostname) >= 0) {
+    socketUrl.hostname = window.location.hostname;
+    config.url = socketUrl.toString();
+  }
 
   var socket = WsGateway.fromConfig(config, {
     onStatus: function (detail) {
@@ -64,7 +72,9 @@
       }
     },
   });
-  window.demoSocket = socket; // for the browser test and for poking around in the console
+  // For the browser test and for poking around in the console.
+  window.demoSocket = socket;
+  window.demoConfig = config;
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
