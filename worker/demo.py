@@ -17,7 +17,9 @@ Then it prints the URL to open and the credentials. Ctrl-C (SIGINT) or SIGTERM s
 process it started: SIGTERM to each process group (newest first), a bounded wait, then SIGKILL.
 If a long-running child dies, everything else is stopped too and the exit status is 1.
 
-Tests use :class:`DemoStack` as a library (free ports, a temporary data directory).
+Tests use :class:`DemoStack` as a library (free ports, a temporary data directory); start it
+from a thread that outlives it: on Linux the children are told to stop when the thread that
+started them ends (``PR_SET_PDEATHSIG``), so a killed orchestrator leaves nothing behind.
 """
 
 from __future__ import annotations
