@@ -371,7 +371,8 @@ class ApiGateway(models.Model):
         """Creates the actual API gateway record.
 
         Enqueues the provisioning chain (API, integrations, routes, stage, deployment) on the
-        ``provisioning`` queue and returns the Celery result handle.
+        ``provisioning`` queue (after the transaction commits) and returns a
+        ``ProvisioningHandle`` (``run_id``, ``task_id``; ``.result`` is the Celery AsyncResult).
         """
         from wsgateway import provisioning
 
@@ -382,7 +383,7 @@ class ApiGateway(models.Model):
         of the loaded API.
 
         Should be called after create_gateway() has been run.  Enqueues the domain-name, API
-        mapping and (with a hosted zone) Route 53 alias steps and returns the result handle.
+        mapping and (with a hosted zone) Route 53 alias steps and returns a ``ProvisioningHandle``.
         """
         from wsgateway import provisioning
 

@@ -29,6 +29,7 @@ def register_receivers(hook: Callable[[], None]) -> Callable[[], None]:
 def connect_receivers() -> None:
     """Connect every registered receiver hook (called from ``AppConfig.ready``)."""
     from wsgateway import (
+        provisioning,  # noqa: F401  (post_delete of additional routes deletes their AWS route)
         receivers,  # noqa: F401  (registers its hook on import)
         schedule,  # noqa: F401  (post_migrate: the beat schedule)
     )
