@@ -68,13 +68,18 @@ def test_idle_rows_are_probed_and_only_gone_ones_disconnected(emulator) -> None:
     assert (again.probed, again.gone) == (0, 0)
 
 
-def test_probe_errors_are_counted_and_rows_kept(emulator) -> None:
+def test_probe_errors_are_counted_and_rows_kept(emulator, caplog) -> None:
     gateway = make_gateway(emulator, virtual_connections(emulator, 1)["apiId"])
     ids = unknown_ids(5)
     make_sessions(gateway, ids, idle_seconds=IDLE, age_seconds=IDLE)
     emulator.configure(fail_500=1.0)
-    result = maintenance.sweep_stale_sessions()
-    assert (result.probed, result.gone, result.errors, result.errors_by) == (5, 0, 5, {"500": 5})
+    with caplog.at_level(logging.INFO, logger="wsgateway.maintenance"):
+        result = tasks.sweep_stale_sessions.apply().get()
+    assert (result["probed"], result["gone"], result["errors"], result["errors_by"]) == (5, 0, 5, {"500": 5})
+    assert [r.getMessage() for r in caplog.records if r.name == "wsgateway.maintenance"] == [
+        "wsgateway.maintenance task=sweep_stale_sessions expired=0 probed=5 gone=0 alive=0 errors=5 "
+        "errors_by.500=5"
+    ]
     assert live_ids() == set(ids)
     emulator.configure(fail_500=0.0, fail_429=1.0)
     assert maintenance.sweep_stale_sessions().errors_by == {"429": 5}

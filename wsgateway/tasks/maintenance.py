@@ -22,9 +22,15 @@ _OPTIONS: dict[str, Any] = {"queue": MAINTENANCE, "ignore_result": False, "acks_
 
 
 def _report(task: str, result: dict[str, Any]) -> dict[str, Any]:
-    fields = " ".join(f"{k}={v}" for k, v in result.items() if not isinstance(v, dict))
-    extra = " ".join(f"{k}={v}" for k, v in result.items() if isinstance(v, dict) and v)
-    logger.info("wsgateway.maintenance task=%s %s%s", task, fields, f" {extra}" if extra else "")
+    # key=value pairs only (a breakdown such as errors_by={"429": 3} becomes errors_by.429=3), so
+    # log pipelines can split the line without parsing Python reprs.
+    pairs: list[str] = []
+    for key, value in result.items():
+        if isinstance(value, dict):
+            pairs += [f"{key}.{sub}={count}" for sub, count in sorted(value.items())]
+        else:
+            pairs.append(f"{key}={value}")
+    logger.info("wsgateway.maintenance task=%s %s", task, " ".join(pairs))
     return result
 
 
