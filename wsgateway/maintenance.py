@@ -42,12 +42,16 @@ _UPDATE_BATCH = 500
 
 def cleanup_tokens() -> int:
     """Delete used tokens and tokens older than ``TOKEN_RETENTION_SECONDS``."""
-    return WebSocketToken.cleanup_expired(max_age_seconds=int(wsgateway_settings.TOKEN_RETENTION_SECONDS))
+    deleted, _ = WebSocketToken.cleanup_expired(
+        max_age_seconds=int(wsgateway_settings.TOKEN_RETENTION_SECONDS)
+    )
+    return deleted
 
 
 def cleanup_rate_limits() -> int:
     """Delete rate-limit rows older than ``RATE_LIMIT_RETENTION_DAYS``."""
-    return ConnectionRateLimit.cleanup_old_records(days=wsgateway_settings.RATE_LIMIT_RETENTION_DAYS)
+    deleted, _ = ConnectionRateLimit.cleanup_old_records(days=wsgateway_settings.RATE_LIMIT_RETENTION_DAYS)
+    return deleted
 
 
 def purge_disconnected_sessions() -> int:

@@ -656,11 +656,13 @@ class WebSocketToken(models.Model):
         return issued < max_tokens_per_minute
 
     @classmethod
-    def cleanup_expired(cls, max_age_seconds: int = 300) -> int:
-        """Delete expired/used tokens (call via cron/celery). Returns how many were deleted."""
+    def cleanup_expired(cls, max_age_seconds: int = 300) -> tuple[int, dict[str, int]]:
+        """Delete expired/used tokens (call via cron/celery).
+
+        Returns Django's ``delete()`` result, ``(count, per_model)``, as the reference does.
+        """
         cutoff = timezone.now() - timedelta(seconds=max_age_seconds)
-        deleted, _ = cls.objects.filter(Q(used=True) | Q(created_at__lt=cutoff)).delete()
-        return deleted
+        return cls.objects.filter(Q(used=True) | Q(created_at__lt=cutoff)).delete()
 
 
 class ConnectionRateLimit(models.Model):
@@ -735,11 +737,13 @@ class ConnectionRateLimit(models.Model):
         return cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
 
     @classmethod
-    def cleanup_old_records(cls, days: int = 7) -> int:
-        """Delete old rate limit records (call via cron/celery). Returns how many were deleted."""
+    def cleanup_old_records(cls, days: int = 7) -> tuple[int, dict[str, int]]:
+        """Delete old rate limit records (call via cron/celery).
+
+        Returns Django's ``delete()`` result, ``(count, per_model)``, as the reference does.
+        """
         cutoff = timezone.now() - timedelta(days=days)
-        deleted, _ = cls.objects.filter(attempt_time__lt=cutoff).delete()
-        return deleted
+        return cls.objects.filter(attempt_time__lt=cutoff).delete()
 
 
 class ChannelPermission(models.Model):

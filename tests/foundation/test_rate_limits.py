@@ -77,8 +77,9 @@ def test_cleanup_old_records_boundary(monkeypatch) -> None:
     ConnectionRateLimit.objects.create(ip_address="192.0.2.1", attempt_time=now - timedelta(days=8))
     ConnectionRateLimit.objects.create(ip_address="192.0.2.1", attempt_time=now - timedelta(days=1))
     monkeypatch.setattr("wsgateway.models.timezone.now", lambda: now)
-    assert ConnectionRateLimit.cleanup_old_records() == 1  # default 7 days; exactly 7 days old is kept
-    assert ConnectionRateLimit.cleanup_old_records(days=1) == 1
+    count, _ = ConnectionRateLimit.cleanup_old_records()  # reference callers unpack the tuple
+    assert count == 1  # default 7 days; exactly 7 days old is kept
+    assert ConnectionRateLimit.cleanup_old_records(days=1) == (1, {"wsgateway.ConnectionRateLimit": 1})
     assert ConnectionRateLimit.objects.count() == 1
 
 

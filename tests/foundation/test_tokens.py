@@ -111,7 +111,7 @@ def test_cleanup_expired_removes_used_and_old_keeps_fresh(user) -> None:
     WebSocketToken.objects.filter(used=False).exclude(token=token_hash(fresh)).update(
         created_at=timezone.now() - timedelta(seconds=301)
     )
-    assert WebSocketToken.cleanup_expired() == 2
+    assert WebSocketToken.cleanup_expired() == (2, {"wsgateway.WebSocketToken": 2})
     assert list(WebSocketToken.objects.values_list("token", flat=True)) == [token_hash(fresh)]
 
 
@@ -120,9 +120,9 @@ def test_cleanup_expired_boundary(user, monkeypatch) -> None:
     WebSocketToken.generate_token(user, "s1")
     WebSocketToken.objects.update(created_at=now - timedelta(seconds=300))
     _freeze(monkeypatch, now)
-    assert WebSocketToken.cleanup_expired(max_age_seconds=300) == 0  # exactly at the limit: kept
+    assert WebSocketToken.cleanup_expired(max_age_seconds=300)[0] == 0  # exactly at the limit: kept
     _freeze(monkeypatch, now + timedelta(microseconds=1))
-    assert WebSocketToken.cleanup_expired(max_age_seconds=300) == 1
+    assert WebSocketToken.cleanup_expired(max_age_seconds=300)[0] == 1
 
 
 @pytest.mark.django_db(transaction=True)

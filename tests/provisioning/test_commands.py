@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.celery_app import app
-from wsgateway.models import ApiGateway, WebSocketSession, WebSocketToken
+from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
 
 from .conftest import count_resources
 
@@ -106,5 +106,14 @@ def test_clear_sessions_and_cleanup_tokens() -> None:
     WebSocketToken.objects.filter(session_key__isnull=False).update(
         created_at=timezone.now() - timedelta(seconds=100)
     )
-    assert run("cleanupWebSocketTokens", "--max-age", "200") == "Deleted 0 WebSocket token(s).\n"
-    assert run("cleanupWebSocketTokens", "--max-age", "50") == "Deleted 2 WebSocket token(s).\n"
+    ConnectionRateLimit.objects.create(
+        ip_address="192.0.2.1", attempt_time=timezone.now() - timedelta(days=3)
+    )
+    # The reference's flags: --token-age seconds, --rate-limit-age days; both tables are cleaned.
+    out = run("cleanupWebSocketTokens", "--token-age", "200", "--rate-limit-age", "5")
+    assert "Deleted 0 expired WebSocket token(s)" in out and "Deleted 0 old rate limit record(s)" in out
+    out = run("cleanupWebSocketTokens", "--token-age", "50", "--rate-limit-age", "2")
+    assert "Deleted 2 expired WebSocket token(s)" in out and "Deleted 1 old rate limit record(s)" in out
+    assert not WebSocketToken.objects.exists() and not ConnectionRateLimit.objects.exists()
+    with pytest.raises(CommandError):
+        run("cleanupWebSocketTokens", "--token-age", "-1")
