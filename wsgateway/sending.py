@@ -86,8 +86,17 @@ def _send(target: Target, data: dict[str, Any], message_id: str | None) -> SendH
     return _enqueue("send_to_target", (target.to_dict(), chosen, body), {}, chosen)
 
 
-def _pk(obj: Any) -> Any:
-    return getattr(obj, "pk", obj)
+def _required_pk(obj: Any, what: str) -> Any:
+    """The primary key of ``obj`` (an instance or a key), refusing "nobody".
+
+    ``None``, an ``AnonymousUser`` or an unsaved instance would leave the target without a
+    filter, i.e. every live session: a logged-out ``send_to_user(request.user, ...)`` must fail
+    here, not message everyone.
+    """
+    pk = getattr(obj, "pk", obj)
+    if pk is None or pk == "" or isinstance(pk, bool):
+        raise ValueError(f"{what} is required (got {obj!r}); it would otherwise select every session.")
+    return pk
 
 
 def send_to_connection(
@@ -141,7 +150,8 @@ def send_to_user(
     user_or_id: Any, data: dict[str, Any], *, exclude: Exclude = None, message_id: str | None = None
 ) -> SendHandle:
     """Send ``data`` to every live connection of a user (instance or primary key)."""
-    return _send(Target(user_id=_pk(user_or_id), exclude=normalize_exclude(exclude)), data, message_id)
+    user_id = _required_pk(user_or_id, "A saved user or user id")
+    return _send(Target(user_id=user_id, exclude=normalize_exclude(exclude)), data, message_id)
 
 
 def send_to_channel(
@@ -155,7 +165,7 @@ def send_to_channel(
     """Send ``data`` to every live connection on ``channel_name`` (optionally of one gateway)."""
     if not isinstance(channel_name, str):
         raise TypeError("channel_name must be a string.")
-    gateway_id = _pk(api_gateway) if api_gateway is not None else None
+    gateway_id = _required_pk(api_gateway, "api_gateway") if api_gateway is not None else None
     target = Target(channel_name=channel_name, api_gateway_id=gateway_id, exclude=normalize_exclude(exclude))
     return _send(target, data, message_id)
 
@@ -168,7 +178,8 @@ def send_to_gateway(
     message_id: str | None = None,
 ) -> SendHandle:
     """Send ``data`` to every live connection of one gateway."""
-    target = Target(api_gateway_id=_pk(api_gateway_or_id), exclude=normalize_exclude(exclude))
+    gateway_id = _required_pk(api_gateway_or_id, "A saved ApiGateway or its id")
+    target = Target(api_gateway_id=gateway_id, exclude=normalize_exclude(exclude))
     return _send(target, data, message_id)
 
 
@@ -182,9 +193,10 @@ def disconnect_connection(connection_id: str) -> SendHandle:
 
 def disconnect_user(user_or_id: Any, *, exclude: Exclude = None) -> SendHandle:
     """Close every connection of a user (logout, deactivation, password change)."""
+    user_id = _required_pk(user_or_id, "A saved user or user id")
     message_id = new_message_id()
     kwargs = {
-        "user_id": _pk(user_or_id),
+        "user_id": user_id,
         "exclude": list(normalize_exclude(exclude)),
         "message_id": message_id,
     }

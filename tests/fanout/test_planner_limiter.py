@@ -169,3 +169,22 @@ def test_token_bucket_grants_all_or_nothing_and_says_how_long_to_wait(clean_redi
     assert 0.05 <= wait <= 0.11
     time.sleep(wait + 0.01)
     assert bucket.try_take(10) == 0.0
+
+
+def test_retry_countdown_stays_below_the_visibility_timeout(clean_redis):
+    import json as _json
+    from datetime import datetime
+
+    from tests.celery_app import app
+    from wsgateway.tasks.fanout import _requeue
+
+    previous = app.conf.broker_transport_options
+    app.conf.broker_transport_options = {"visibility_timeout": 10}
+    try:
+        before = time.time()
+        _requeue({"message_id": "m", "chunk": "0.1", "connections": []}, 100.0)
+    finally:
+        app.conf.broker_transport_options = previous
+    message = _json.loads(clean_redis.lindex("fanout", 0))
+    eta = datetime.fromisoformat(message["headers"]["eta"]).timestamp()
+    assert before + 4 <= eta <= time.time() + 5.5

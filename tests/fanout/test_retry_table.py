@@ -6,6 +6,7 @@ chunks are collected with their countdown instead of waiting in the broker.
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -39,9 +40,14 @@ def live():
     return WebSocketSession.objects.filter(connected=True)
 
 
-def test_2xx_is_delivered_once_with_message_id(emulator, room, inline):
+def test_2xx_is_delivered_once_with_message_id(emulator, room, inline, caplog):
     _, ids = room
-    message_id = inline.send(live(), {"text": "hi"})
+    with caplog.at_level(logging.INFO, logger="wsgateway.fanout"):
+        message_id = inline.send(live(), {"text": "hi"})
+    assert (
+        f"wsgateway.fanout broadcast message_id={message_id} targeted=8 delivered=8 gone=0 retried=0 "
+        "failed=0 chunks=1" in caplog.messages
+    )
     for connection_id in ids:
         assert received(emulator, connection_id) == [{"text": "hi", "message_id": message_id}]
     summary = get_broadcast_summary(message_id)

@@ -10,6 +10,7 @@ import pytest
 import websockets.sync.client
 from celery.contrib.testing.worker import start_worker
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
 from tests.celery_app import app
@@ -185,3 +186,14 @@ def test_kick_closes_the_socket(emulator, recording_backend, worker):
             ws.recv(timeout=15)
     assert wait_complete(handle.message_id)["delivered"] == 1
     assert WebSocketSession.objects.get(connection_id=connection_id).connected is False
+
+
+@pytest.mark.parametrize("nobody", [None, "", AnonymousUser()])
+def test_sending_to_nobody_is_refused_not_a_broadcast(clean_redis, nobody):
+    with pytest.raises(ValueError, match="every session"):
+        sending.send_to_user(nobody, {"private": True})
+    with pytest.raises(ValueError, match="every session"):
+        sending.disconnect_user(nobody)
+    with pytest.raises(ValueError, match="every session"):
+        sending.send_to_gateway(nobody, {"x": 1})
+    assert clean_redis.llen("fanout") == 0

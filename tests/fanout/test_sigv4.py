@@ -9,6 +9,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
+from django.core.exceptions import ImproperlyConfigured
 
 from wsgateway.aws.management import Endpoint
 from wsgateway.aws.sigv4 import Credentials, Signer, amz_date, canonical_path, payload_hash
@@ -108,3 +109,10 @@ def test_override_keeps_host_and_connects_elsewhere(settings):
 def test_bad_endpoint_is_a_clear_error():
     with pytest.raises(ValueError, match="management endpoint"):
         Endpoint.from_url("ws://nope")
+
+
+def test_override_must_be_a_url(settings):
+    settings.WSGATEWAY = {**settings.WSGATEWAY, "MANAGEMENT_ENDPOINT_OVERRIDES": {"ws.example.com": "nope"}}
+    # the settings accessor refuses it first; the endpoint parser would too
+    with pytest.raises((ValueError, ImproperlyConfigured), match="MANAGEMENT_ENDPOINT_OVERRIDES"):
+        Endpoint.from_url("https://ws.example.com/v1")

@@ -70,8 +70,10 @@ class Endpoint:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"Not an http(s) management endpoint: {management_url!r}")
         host = parts.netloc
-        connect = urlsplit(wsgateway_settings.MANAGEMENT_ENDPOINT_OVERRIDES.get(parts.hostname, "")) or None
-        target = connect if connect is not None and connect.hostname else parts
+        override = wsgateway_settings.MANAGEMENT_ENDPOINT_OVERRIDES.get(parts.hostname)
+        target = urlsplit(override) if override else parts
+        if not target.hostname:
+            raise ValueError(f"Not an http(s) URL in MANAGEMENT_ENDPOINT_OVERRIDES: {override!r}")
         scheme = target.scheme
         port = target.port or (443 if scheme == "https" else 80)
         return cls(scheme, target.hostname or "", port, host, parts.path.rstrip("/"))

@@ -5,6 +5,10 @@ Recipients are read with keyset pagination (``id > last ORDER BY id LIMIT n``) o
 index range scan (the session indexes end in ``id``). Rows are grouped by gateway, because each
 gateway has its own management endpoint (custom-domain mapping or ``api_endpoint/stage``), and
 every ``FANOUT_CHUNK_SIZE`` rows of one endpoint become a chunk: plain data a task carries.
+
+Each chunk carries the message body itself (at most 128 KiB) rather than a reference to a copy
+stored once in Redis: the broker holds (chunks x body) bytes for the length of a broadcast, but a
+chunk never depends on a second key that could expire or be evicted before a late retry runs.
 """
 
 from __future__ import annotations

@@ -44,7 +44,11 @@ def _emit(chunk: Chunk) -> None:
 
 
 def _requeue(chunk: Chunk, countdown: float) -> None:
-    deliver_chunk.apply_async((chunk,), countdown=countdown)
+    # With Redis, a message not acked within the visibility timeout is delivered again; a
+    # countdown task waits unacked in the worker, so keep it well below that timeout.
+    options = deliver_chunk.app.conf.broker_transport_options or {}
+    visibility = float(options.get("visibility_timeout", 3600))
+    deliver_chunk.apply_async((chunk,), countdown=min(countdown, visibility / 2))
 
 
 def _target(
