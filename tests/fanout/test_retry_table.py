@@ -201,3 +201,23 @@ def test_recipients_without_an_endpoint_are_reported_failed(inline):
     message_id = inline.send(live(), {"n": 1})
     summary = get_broadcast_summary(message_id)
     assert summary["failed_by"] == {"no_endpoint": 1} and summary["complete"] is True
+
+
+def test_a_planner_run_twice_sends_and_counts_once(emulator, room, inline):
+    from wsgateway.fanout.broadcast import broadcast
+    from wsgateway.fanout.messages import encode_message
+
+    message_id, body = encode_message({"n": 1})
+    for _ in range(2):  # e.g. the broadcast task redelivered after its worker died
+        broadcast(live(), message_id=message_id, op="post", body=body, emit=inline.run)
+    summary = get_broadcast_summary(message_id)
+    assert (summary["targeted"], summary["delivered"], summary["chunks"]) == (8, 8, 1)
+    assert emulator.stats()["management.POST.200"] == 8
+
+
+def test_missing_configuration_fails_the_chunk_visibly(emulator, room, inline, settings):
+    settings.AWS_REGION_NAME = None
+    settings.AWS_GATEWAY_REGION_NAME = None
+    message_id = inline.send(live(), {"n": 1})
+    summary = get_broadcast_summary(message_id)
+    assert summary["failed_by"] == {"configuration": 8} and summary["complete"] is True

@@ -25,9 +25,7 @@ def broadcast(
     broadcast logs the final ``wsgateway.fanout broadcast ...`` line and returns the summary.
     """
     plan, unreachable = plan_broadcast(queryset, message_id=message_id, op=op, body=body, emit=emit)
-    if unreachable.failed:
-        results.record_failures(message_id, unreachable)
-    results.record_plan(message_id, plan.targeted, plan.chunks)
+    results.record_plan(message_id, plan.targeted, plan.chunks, unreachable)
     summary = results.get_broadcast_summary(message_id) or {"message_id": message_id}
     summary.update(targeted=plan.targeted, chunks=plan.chunks, no_endpoint=plan.no_endpoint)
     return summary

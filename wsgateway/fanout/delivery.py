@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from wsgateway.aws.errors import error_from_status
 from wsgateway.aws.management import NO_ANSWER, Answer, Endpoint, get_engine, signer_for
 from wsgateway.conf import wsgateway_settings
@@ -105,9 +107,12 @@ def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
     counts = Counts()
     try:
         answers = _send_with_quick_retry(chunk, ids)
-    except ValueError as err:  # a malformed endpoint URL can never succeed
-        logger.error("wsgateway.fanout chunk message_id=%s chunk=%s bad endpoint: %s", message_id, name, err)
-        counts.fail("bad_endpoint", len(ids))
+    except (ValueError, ImproperlyConfigured) as err:
+        # A malformed endpoint, missing credentials or region: retrying cannot help. Count the
+        # chunk as failed so the broadcast still completes and says why.
+        cause = "bad_endpoint" if isinstance(err, ValueError) else "configuration"
+        logger.error("wsgateway.fanout chunk message_id=%s chunk=%s %s: %s", message_id, name, cause, err)
+        counts.fail(cause, len(ids))
         results.record_chunk(message_id, name, counts)
         return {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
 

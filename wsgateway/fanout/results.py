@@ -51,7 +51,8 @@ class Counts:
 
 
 # KEYS: done key (or "" to skip the idempotence mark), summary key.
-# ARGV: ttl, then field/increment pairs.  Returns {recorded, completed}.
+# ARGV: ttl, number of HSET pairs, the HSET field/value pairs, then HINCRBY field/increment pairs.
+# Returns {recorded, completed}.
 _RECORD = """
 local ttl = tonumber(ARGV[1])
 if KEYS[1] ~= '' then
@@ -59,7 +60,12 @@ if KEYS[1] ~= '' then
     return {0, 0}
   end
 end
-for i = 2, #ARGV, 2 do
+local n_set = tonumber(ARGV[2])
+local first_incr = 3 + 2 * n_set
+for i = 3, first_incr - 1, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+for i = first_incr, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[2], ARGV[i], tonumber(ARGV[i + 1]))
 end
 redis.call('EXPIRE', KEYS[2], ttl)
@@ -86,9 +92,13 @@ def _fields(counts: Counts) -> list[Any]:
     return out
 
 
-def _record(done: str, message_id: str, args: list[Any]) -> tuple[bool, bool]:
+def _record(
+    done: str, message_id: str, increments: list[Any], sets: list[Any] | None = None
+) -> tuple[bool, bool]:
     script = get_redis().register_script(_RECORD)
-    recorded, completed = script(keys=[done, summary_key(message_id)], args=[TTL_SECONDS, *args])
+    sets = sets or []
+    args = [TTL_SECONDS, len(sets) // 2, *sets, *increments]
+    recorded, completed = script(keys=[done, summary_key(message_id)], args=args)
     if completed:
         log_summary(message_id)
     return bool(recorded), bool(completed)
@@ -108,14 +118,15 @@ def record_chunk(message_id: str, chunk: str, counts: Counts) -> tuple[bool, boo
     return _record(done_key(message_id, chunk), message_id, _fields(counts))
 
 
-def record_failures(message_id: str, counts: Counts) -> None:
-    """Add counts that belong to no chunk (e.g. recipients without a management endpoint)."""
-    _record("", message_id, _fields(counts))
+def record_plan(message_id: str, targeted: int, chunks: int, unreachable: Counts | None = None) -> None:
+    """Record what the planner targeted, and the recipients it could not reach.
 
-
-def record_plan(message_id: str, targeted: int, chunks: int) -> None:
-    """Record what the planner targeted; may complete the broadcast if every chunk already ran."""
-    _record("", message_id, ["targeted", targeted, "chunks", chunks, "planned", 1])
+    Once per message: a planner task that is redelivered or retried after it finished planning
+    does not count again. May complete the broadcast if every chunk already ran.
+    """
+    sets = ["targeted", targeted, "chunks", chunks, "planned", 1]
+    increments = _fields(unreachable) if unreachable else []
+    _record(done_key(message_id, "plan"), message_id, increments, sets)
 
 
 def get_broadcast_summary(message_id: str) -> dict[str, Any] | None:
