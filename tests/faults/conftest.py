@@ -140,7 +140,16 @@ def thread_worker(clean_redis: redis.Redis, fast_retries: None) -> Iterator[None
 class WorkerProcess:
     """``python -m tests.faults.worker_process`` in its own process group, killable at once."""
 
-    def __init__(self, redis_url: str, log: Path, *, settings: dict[str, Any], visibility: float) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        log: Path,
+        *,
+        settings: dict[str, Any],
+        visibility: float,
+        queues: str = "fanout",
+        hostname: str | None = None,
+    ) -> None:
         env = dict(os.environ)
         env.update(
             WSGATEWAY_TEST_REDIS_URL=redis_url,
@@ -151,7 +160,16 @@ class WorkerProcess:
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.faults.worker_process", "--concurrency", "2"],
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.faults.worker_process",
+                    "--concurrency",
+                    "2",
+                    "--queues",
+                    queues,
+                    *(["--hostname", hostname] if hostname else []),
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -179,12 +197,10 @@ def worker_processes(tmp_path: Path) -> Iterator[Any]:
     """A factory of worker processes; every one is stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def spawn(
-        redis_url: str, *, settings: dict[str, Any] | None = None, visibility: float = 2.0
-    ) -> WorkerProcess:
-        worker = WorkerProcess(
-            redis_url, tmp_path / "worker.log", settings=settings or {}, visibility=visibility
-        )
+    def spawn(redis_url: str, *, settings: dict[str, Any] | None = None, **options: Any) -> WorkerProcess:
+        """Start a worker on ``redis_url``; ``options``: visibility (2 s), queues, hostname."""
+        options.setdefault("visibility", 2.0)
+        worker = WorkerProcess(redis_url, tmp_path / "worker.log", settings=settings or {}, **options)
         started.append(worker)
         return worker
 

@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("--queues", default="fanout")
     parser.add_argument("--concurrency", default="2")
     parser.add_argument("--pool", default="prefork")
+    parser.add_argument("--hostname", default=None, help="node name, e.g. standby@localhost")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
@@ -46,9 +47,11 @@ def main() -> None:
     django.setup()
     from tests.celery_app import app
 
+    node = ["-n", args.hostname] if args.hostname else []
     app.worker_main(
         [
             "worker",
+            *node,
             "-Q",
             args.queues,
             "-P",
