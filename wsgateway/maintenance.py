@@ -95,8 +95,8 @@ def disconnect_expired_sessions(now: Any = None) -> int:
     )
 
 
-def _probe_endpoints() -> dict[int, str]:
-    """Management endpoint URL of every gateway that has one (gateways are few)."""
+def probe_endpoints() -> dict[int, str]:
+    """Management endpoint URL by gateway pk, for every gateway that has one (gateways are few)."""
     urls: dict[int, str] = {}
     gateways = ApiGateway.objects.filter(~Q(api_endpoint="") | Q(custom_domain_created=True))
     for gateway in gateways:
@@ -106,19 +106,17 @@ def _probe_endpoints() -> dict[int, str]:
     return urls
 
 
-def idle_candidates(limit: int, now: Any = None) -> list[tuple[str, int]]:
-    """``(connection_id, api_gateway_id)`` of the ``limit`` longest-idle live rows that can be probed.
+def idle_candidates(limit: int, gateway_ids: Iterable[int], now: Any = None) -> list[tuple[str, int]]:
+    """``(connection_id, api_gateway_id)`` of the ``limit`` longest-idle live rows on ``gateway_ids``.
 
-    Rows without a reachable gateway are left to the lifetime sweep; listing them here would
-    take slots from probeable rows on every run.
+    Only gateways with a management endpoint are passed: rows that cannot be probed are left to
+    the lifetime sweep, so they never take slots from probeable rows run after run.
     """
-    if limit <= 0:
+    gateway_ids = list(gateway_ids)
+    if limit <= 0 or not gateway_ids:
         return []
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=float(wsgateway_settings.IDLE_TIMEOUT_SECONDS))
-    gateway_ids = list(_probe_endpoints())
-    if not gateway_ids:
-        return []
     rows = (
         WebSocketSession.objects.filter(
             connected=True, last_seen_at__lt=cutoff, api_gateway_id__in=gateway_ids
@@ -177,9 +175,9 @@ def sweep_stale_sessions(probe_limit: int = DEFAULT_PROBE_LIMIT) -> SweepResult:
     now = timezone.now()
     result.expired = disconnect_expired_sessions(now)
 
-    endpoints = _probe_endpoints()
+    endpoints = probe_endpoints()
     by_endpoint: dict[str, list[str]] = defaultdict(list)
-    for connection_id, gateway_id in idle_candidates(probe_limit, now):
+    for connection_id, gateway_id in idle_candidates(probe_limit, endpoints, now):
         url = endpoints.get(gateway_id)
         if url:
             by_endpoint[url].append(connection_id)
