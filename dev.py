@@ -127,7 +127,14 @@ def cmd_lint(args: list[str]) -> int:
 def cmd_demo(args: list[str]) -> int:
     """Start the local demo (Django, worker, beat, the emulator) on embedded defaults."""
     ensure_venv("demo")
-    return subprocess.call([str(PYTHON), "-m", "worker.demo", *args], cwd=ROOT)
+    proc = subprocess.Popen([str(PYTHON), "-m", "worker.demo", *args], cwd=ROOT)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            # The demo got the same Ctrl-C and is stopping its processes: wait for it to finish,
+            # or children would outlive this command.
+            continue
 
 
 COMMANDS = {"test": cmd_test, "lint": cmd_lint, "demo": cmd_demo}
