@@ -321,3 +321,13 @@ def test_welcome_on_connect_is_enqueued_on_commit(
     [(task, args, _)] = queued_tasks(broker)
     assert task == "wsgateway.send_to_sessions" and args[0]["connection_id"] == cid
     assert json.loads(args[2])["type"] == "welcome"
+
+
+def test_heartbeat_is_built_in_and_counts_as_activity(events: EventClient, connected: str) -> None:
+    # The shipped JS client sends {"action": "heartbeat"}; the base view must accept it quietly.
+    before = WebSocketSession.objects.get()
+    response = events.message(connected, {"action": "heartbeat"})
+    assert response.status_code == 200, response.content
+    assert payload(response) == {"status": "ok"}
+    after = WebSocketSession.objects.get()
+    assert after.request_count == before.request_count + 1 and after.channel_name == before.channel_name

@@ -92,8 +92,9 @@ class WebSocketView(View):
 
     http_method_names = ["post"]
 
-    #: Handler methods a message may select by name.
-    allowed_handlers: ClassVar[Sequence[str]] = ("change_channel",)
+    #: Handler methods a message may select by name. ``heartbeat`` is what the shipped JS client
+    #: sends to keep API Gateway's 10-minute idle timer from closing a quiet socket.
+    allowed_handlers: ClassVar[Sequence[str]] = ("change_channel", "heartbeat")
     #: Handler name -> ``{"any_of": [perm, …], "all_of": [perm, …]}``.
     handler_permissions: ClassVar[Mapping[str, Mapping[str, Sequence[str]]]] = {}
     #: Route slugs besides connect/disconnect/default this view accepts (additional routes).
@@ -462,6 +463,10 @@ class WebSocketView(View):
         WebSocketSession.objects.filter(pk=session.pk).update(channel_name=channel_name)
         session.channel_name = channel_name
         return {"channel": channel_name}
+
+    def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Keep-alive from the client: nothing to do, the message itself reset the idle timer."""
+        return {"status": "ok"}
 
     # ------------------------------------------------------------------ sending helpers
 
