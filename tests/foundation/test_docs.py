@@ -29,3 +29,18 @@ def test_every_check_id_is_documented() -> None:
     source = (ROOT / "wsgateway" / "checks.py").read_text()
     for check_id in set(re.findall(r'id="(wsgateway\.[EW]\d{3})"', source)):
         assert f"`{check_id}`" in README, check_id
+
+
+def test_python_snippets_compile_and_their_imports_resolve() -> None:
+    import ast
+    import importlib
+
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert len(blocks) >= 3
+    for block in blocks:
+        tree = ast.parse(block)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("wsgateway"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    assert hasattr(module, alias.name), f"{node.module}.{alias.name} (README)"
