@@ -199,28 +199,37 @@ class ConnectionsClient:
         return protocol
 
     async def _exchange(self, data: bytes, timeout: float) -> tuple[int, dict[str, str], bytes]:
-        # A reused connection may have been closed by the server while idle: retry once on a new
-        # one when it closed before sending any byte of the answer.
-        for _ in range(2):
-            reused = bool(self._idle)
-            protocol = self._idle.pop() if reused else await asyncio.wait_for(self._open(), timeout)
+        # A kept-alive connection may have been closed by the server while idle (or just after
+        # its last answer): when it closes before any byte of the answer, send once more on a new
+        # connection rather than on another idle one, which is likely just as stale.
+        while self._idle:
+            protocol = self._idle.pop()
+            if protocol.closed:
+                continue
             try:
-                async with asyncio.timeout(timeout):
-                    answer = await protocol.request(data)
+                return await self._on(protocol, data, timeout)
             except _Closed:
-                protocol.close()
-                if reused:
-                    continue
-                raise ConnectionResetError("connection closed before the answer") from None
-            except BaseException:
-                protocol.close()
-                raise
-            if answer[1].get("connection", "").lower() == "close":
-                protocol.close()
-            else:
-                self._idle.append(protocol)
-            return answer
-        raise ConnectionResetError("connection closed before the answer")
+                break
+        protocol = await asyncio.wait_for(self._open(), timeout)
+        try:
+            return await self._on(protocol, data, timeout)
+        except _Closed:
+            raise ConnectionResetError("connection closed before the answer") from None
+
+    async def _on(
+        self, protocol: _HttpProtocol, data: bytes, timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        try:
+            async with asyncio.timeout(timeout):
+                answer = await protocol.request(data)
+        except BaseException:
+            protocol.close()
+            raise
+        if answer[1].get("connection", "").lower() == "close":
+            protocol.close()
+        else:
+            self._idle.append(protocol)
+        return answer
 
     async def call_many(
         self,

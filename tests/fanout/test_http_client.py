@@ -1,0 +1,147 @@
+"""The @connections HTTP/1.1 client against small local servers that behave in the ways a real
+server may: closing idle keep-alive connections, chunked answers, answering too slowly."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from wsgateway.aws.management import NO_ANSWER, ConnectionsClient, Endpoint, close_engine, get_engine
+from wsgateway.aws.sigv4 import Credentials, Signer
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def serve(handler, connections: int = 50) -> Iterator[int]:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=handler, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ),
+        0,
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head
+
+
+@pytest.fixture
+def one_answer_per_connection() -> Iterator[int]:
+    """Answers one request per connection (keep-alive advertised), then closes it."""
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            if read_request(conn):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                time.sleep(0.05)
+
+    yield from serve(handler)
+
+
+@pytest.fixture
+def chunked_errors() -> Iterator[int]:
+    """Answers every request 410 with a chunked JSON body, on a kept-alive connection."""
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            while read_request(conn):
+                conn.sendall(
+                    b"HTTP/1.1 410 Gone\r\nTransfer-Encoding: chunked\r\n"
+                    b"x-amzn-ErrorType: GoneException\r\n\r\n"
+                    b'5\r\n{"mes\r\n10\r\nsage": "gone!"} \r\n0\r\n\r\n'
+                )
+
+    yield from serve(handler)
+
+
+@pytest.fixture
+def silent() -> Iterator[int]:
+    """Reads requests and never answers."""
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            read_request(conn)
+            time.sleep(3)
+
+    yield from serve(handler)
+
+
+def call(port: int, ids: list[str], *, timeout: float = 5.0, concurrency: int = 4):
+    endpoint = Endpoint.from_url(f"http://127.0.0.1:{port}/api/stage")
+    client = get_engine().client(endpoint)
+    signer = Signer(Credentials("AKID", "secret"), "us-east-1", endpoint.host)
+    return client, get_engine().run(
+        client.call_many("POST", ids, signer, b"{}", concurrency=concurrency, timeout=timeout)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engine() -> Iterator[None]:
+    close_engine()
+    yield
+    close_engine()
+
+
+def test_idle_connections_closed_by_the_server_are_replaced(one_answer_per_connection):
+    _, first = call(one_answer_per_connection, ["a", "b"], concurrency=2)
+    time.sleep(0.2)  # the server has closed both kept-alive connections by now
+    _, second = call(one_answer_per_connection, ["c", "d", "e"], concurrency=2)
+    assert [a.status for a in first + second] == [200] * 5
+
+
+def test_chunked_error_answers_are_parsed_on_a_kept_alive_connection(chunked_errors):
+    _, answers = call(chunked_errors, ["a", "b", "c"], concurrency=1)
+    assert [(a.status, a.error_type) for a in answers] == [(410, "GoneException")] * 3
+    assert answers[0].detail == '{"message": "gone!"} '
+
+
+def test_a_server_that_does_not_answer_times_out_as_no_answer(silent):
+    start = time.monotonic()
+    _, answers = call(silent, ["a", "b"], timeout=0.3)
+    assert [a.status for a in answers] == [NO_ANSWER, NO_ANSWER]
+    assert "TimeoutError" in answers[0].detail
+    assert time.monotonic() - start < 2
+
+
+def test_client_pools_are_per_endpoint():
+    engine = get_engine()
+    a = engine.client(Endpoint.from_url("http://127.0.0.1:1/x/y"))
+    assert engine.client(Endpoint.from_url("http://127.0.0.1:1/x/y")) is a
+    assert isinstance(a, ConnectionsClient)
+    assert engine.client(Endpoint.from_url("http://127.0.0.1:1/x/z")) is not a
