@@ -145,3 +145,23 @@ def test_client_pools_are_per_endpoint():
     assert engine.client(Endpoint.from_url("http://127.0.0.1:1/x/y")) is a
     assert isinstance(a, ConnectionsClient)
     assert engine.client(Endpoint.from_url("http://127.0.0.1:1/x/z")) is not a
+
+
+@pytest.fixture
+def not_http() -> Iterator[int]:
+    """Answers garbage."""
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            read_request(conn)
+            conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
+            time.sleep(1)
+
+    yield from serve(handler)
+
+
+def test_a_malformed_answer_is_no_answer_at_once(not_http):
+    start = time.monotonic()
+    _, answers = call(not_http, ["a"], timeout=5)
+    assert answers[0].status == NO_ANSWER and "malformed HTTP answer" in answers[0].detail
+    assert time.monotonic() - start < 2

@@ -116,7 +116,13 @@ class _HttpProtocol(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
-        parsed = self._parse()
+        try:
+            parsed = self._parse()
+        except (ValueError, IndexError) as err:  # not HTTP/1.1: give up on this connection
+            self._waiter = None
+            waiter.set_exception(ValueError(f"malformed HTTP answer: {err}"))
+            self.close()
+            return
         if parsed is not None:
             self._waiter = None
             waiter.set_result(parsed)
@@ -149,6 +155,8 @@ class _HttpProtocol(asyncio.Protocol):
                     return status, headers, bytes(body)
                 if len(buf) < line_end + 2 + size + 2:
                     return None
+                if buf[line_end + 2 + size : line_end + 4 + size] != b"\r\n":
+                    raise ValueError("chunk not followed by CRLF")
                 body += buf[line_end + 2 : line_end + 2 + size]
                 pos = line_end + 2 + size + 2
         length = int(headers.get("content-length", "0") or 0)
