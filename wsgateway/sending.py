@@ -126,14 +126,16 @@ def send_to_queryset(
     if target is not None:
         return _send(target, data, message_id)
     chosen, body = encode_message(data, message_id)
-    qs = queryset.filter(connected=True)
-    if excluded:
-        qs = qs.exclude(connection_id__in=excluded)
+    qs = queryset
     if qs.query.is_sliced:
-        # Keyset pagination cannot be applied on top of a slice: take the slice's ids once.
+        # Neither filtering nor keyset pagination applies on top of a slice: take its ids once
+        # (a slice is bounded by the caller).
         from wsgateway.models import WebSocketSession
 
         qs = WebSocketSession.objects.filter(pk__in=list(qs.values_list("pk", flat=True)))
+    qs = qs.filter(connected=True)
+    if excluded:
+        qs = qs.exclude(connection_id__in=excluded)
 
     def stream() -> None:
         from wsgateway.fanout.broadcast import broadcast

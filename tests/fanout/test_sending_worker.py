@@ -75,10 +75,15 @@ def test_model_and_queryset_send_message_enqueue_and_deliver(emulator, room, wor
     assert compiled.task_id is not None  # compiled to a declarative target
     streamed = WebSocketSession.objects.filter(channel_name__in=["room"]).send_message({"to": "room"})
     assert streamed.task_id is None  # streamed by the caller
+    sliced = WebSocketSession.objects.order_by("-id")[:3].send_message(
+        {"to": "last three"},
+    )
     assert wait_complete(compiled.message_id)["delivered"] == 2
     assert wait_complete(streamed.message_id)["delivered"] == 4
-    assert message_ids(emulator, ids[4]) == [handle.message_id, compiled.message_id]
+    assert wait_complete(sliced.message_id)["delivered"] == 3
+    assert message_ids(emulator, ids[4]) == [handle.message_id, compiled.message_id, sliced.message_id]
     assert message_ids(emulator, ids[0]) == [streamed.message_id]
+    assert message_ids(emulator, ids[3]) == [streamed.message_id, sliced.message_id]
 
 
 def test_per_user_send_and_kick(emulator, worker):
