@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.sql import emit_post_migrate_signal
@@ -108,3 +109,20 @@ def test_database_scheduler_runs_them_on_the_maintenance_queue() -> None:
         assert entry.options["queue"] == "maintenance"
         assert entry.schedule.run_every.total_seconds() == DEFAULTS[spec.key]
         assert spec.task in app.tasks  # the name beat sends is a registered task
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(30)
+def test_beat_entries_reach_a_worker_on_the_maintenance_queue(clean_redis) -> None:
+    """What beat sends (task name + the row's queue) is run by a worker that consumes only
+    ``maintenance`` and comes back as the task's report."""
+    scheduler = DatabaseScheduler(app=app, lazy=True)
+    entries = {entry.task: entry for entry in scheduler.all_as_schedule().values()}
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=["maintenance"]):
+        results = {
+            task: scheduler.apply_async(entries[task]).get(timeout=20)
+            for task in ("wsgateway.cleanup_tokens", "wsgateway.sweep_stale_sessions")
+        }
+    assert results["wsgateway.cleanup_tokens"] == {"removed": 0}
+    assert results["wsgateway.sweep_stale_sessions"]["expired"] == 0
