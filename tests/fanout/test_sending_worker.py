@@ -202,3 +202,20 @@ def test_sending_to_nobody_is_refused_not_a_broadcast(clean_redis, nobody):
     with pytest.raises(ValueError, match="every session"):
         sending.send_to_gateway(nobody, {"x": 1})
     assert clean_redis.llen("fanout") == 0
+
+
+def test_kick_of_a_row_already_marked_disconnected_still_closes_the_socket(
+    emulator, recording_backend, worker
+):
+    # The view marks a session disconnected at once (inactive user, changed password) and then
+    # enqueues the kick: API Gateway still holds the socket, so the DELETE must go out anyway.
+    api = create_websocket_api(emulator.url, recording_backend.url("ws/"))
+    gateway = make_gateway(emulator, api.api_id, stage=api.stage)
+    with websockets.sync.client.connect(emulator.ws_url(api.api_id, api.stage), open_timeout=10) as ws:
+        connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
+        WebSocketSession.objects.create(connection_id=connection_id, api_gateway=gateway, connected=False)
+        handle = sending.disconnect_connection(connection_id)
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            ws.recv(timeout=15)
+    assert wait_complete(handle.message_id)["delivered"] == 1
+    assert emulator.stats().get("management.DELETE.204", 0) == 1

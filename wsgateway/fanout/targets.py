@@ -47,9 +47,17 @@ class Target:
         fields = ("connection_id", "channel_name", "user_id", "api_gateway_id")
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
-    def queryset(self) -> WebSocketSessionQuerySet:
-        """The live sessions this target names (lazily; the planner streams it)."""
-        qs = WebSocketSession.objects.filter(connected=True)
+    def queryset(self, *, live_only: bool = True) -> WebSocketSessionQuerySet:
+        """The live sessions this target names (lazily; the planner streams it).
+
+        ``live_only=False`` keeps rows we already marked disconnected: closing a named connection
+        must reach API Gateway even when our row says it is gone (a kick marks the row first).
+        """
+        qs = (
+            WebSocketSession.objects.all()
+            if not live_only
+            else WebSocketSession.objects.filter(connected=True)
+        )
         filters = self._filters()
         if filters:
             qs = qs.filter(**filters)

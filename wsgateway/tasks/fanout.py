@@ -105,7 +105,9 @@ def disconnect(
         raise ValueError("Give exactly one of connection_id, user_id.")
     target = _target(connection_id, None, user_id, None, exclude)
     chosen = message_id or encode_message({})[0]
-    return broadcast(target.queryset(), message_id=chosen, op=DELETE, body=None, emit=_emit)
+    # A named connection is closed whatever our row says; a user's kick closes their live ones.
+    queryset = target.queryset(live_only=connection_id is None)
+    return broadcast(queryset, message_id=chosen, op=DELETE, body=None, emit=_emit)
 
 
 @shared_task(name="wsgateway.send_to_sessions", **_FANOUT_OPTIONS)
