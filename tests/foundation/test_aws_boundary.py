@@ -159,9 +159,10 @@ def test_equal_configs_share_one_client() -> None:
     assert first is again and other is not first
 
 
-def test_client_cache_is_bounded() -> None:
+def test_client_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     from wsgateway.aws import clients
 
-    for i in range(clients._MAX_CLIENTS + 5):
+    monkeypatch.setattr(clients, "_MAX_CLIENTS", 4)  # a boto3 client costs ~0.3 s to build
+    for i in range(clients._MAX_CLIENTS + 3):
         get_boto3_client("apigatewaymanagementapi", endpoint_url=f"http://127.0.0.1:4510/api{i}/prod")
     assert len(clients._cache()) <= clients._MAX_CLIENTS
