@@ -7,158 +7,875 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ApiGateway',
+            name="ApiGateway",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('api_name', models.CharField(help_text='Name of the API Gateway WebSocket API.', max_length=128, unique=True, verbose_name='API name')),
-                ('api_description', models.CharField(blank=True, default='', help_text='Description shown in AWS.', max_length=255, verbose_name='API description')),
-                ('default_channel_name', models.CharField(blank=True, default='', help_text='Channel given to a connection that does not name one.', max_length=128, verbose_name='default channel name')),
-                ('domain_name', models.CharField(blank=True, default='', help_text='The full domain to serve the API on, e.g. ws.example.com.', max_length=255, verbose_name='custom domain name')),
-                ('target_base_endpoint', models.URLField(blank=True, default=None, help_text='URL of the Django WebSocket view including the trailing /, without the route slug: https://www.example.com/ws/ makes $connect POST to https://www.example.com/ws/connect.', null=True, verbose_name='target base endpoint')),
-                ('certificate_arn', models.CharField(blank=True, default='', help_text="ACM certificate for the custom domain, in the API's region.", max_length=255, verbose_name='certificate ARN')),
-                ('hosted_zone_id', models.CharField(blank=True, default='', help_text='Your Route 53 hosted zone for the domain; when set, the alias record is created.', max_length=32, verbose_name='hosted zone id')),
-                ('api_key_selection_expression', models.CharField(default='$request.header.x-api-key', help_text='How API Gateway finds an API key in a request.', max_length=255, verbose_name='API key selection expression')),
-                ('route_selection_expression', models.CharField(default='$request.body.action', help_text='Evaluated by API Gateway on each JSON message to pick the route.', max_length=255, verbose_name='route selection expression')),
-                ('route_key', models.CharField(default='$default', help_text='Kept for compatibility with the reference; WebSocket APIs do not send it to AWS.', max_length=255, verbose_name='route key')),
-                ('stage_name', models.CharField(blank=True, default='production', help_text='The stage to deploy.', max_length=128, verbose_name='stage name')),
-                ('stage_description', models.CharField(blank=True, default='', help_text='Description of the stage.', max_length=255, verbose_name='stage description')),
-                ('tags', models.JSONField(blank=True, default=dict, help_text='AWS tags, in format {"tag-name": "tag-value"}.', verbose_name='tags')),
-                ('api_id', models.CharField(blank=True, default='', help_text='The id AWS gave the API.', max_length=32, verbose_name='API id')),
-                ('api_endpoint', models.CharField(blank=True, default='', help_text="The API's endpoint as AWS returned it (wss://…); the stage is appended to connect.", max_length=255, verbose_name='API endpoint')),
-                ('api_gateway_domain_name', models.CharField(blank=True, default='', help_text='The regional domain name AWS created; your DNS alias points here.', max_length=255, verbose_name='API Gateway domain name')),
-                ('api_mapping_id', models.CharField(blank=True, default='', help_text='The ApiMappingId of the custom domain.', max_length=128, verbose_name='API mapping id')),
-                ('api_created', models.BooleanField(default=False, editable=False, help_text='The API exists in AWS and is deployed.', verbose_name='API created')),
-                ('custom_domain_created', models.BooleanField(default=False, editable=False, help_text='The custom domain and its API mapping exist in AWS.', verbose_name='custom domain created')),
-                ('deployment_id', models.CharField(blank=True, default='', help_text='The latest deployment of the stage.', max_length=32, verbose_name='deployment id')),
-                ('provisioning_status', models.CharField(choices=[('not_provisioned', 'Not provisioned'), ('queued', 'Queued'), ('in_progress', 'In progress'), ('provisioned', 'Provisioned'), ('failed', 'Failed'), ('deleting', 'Deleting'), ('deleted', 'Deleted from AWS')], default='not_provisioned', help_text='Where the provisioning chain is.', max_length=20, verbose_name='provisioning status')),
-                ('provisioning_step', models.CharField(blank=True, default='', help_text='The last step that finished.', max_length=64, verbose_name='last completed step')),
-                ('last_error', models.TextField(blank=True, default='', help_text='The error that stopped the last run, if any.', verbose_name='last error')),
-                ('provisioning_lock', models.CharField(blank=True, default='', editable=False, help_text='Id of the run that holds this row; two runs cannot proceed at once.', max_length=64, verbose_name='provisioning lock')),
-                ('provisioning_locked_at', models.DateTimeField(blank=True, editable=False, help_text='When the lock was taken.', null=True, verbose_name='locked at')),
-                ('connect_integration_id', models.CharField(blank=True, default='', help_text='Integration of $connect.', max_length=32, verbose_name='$connect integration id')),
-                ('disconnect_integration_id', models.CharField(blank=True, default='', help_text='Integration of $disconnect.', max_length=32, verbose_name='$disconnect integration id')),
-                ('default_integration_id', models.CharField(blank=True, default='', help_text='Integration of $default.', max_length=32, verbose_name='$default integration id')),
-                ('connect_route_id', models.CharField(blank=True, default='', help_text='Route id of $connect.', max_length=32, verbose_name='$connect route id')),
-                ('disconnect_route_id', models.CharField(blank=True, default='', help_text='Route id of $disconnect.', max_length=32, verbose_name='$disconnect route id')),
-                ('default_route_id', models.CharField(blank=True, default='', help_text='Route id of $default.', max_length=32, verbose_name='$default route id')),
-                ('stage_created', models.BooleanField(default=False, editable=False, help_text='The stage exists in AWS.', verbose_name='stage created')),
-                ('deployed_at', models.DateTimeField(blank=True, editable=False, help_text='When the last deployment was made.', null=True, verbose_name='deployed at')),
-                ('api_mapping_key', models.CharField(blank=True, default='', help_text='Path under the custom domain; the management endpoint is https://domain/<key>.', max_length=128, verbose_name='API mapping key')),
-                ('api_gateway_hosted_zone_id', models.CharField(blank=True, default='', help_text="AWS's hosted zone of the regional domain (the alias target's zone, not yours).", max_length=32, verbose_name='API Gateway hosted zone id')),
-                ('dns_change_id', models.CharField(blank=True, default='', help_text='The Route 53 change of the alias record.', max_length=64, verbose_name='DNS change id')),
-                ('integration_secret_fingerprint', models.CharField(blank=True, default='', help_text='Which gateway secret the integrations carry (a fingerprint, never the secret).', max_length=32, verbose_name='integration secret fingerprint')),
-                ('created_on', models.DateTimeField(auto_now_add=True, help_text='When the row was created.', verbose_name='created on')),
-                ('updated_on', models.DateTimeField(auto_now=True, help_text='When the row last changed.', verbose_name='updated on')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "api_name",
+                    models.CharField(
+                        help_text="Name of the API Gateway WebSocket API.",
+                        max_length=128,
+                        unique=True,
+                        verbose_name="API name",
+                    ),
+                ),
+                (
+                    "api_description",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Description shown in AWS.",
+                        max_length=255,
+                        verbose_name="API description",
+                    ),
+                ),
+                (
+                    "default_channel_name",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Channel given to a connection that does not name one.",
+                        max_length=128,
+                        verbose_name="default channel name",
+                    ),
+                ),
+                (
+                    "domain_name",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The full domain to serve the API on, e.g. ws.example.com.",
+                        max_length=255,
+                        verbose_name="custom domain name",
+                    ),
+                ),
+                (
+                    "target_base_endpoint",
+                    models.URLField(
+                        blank=True,
+                        default=None,
+                        help_text="URL of the Django WebSocket view including the trailing /, without the route slug: https://www.example.com/ws/ makes $connect POST to https://www.example.com/ws/connect.",
+                        null=True,
+                        verbose_name="target base endpoint",
+                    ),
+                ),
+                (
+                    "certificate_arn",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="ACM certificate for the custom domain, in the API's region.",
+                        max_length=255,
+                        verbose_name="certificate ARN",
+                    ),
+                ),
+                (
+                    "hosted_zone_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Your Route 53 hosted zone for the domain; when set, the alias record is created.",
+                        max_length=32,
+                        verbose_name="hosted zone id",
+                    ),
+                ),
+                (
+                    "api_key_selection_expression",
+                    models.CharField(
+                        default="$request.header.x-api-key",
+                        help_text="How API Gateway finds an API key in a request.",
+                        max_length=255,
+                        verbose_name="API key selection expression",
+                    ),
+                ),
+                (
+                    "route_selection_expression",
+                    models.CharField(
+                        default="$request.body.action",
+                        help_text="Evaluated by API Gateway on each JSON message to pick the route.",
+                        max_length=255,
+                        verbose_name="route selection expression",
+                    ),
+                ),
+                (
+                    "route_key",
+                    models.CharField(
+                        default="$default",
+                        help_text="Kept for compatibility with the reference; WebSocket APIs do not send it to AWS.",
+                        max_length=255,
+                        verbose_name="route key",
+                    ),
+                ),
+                (
+                    "stage_name",
+                    models.CharField(
+                        blank=True,
+                        default="production",
+                        help_text="The stage to deploy.",
+                        max_length=128,
+                        verbose_name="stage name",
+                    ),
+                ),
+                (
+                    "stage_description",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Description of the stage.",
+                        max_length=255,
+                        verbose_name="stage description",
+                    ),
+                ),
+                (
+                    "tags",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='AWS tags, in format {"tag-name": "tag-value"}.',
+                        verbose_name="tags",
+                    ),
+                ),
+                (
+                    "api_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The id AWS gave the API.",
+                        max_length=32,
+                        verbose_name="API id",
+                    ),
+                ),
+                (
+                    "api_endpoint",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The API's endpoint as AWS returned it (wss://…); the stage is appended to connect.",
+                        max_length=255,
+                        verbose_name="API endpoint",
+                    ),
+                ),
+                (
+                    "api_gateway_domain_name",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The regional domain name AWS created; your DNS alias points here.",
+                        max_length=255,
+                        verbose_name="API Gateway domain name",
+                    ),
+                ),
+                (
+                    "api_mapping_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The ApiMappingId of the custom domain.",
+                        max_length=128,
+                        verbose_name="API mapping id",
+                    ),
+                ),
+                (
+                    "api_created",
+                    models.BooleanField(
+                        default=False,
+                        editable=False,
+                        help_text="The API exists in AWS and is deployed.",
+                        verbose_name="API created",
+                    ),
+                ),
+                (
+                    "custom_domain_created",
+                    models.BooleanField(
+                        default=False,
+                        editable=False,
+                        help_text="The custom domain and its API mapping exist in AWS.",
+                        verbose_name="custom domain created",
+                    ),
+                ),
+                (
+                    "deployment_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The latest deployment of the stage.",
+                        max_length=32,
+                        verbose_name="deployment id",
+                    ),
+                ),
+                (
+                    "provisioning_status",
+                    models.CharField(
+                        choices=[
+                            ("not_provisioned", "Not provisioned"),
+                            ("queued", "Queued"),
+                            ("in_progress", "In progress"),
+                            ("provisioned", "Provisioned"),
+                            ("failed", "Failed"),
+                            ("deleting", "Deleting"),
+                            ("deleted", "Deleted from AWS"),
+                        ],
+                        default="not_provisioned",
+                        help_text="Where the provisioning chain is.",
+                        max_length=20,
+                        verbose_name="provisioning status",
+                    ),
+                ),
+                (
+                    "provisioning_step",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The last step that finished.",
+                        max_length=64,
+                        verbose_name="last completed step",
+                    ),
+                ),
+                (
+                    "last_error",
+                    models.TextField(
+                        blank=True,
+                        default="",
+                        help_text="The error that stopped the last run, if any.",
+                        verbose_name="last error",
+                    ),
+                ),
+                (
+                    "provisioning_lock",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        editable=False,
+                        help_text="Id of the run that holds this row; two runs cannot proceed at once.",
+                        max_length=64,
+                        verbose_name="provisioning lock",
+                    ),
+                ),
+                (
+                    "provisioning_locked_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        help_text="When the lock was taken.",
+                        null=True,
+                        verbose_name="locked at",
+                    ),
+                ),
+                (
+                    "connect_integration_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Integration of $connect.",
+                        max_length=32,
+                        verbose_name="$connect integration id",
+                    ),
+                ),
+                (
+                    "disconnect_integration_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Integration of $disconnect.",
+                        max_length=32,
+                        verbose_name="$disconnect integration id",
+                    ),
+                ),
+                (
+                    "default_integration_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Integration of $default.",
+                        max_length=32,
+                        verbose_name="$default integration id",
+                    ),
+                ),
+                (
+                    "connect_route_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Route id of $connect.",
+                        max_length=32,
+                        verbose_name="$connect route id",
+                    ),
+                ),
+                (
+                    "disconnect_route_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Route id of $disconnect.",
+                        max_length=32,
+                        verbose_name="$disconnect route id",
+                    ),
+                ),
+                (
+                    "default_route_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Route id of $default.",
+                        max_length=32,
+                        verbose_name="$default route id",
+                    ),
+                ),
+                (
+                    "stage_created",
+                    models.BooleanField(
+                        default=False,
+                        editable=False,
+                        help_text="The stage exists in AWS.",
+                        verbose_name="stage created",
+                    ),
+                ),
+                (
+                    "deployed_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        help_text="When the last deployment was made.",
+                        null=True,
+                        verbose_name="deployed at",
+                    ),
+                ),
+                (
+                    "api_mapping_key",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Path under the custom domain; the management endpoint is https://domain/<key>.",
+                        max_length=128,
+                        verbose_name="API mapping key",
+                    ),
+                ),
+                (
+                    "api_gateway_hosted_zone_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="AWS's hosted zone of the regional domain (the alias target's zone, not yours).",
+                        max_length=32,
+                        verbose_name="API Gateway hosted zone id",
+                    ),
+                ),
+                (
+                    "dns_change_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The Route 53 change of the alias record.",
+                        max_length=64,
+                        verbose_name="DNS change id",
+                    ),
+                ),
+                (
+                    "integration_secret_fingerprint",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Which gateway secret the integrations carry (a fingerprint, never the secret).",
+                        max_length=32,
+                        verbose_name="integration secret fingerprint",
+                    ),
+                ),
+                (
+                    "created_on",
+                    models.DateTimeField(
+                        auto_now_add=True, help_text="When the row was created.", verbose_name="created on"
+                    ),
+                ),
+                (
+                    "updated_on",
+                    models.DateTimeField(
+                        auto_now=True, help_text="When the row last changed.", verbose_name="updated on"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API Gateway',
-                'verbose_name_plural': 'API Gateways',
-                'indexes': [models.Index(fields=['api_id'], name='wsgateway_a_api_id_f2d2a7_idx'), models.Index(fields=['domain_name'], name='wsgateway_a_domain__dad8c3_idx'), models.Index(fields=['provisioning_status'], name='wsgateway_a_provisi_87016b_idx'), models.Index(fields=['created_on'], name='wsgateway_a_created_71dab3_idx')],
+                "verbose_name": "API Gateway",
+                "verbose_name_plural": "API Gateways",
+                "indexes": [
+                    models.Index(fields=["api_id"], name="wsgateway_a_api_id_f2d2a7_idx"),
+                    models.Index(fields=["domain_name"], name="wsgateway_a_domain__dad8c3_idx"),
+                    models.Index(fields=["provisioning_status"], name="wsgateway_a_provisi_87016b_idx"),
+                    models.Index(fields=["created_on"], name="wsgateway_a_created_71dab3_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ApiGatewayAdditionalRoute',
+            name="ApiGatewayAdditionalRoute",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='A label for the admin.', max_length=128, verbose_name='name')),
-                ('route_key', models.CharField(help_text="Value of the route selection expression that selects this route, e.g. 'chat'.", max_length=128, verbose_name='route key')),
-                ('integration_url', models.URLField(help_text="Where API Gateway POSTs this route's messages.", max_length=255, verbose_name='integration URL')),
-                ('deployed', models.BooleanField(default=False, help_text='The route is live in AWS.', verbose_name='deployed')),
-                ('integration_id', models.CharField(blank=True, default='', help_text="The route's AWS integration.", max_length=32, verbose_name='integration id')),
-                ('route_id', models.CharField(blank=True, default='', help_text='The AWS route id.', max_length=32, verbose_name='route id')),
-                ('provisioning_status', models.CharField(choices=[('not_provisioned', 'Not provisioned'), ('queued', 'Queued'), ('in_progress', 'In progress'), ('provisioned', 'Provisioned'), ('failed', 'Failed'), ('deleting', 'Deleting'), ('deleted', 'Deleted from AWS')], default='not_provisioned', help_text="Where this route's provisioning is.", max_length=20, verbose_name='provisioning status')),
-                ('last_error', models.TextField(blank=True, default='', help_text='The last failure, if any.', verbose_name='last error')),
-                ('created_on', models.DateTimeField(auto_now_add=True, help_text='When the row was created.', verbose_name='created on')),
-                ('updated_on', models.DateTimeField(auto_now=True, help_text='When the row last changed.', verbose_name='updated on')),
-                ('api_gateway', models.ForeignKey(help_text='The API this route belongs to.', on_delete=django.db.models.deletion.CASCADE, related_name='additional_routes', to='wsgateway.apigateway', verbose_name='API Gateway')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(help_text="A label for the admin.", max_length=128, verbose_name="name"),
+                ),
+                (
+                    "route_key",
+                    models.CharField(
+                        help_text="Value of the route selection expression that selects this route, e.g. 'chat'.",
+                        max_length=128,
+                        verbose_name="route key",
+                    ),
+                ),
+                (
+                    "integration_url",
+                    models.URLField(
+                        help_text="Where API Gateway POSTs this route's messages.",
+                        max_length=255,
+                        verbose_name="integration URL",
+                    ),
+                ),
+                (
+                    "deployed",
+                    models.BooleanField(
+                        default=False, help_text="The route is live in AWS.", verbose_name="deployed"
+                    ),
+                ),
+                (
+                    "integration_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The route's AWS integration.",
+                        max_length=32,
+                        verbose_name="integration id",
+                    ),
+                ),
+                (
+                    "route_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The AWS route id.",
+                        max_length=32,
+                        verbose_name="route id",
+                    ),
+                ),
+                (
+                    "provisioning_status",
+                    models.CharField(
+                        choices=[
+                            ("not_provisioned", "Not provisioned"),
+                            ("queued", "Queued"),
+                            ("in_progress", "In progress"),
+                            ("provisioned", "Provisioned"),
+                            ("failed", "Failed"),
+                            ("deleting", "Deleting"),
+                            ("deleted", "Deleted from AWS"),
+                        ],
+                        default="not_provisioned",
+                        help_text="Where this route's provisioning is.",
+                        max_length=20,
+                        verbose_name="provisioning status",
+                    ),
+                ),
+                (
+                    "last_error",
+                    models.TextField(
+                        blank=True,
+                        default="",
+                        help_text="The last failure, if any.",
+                        verbose_name="last error",
+                    ),
+                ),
+                (
+                    "created_on",
+                    models.DateTimeField(
+                        auto_now_add=True, help_text="When the row was created.", verbose_name="created on"
+                    ),
+                ),
+                (
+                    "updated_on",
+                    models.DateTimeField(
+                        auto_now=True, help_text="When the row last changed.", verbose_name="updated on"
+                    ),
+                ),
+                (
+                    "api_gateway",
+                    models.ForeignKey(
+                        help_text="The API this route belongs to.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="additional_routes",
+                        to="wsgateway.apigateway",
+                        verbose_name="API Gateway",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'additional route',
-                'verbose_name_plural': 'additional routes',
-                'constraints': [models.UniqueConstraint(fields=('api_gateway', 'route_key'), name='wsgateway_route_key_unique')],
+                "verbose_name": "additional route",
+                "verbose_name_plural": "additional routes",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("api_gateway", "route_key"), name="wsgateway_route_key_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ChannelPermission',
+            name="ChannelPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel_name', models.CharField(help_text='The channel this rule guards.', max_length=128, verbose_name='channel name')),
-                ('access', models.CharField(choices=[('all', 'Allow all'), ('authenticated', 'Authenticated users'), ('staff', 'Staff only'), ('superuser', 'Superusers only'), ('permissions', 'Users with permissions')], default='all', help_text='Who may join.', max_length=20, verbose_name='access')),
-                ('require_all', models.BooleanField(default=False, help_text='Require every listed permission (all-of) instead of any one (any-of).', verbose_name='require all permissions')),
-                ('api_gateway', models.ForeignKey(blank=True, help_text='Limit the rule to one API; empty applies to every API.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='channel_permissions', to='wsgateway.apigateway', verbose_name='API Gateway')),
-                ('permissions', models.ManyToManyField(blank=True, help_text="With 'Users with permissions': the permissions checked.", to='auth.permission', verbose_name='permissions')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel_name",
+                    models.CharField(
+                        help_text="The channel this rule guards.", max_length=128, verbose_name="channel name"
+                    ),
+                ),
+                (
+                    "access",
+                    models.CharField(
+                        choices=[
+                            ("all", "Allow all"),
+                            ("authenticated", "Authenticated users"),
+                            ("staff", "Staff only"),
+                            ("superuser", "Superusers only"),
+                            ("permissions", "Users with permissions"),
+                        ],
+                        default="all",
+                        help_text="Who may join.",
+                        max_length=20,
+                        verbose_name="access",
+                    ),
+                ),
+                (
+                    "require_all",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Require every listed permission (all-of) instead of any one (any-of).",
+                        verbose_name="require all permissions",
+                    ),
+                ),
+                (
+                    "api_gateway",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Limit the rule to one API; empty applies to every API.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="channel_permissions",
+                        to="wsgateway.apigateway",
+                        verbose_name="API Gateway",
+                    ),
+                ),
+                (
+                    "permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="With 'Users with permissions': the permissions checked.",
+                        to="auth.permission",
+                        verbose_name="permissions",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'channel permission',
-                'verbose_name_plural': 'channel permissions',
-                'constraints': [models.UniqueConstraint(fields=('channel_name', 'api_gateway'), name='wsgateway_channel_permission_unique')],
+                "verbose_name": "channel permission",
+                "verbose_name_plural": "channel permissions",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("channel_name", "api_gateway"), name="wsgateway_channel_permission_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ConnectionRateLimit',
+            name="ConnectionRateLimit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ip_address', models.GenericIPAddressField(help_text='Client IP of the attempt.', verbose_name='IP address')),
-                ('attempt_time', models.DateTimeField(default=django.utils.timezone.now, help_text='When the attempt was made.', verbose_name='attempt time')),
-                ('successful', models.BooleanField(default=False, help_text='Whether the connection was accepted.', verbose_name='successful')),
-                ('user', models.ForeignKey(blank=True, help_text='The user, when the attempt was authenticated.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='websocket_connection_attempts', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "ip_address",
+                    models.GenericIPAddressField(
+                        help_text="Client IP of the attempt.", verbose_name="IP address"
+                    ),
+                ),
+                (
+                    "attempt_time",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now,
+                        help_text="When the attempt was made.",
+                        verbose_name="attempt time",
+                    ),
+                ),
+                (
+                    "successful",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Whether the connection was accepted.",
+                        verbose_name="successful",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The user, when the attempt was authenticated.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="websocket_connection_attempts",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'connection attempt',
-                'verbose_name_plural': 'connection attempts',
-                'indexes': [models.Index(fields=['ip_address', 'attempt_time'], name='wsg_ratelimit_ip_idx'), models.Index(fields=['user', 'attempt_time'], name='wsg_ratelimit_user_idx'), models.Index(fields=['attempt_time'], name='wsg_ratelimit_time_idx')],
+                "verbose_name": "connection attempt",
+                "verbose_name_plural": "connection attempts",
+                "indexes": [
+                    models.Index(fields=["ip_address", "attempt_time"], name="wsg_ratelimit_ip_idx"),
+                    models.Index(fields=["user", "attempt_time"], name="wsg_ratelimit_user_idx"),
+                    models.Index(fields=["attempt_time"], name="wsg_ratelimit_time_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='WebSocketSession',
+            name="WebSocketSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('connection_id', models.CharField(help_text="API Gateway's connectionId.", max_length=255, unique=True, verbose_name='connection id')),
-                ('channel_name', models.CharField(blank=True, default='', help_text='Used to group connections together.', max_length=128, verbose_name='channel name')),
-                ('connected', models.BooleanField(default=True, help_text='Indicates is the connection is current or not.', verbose_name='connected')),
-                ('request_count', models.PositiveBigIntegerField(default=1, help_text='Events received on this connection.', verbose_name='request count')),
-                ('session_key_hash', models.CharField(blank=True, default='', help_text='Keyed hash of the Django session key the connection was opened with.', max_length=64, verbose_name='session key hash')),
-                ('auth_hash', models.CharField(blank=True, default='', help_text="The user's session auth hash at connect; a password change invalidates the session.", max_length=128, verbose_name='auth hash')),
-                ('source_ip', models.GenericIPAddressField(blank=True, help_text='Client IP at connect (from trusted proxy hops).', null=True, verbose_name='source IP')),
-                ('connected_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When $connect was accepted.', verbose_name='connected at')),
-                ('last_seen_at', models.DateTimeField(default=django.utils.timezone.now, help_text='Last event received from the client.', verbose_name='last seen at')),
-                ('disconnected_at', models.DateTimeField(blank=True, help_text='When the connection was marked gone.', null=True, verbose_name='disconnected at')),
-                ('created_on', models.DateTimeField(auto_now_add=True, help_text='When the row was created.', verbose_name='created on')),
-                ('updated_on', models.DateTimeField(auto_now=True, help_text='When the row last changed.', verbose_name='updated on')),
-                ('api_gateway', models.ForeignKey(blank=True, default=None, help_text='The API the connection came through.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sessions', to='wsgateway.apigateway', verbose_name='API Gateway')),
-                ('user', models.ForeignKey(blank=True, default=None, help_text='The authenticated user, if any.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='websocket_sessions', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "connection_id",
+                    models.CharField(
+                        help_text="API Gateway's connectionId.",
+                        max_length=255,
+                        unique=True,
+                        verbose_name="connection id",
+                    ),
+                ),
+                (
+                    "channel_name",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Used to group connections together.",
+                        max_length=128,
+                        verbose_name="channel name",
+                    ),
+                ),
+                (
+                    "connected",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Indicates is the connection is current or not.",
+                        verbose_name="connected",
+                    ),
+                ),
+                (
+                    "request_count",
+                    models.PositiveBigIntegerField(
+                        default=1,
+                        help_text="Events received on this connection.",
+                        verbose_name="request count",
+                    ),
+                ),
+                (
+                    "session_key_hash",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Keyed hash of the Django session key the connection was opened with.",
+                        max_length=64,
+                        verbose_name="session key hash",
+                    ),
+                ),
+                (
+                    "auth_hash",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="The user's session auth hash at connect; a password change invalidates the session.",
+                        max_length=128,
+                        verbose_name="auth hash",
+                    ),
+                ),
+                (
+                    "source_ip",
+                    models.GenericIPAddressField(
+                        blank=True,
+                        help_text="Client IP at connect (from trusted proxy hops).",
+                        null=True,
+                        verbose_name="source IP",
+                    ),
+                ),
+                (
+                    "connected_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now,
+                        help_text="When $connect was accepted.",
+                        verbose_name="connected at",
+                    ),
+                ),
+                (
+                    "last_seen_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now,
+                        help_text="Last event received from the client.",
+                        verbose_name="last seen at",
+                    ),
+                ),
+                (
+                    "disconnected_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the connection was marked gone.",
+                        null=True,
+                        verbose_name="disconnected at",
+                    ),
+                ),
+                (
+                    "created_on",
+                    models.DateTimeField(
+                        auto_now_add=True, help_text="When the row was created.", verbose_name="created on"
+                    ),
+                ),
+                (
+                    "updated_on",
+                    models.DateTimeField(
+                        auto_now=True, help_text="When the row last changed.", verbose_name="updated on"
+                    ),
+                ),
+                (
+                    "api_gateway",
+                    models.ForeignKey(
+                        blank=True,
+                        default=None,
+                        help_text="The API the connection came through.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="sessions",
+                        to="wsgateway.apigateway",
+                        verbose_name="API Gateway",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        default=None,
+                        help_text="The authenticated user, if any.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="websocket_sessions",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'WebSocket session',
-                'verbose_name_plural': 'WebSocket sessions',
-                'indexes': [models.Index(fields=['channel_name', 'connected', 'id'], name='wsg_session_channel_idx'), models.Index(fields=['user', 'connected', 'id'], name='wsg_session_user_idx'), models.Index(fields=['api_gateway', 'connected', 'id'], name='wsg_session_gateway_idx'), models.Index(fields=['connected', 'id'], name='wsg_session_live_idx'), models.Index(fields=['connected', 'last_seen_at'], name='wsg_session_idle_idx'), models.Index(fields=['connected', 'connected_at'], name='wsg_session_age_idx'), models.Index(fields=['connected', 'updated_on'], name='wsg_session_purge_idx')],
+                "verbose_name": "WebSocket session",
+                "verbose_name_plural": "WebSocket sessions",
+                "indexes": [
+                    models.Index(fields=["channel_name", "connected", "id"], name="wsg_session_channel_idx"),
+                    models.Index(fields=["user", "connected", "id"], name="wsg_session_user_idx"),
+                    models.Index(fields=["api_gateway", "connected", "id"], name="wsg_session_gateway_idx"),
+                    models.Index(fields=["connected", "id"], name="wsg_session_live_idx"),
+                    models.Index(fields=["connected", "last_seen_at"], name="wsg_session_idle_idx"),
+                    models.Index(fields=["connected", "connected_at"], name="wsg_session_age_idx"),
+                    models.Index(fields=["connected", "updated_on"], name="wsg_session_purge_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='WebSocketToken',
+            name="WebSocketToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(help_text='Keyed hash of the token (never the token).', max_length=64, unique=True, verbose_name='token hash')),
-                ('session_key', models.CharField(help_text='Keyed hash of the Django session the token is bound to.', max_length=64, verbose_name='session key hash')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When the token was issued.', verbose_name='created at')),
-                ('used', models.BooleanField(default=False, help_text='Tokens are single use.', verbose_name='used')),
-                ('used_at', models.DateTimeField(blank=True, help_text='When the token was consumed.', null=True, verbose_name='used at')),
-                ('user', models.ForeignKey(help_text='Who the token was issued to.', on_delete=django.db.models.deletion.CASCADE, related_name='websocket_tokens', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "token",
+                    models.CharField(
+                        help_text="Keyed hash of the token (never the token).",
+                        max_length=64,
+                        unique=True,
+                        verbose_name="token hash",
+                    ),
+                ),
+                (
+                    "session_key",
+                    models.CharField(
+                        help_text="Keyed hash of the Django session the token is bound to.",
+                        max_length=64,
+                        verbose_name="session key hash",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now,
+                        help_text="When the token was issued.",
+                        verbose_name="created at",
+                    ),
+                ),
+                (
+                    "used",
+                    models.BooleanField(
+                        default=False, help_text="Tokens are single use.", verbose_name="used"
+                    ),
+                ),
+                (
+                    "used_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the token was consumed.",
+                        null=True,
+                        verbose_name="used at",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        help_text="Who the token was issued to.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="websocket_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'WebSocket token',
-                'verbose_name_plural': 'WebSocket tokens',
-                'indexes': [models.Index(fields=['user', 'created_at'], name='wsg_token_user_idx'), models.Index(fields=['used', 'created_at'], name='wsg_token_cleanup_idx')],
+                "verbose_name": "WebSocket token",
+                "verbose_name_plural": "WebSocket tokens",
+                "indexes": [
+                    models.Index(fields=["user", "created_at"], name="wsg_token_user_idx"),
+                    models.Index(fields=["used", "created_at"], name="wsg_token_cleanup_idx"),
+                ],
             },
         ),
     ]

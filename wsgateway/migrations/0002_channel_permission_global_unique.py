@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('wsgateway', '0001_initial'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("wsgateway", "0001_initial"),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='channelpermission',
-            constraint=models.UniqueConstraint(condition=models.Q(('api_gateway__isnull', True)), fields=('channel_name',), name='wsgateway_channel_permission_global_unique'),
+            model_name="channelpermission",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("api_gateway__isnull", True)),
+                fields=("channel_name",),
+                name="wsgateway_channel_permission_global_unique",
+            ),
         ),
     ]
