@@ -121,6 +121,19 @@ class Processes:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each child's process group, from /proc."""
+        tick = os.sysconf("SC_CLK_TCK")
+        groups = {proc.pid: name for name, proc in self.children}
+        used = dict.fromkeys(groups.values(), 0.0)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                group = int(fields[2])  # pgrp
+                if group in groups:
+                    used[groups[group]] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return used
+
     def check_alive(self) -> None:
         for name, proc in self.children:
             if proc.poll() is not None:
@@ -403,10 +416,14 @@ def main() -> int:
         wait_for_port(gunicorn_port, deadline, procs)
         wait_for_worker(deadline, procs)
         print(f"database {database.split('://')[0]}, emulator {emulator_url}, gunicorn :{gunicorn_port}")
+        cpu_before, own_before = procs.cpu_seconds(), time.process_time()
         try:
             result = asyncio.run(run_load(args, ws_url, gateway_pk, deadline))
         except TimeoutError as err:
             result = {"error": str(err) or "a phase timed out"}
+        cpu_after = procs.cpu_seconds()
+        result["cpu_seconds"] = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+        result["cpu_seconds"]["clients (this process)"] = time.process_time() - own_before
     finally:
         procs.stop_all()
         with contextlib.suppress(Exception):
@@ -441,6 +458,8 @@ def main() -> int:
             f"max={b.get('max_ms', 0):.1f} ms (planned after {b.get('planned_ms', 0):.0f} ms, first "
             f"client after {b.get('first_ms', 0):.0f} ms) summary={b.get('summary')}"
         )
+    cpu = result.get("cpu_seconds", {})
+    print("CPU seconds during the run: " + ", ".join(f"{name}={value:.1f}" for name, value in cpu.items()))
     if "error" in result:
         print(f"error: {result['error']}")
     print("OK" if ok else "FAILED")
