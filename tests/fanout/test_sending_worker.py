@@ -81,9 +81,13 @@ def test_model_and_queryset_send_message_enqueue_and_deliver(emulator, room, wor
     assert wait_complete(compiled.message_id)["delivered"] == 2
     assert wait_complete(streamed.message_id)["delivered"] == 4
     assert wait_complete(sliced.message_id)["delivered"] == 3
-    assert message_ids(emulator, ids[4]) == [handle.message_id, compiled.message_id, sliced.message_id]
+    # Separate broadcasts take different paths (a compiled target is planned by one more task
+    # than a caller-streamed one), so only what arrived is fixed, not the order.
+    assert sorted(message_ids(emulator, ids[4])) == sorted(
+        [handle.message_id, compiled.message_id, sliced.message_id]
+    )
     assert message_ids(emulator, ids[0]) == [streamed.message_id]
-    assert message_ids(emulator, ids[3]) == [streamed.message_id, sliced.message_id]
+    assert sorted(message_ids(emulator, ids[3])) == sorted([streamed.message_id, sliced.message_id])
 
 
 def test_per_user_send_and_kick(emulator, worker):
