@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import ExitStack
 
 import pytest
 import websockets.sync.client
@@ -39,11 +40,11 @@ def copies_received(ws, message_id: str, wait: float) -> int:
             wait = 0
 
 
-def connect_all(url: str, n: int) -> list:
+def connect_all(stack: ExitStack, url: str, n: int) -> list:
     # One after the other: on SQLite, concurrent $connect transactions fail with "database is
     # locked" (a read-then-write transaction cannot wait for the lock) unless the project sets
     # OPTIONS["transaction_mode"] = "IMMEDIATE".
-    return [websockets.sync.client.connect(url, open_timeout=10) for _ in range(n)]
+    return [stack.enter_context(websockets.sync.client.connect(url, open_timeout=10)) for _ in range(n)]
 
 
 def test_vanished_clients_are_gone_and_the_others_get_the_message(
@@ -58,31 +59,27 @@ def test_vanished_clients_are_gone_and_the_others_get_the_message(
         FANOUT_RETRY_BACKOFF_SECONDS=0.1,
         FANOUT_RETRY_BACKOFF_MAX_SECONDS=0.4,
     )
-    with overrides:
+    with overrides, ExitStack() as stack:
         api = django_api_factory(routes=("$connect", "$default"))
         # the clients that vanish connect last: recipients go in id order, so theirs is the last chunk
-        clients = connect_all(api.ws_url, N - VANISH)
-        clients += connect_all(api.ws_url, VANISH)
-        try:
-            assert WebSocketSession.objects.filter(connected=True).count() == N
-            ids = list(WebSocketSession.objects.order_by("id").values_list("connection_id", flat=True))
-            emulator.configure(latency_ms=30)  # a chunk of 10 takes ~0.3 s
+        clients = connect_all(stack, api.ws_url, N - VANISH)
+        clients += connect_all(stack, api.ws_url, VANISH)
+        assert WebSocketSession.objects.filter(connected=True).count() == N
+        ids = list(WebSocketSession.objects.order_by("id").values_list("connection_id", flat=True))
+        emulator.configure(latency_ms=30)  # a chunk of 10 takes ~0.3 s
 
-            message_id = uuid.uuid4().hex
-            send_message.delay({"text": "still there?"}, api_gateway_id=api.gateway.pk, message_id=message_id)
-            wait_until(lambda: posts_delivered(emulator) >= 1, 10, "the first delivery")
-            for ws in clients[-VANISH:]:
-                ws.close()
-            summary = wait_complete(message_id, timeout=20)
-            copies = [copies_received(ws, message_id, wait=5.0) for ws in clients[:-VANISH]]
-            time.sleep(0.3)  # a duplicate would be right behind: count those too
-            copies = [
-                n + copies_received(ws, message_id, wait=0)
-                for n, ws in zip(copies, clients[:-VANISH], strict=True)
-            ]
-        finally:
-            for ws in clients:
-                ws.close()
+        message_id = uuid.uuid4().hex
+        send_message.delay({"text": "still there?"}, api_gateway_id=api.gateway.pk, message_id=message_id)
+        wait_until(lambda: posts_delivered(emulator) >= 1, 10, "the first delivery")
+        for ws in clients[-VANISH:]:
+            ws.close()
+        summary = wait_complete(message_id, timeout=20)
+        copies = [copies_received(ws, message_id, wait=5.0) for ws in clients[:-VANISH]]
+        time.sleep(0.3)  # a duplicate would be right behind: count those too
+        copies = [
+            n + copies_received(ws, message_id, wait=0)
+            for n, ws in zip(copies, clients[:-VANISH], strict=True)
+        ]
 
     delivery = Delivery(
         sent=N,
