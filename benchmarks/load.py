@@ -243,22 +243,10 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
 
 
-async def broadcast(clients: list[Client], gateway_pk: int, deadline: Deadline) -> dict[str, Any]:
-    """One ``send_message`` to every session of the gateway; latency and loss as the clients saw it."""
-    from wsgateway.fanout.results import get_broadcast_summary
-    from wsgateway.tasks.fanout import send_message
-
-    message_id = uuid.uuid4().hex
-    sent_at = time.time()
-    handle = await asyncio.to_thread(
-        send_message.delay, {"kind": "broadcast", "sent_at": sent_at}, api_gateway_id=gateway_pk,
-        message_id=message_id,
-    )  # fmt: skip
-    planned = asyncio.create_task(
-        asyncio.to_thread(handle.get, timeout=max(0.1, deadline.within(PHASE_SECONDS)))
-    )
-    planned.add_done_callback(lambda _: marks.setdefault("planned", time.time()))
-    marks: dict[str, float] = {}
+async def measure(
+    clients: list[Client], message_id: str, sent_at: float, deadline: Deadline
+) -> dict[str, Any]:
+    """Wait (bounded) until every client has ``message_id``; its latency and loss as the clients saw it."""
     until = time.monotonic() + deadline.within(PHASE_SECONDS)
     while sum(1 for c in clients if message_id in c.received) < len(clients) and time.monotonic() < until:
         await asyncio.sleep(0.02)
@@ -272,10 +260,68 @@ async def broadcast(clients: list[Client], gateway_pk: int, deadline: Deadline) 
         "p50_ms": statistics.median(latencies) if latencies else 0.0,
         "p99_ms": percentile(latencies, 0.99) if latencies else 0.0,
         "max_ms": max(latencies) if latencies else 0.0,
-        "planned_ms": (marks.get("planned", sent_at) - sent_at) * 1000,
         "first_ms": min(latencies) if latencies else 0.0,
-        "summary": await asyncio.to_thread(get_broadcast_summary, message_id),
     }
+
+
+async def broadcast(clients: list[Client], gateway_pk: int, deadline: Deadline) -> dict[str, Any]:
+    """One ``send_message.delay`` to every session of the gateway (broker, worker, fan-out engine)."""
+    from wsgateway.fanout.results import get_broadcast_summary
+    from wsgateway.tasks.fanout import send_message
+
+    message_id = uuid.uuid4().hex
+    sent_at = time.time()
+    handle = await asyncio.to_thread(
+        send_message.delay, {"kind": "broadcast", "sent_at": sent_at}, api_gateway_id=gateway_pk,
+        message_id=message_id,
+    )  # fmt: skip
+    marks: dict[str, float] = {}
+    planned = asyncio.create_task(
+        asyncio.to_thread(handle.get, timeout=max(0.1, deadline.within(PHASE_SECONDS)))
+    )
+    planned.add_done_callback(lambda _: marks.setdefault("planned", time.time()))
+    stats = await measure(clients, message_id, sent_at, deadline)
+    stats["planned_ms"] = (marks.get("planned", sent_at) - sent_at) * 1000
+    stats["summary"] = await asyncio.to_thread(get_broadcast_summary, message_id)
+    return stats
+
+
+def reference_send(gateway_pk: int, body: bytes) -> None:
+    """The reference package's way, in this process: one boto3 client, ``ThreadPoolExecutor(10)``,
+    ``post_to_connection`` per live session of the gateway."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from wsgateway.aws.clients import get_boto3_client
+    from wsgateway.models import ApiGateway, WebSocketSession
+
+    gateway = ApiGateway.objects.get(pk=gateway_pk)
+    ids = list(
+        WebSocketSession.objects.filter(api_gateway_id=gateway_pk, connected=True).values_list(
+            "connection_id", flat=True
+        )
+    )
+    connection.close()
+    client = get_boto3_client("apigatewaymanagementapi", endpoint_url=gateway.management_endpoint_url)
+
+    def post(connection_id: str) -> None:
+        with contextlib.suppress(Exception):  # counted as lost by the clients
+            client.post_to_connection(ConnectionId=connection_id, Data=body)
+
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(post, ids))
+
+
+async def reference(clients: list[Client], gateway_pk: int, deadline: Deadline) -> dict[str, Any]:
+    """The same message sent by :func:`reference_send`; measured like :func:`broadcast`."""
+    message_id = uuid.uuid4().hex
+    sent_at = time.time()
+    body = json.dumps({"kind": "reference", "sent_at": sent_at, "message_id": message_id}).encode()
+    sending = asyncio.create_task(asyncio.to_thread(reference_send, gateway_pk, body))
+    stats = await measure(clients, message_id, sent_at, deadline)
+    await sending
+    return stats
 
 
 def db_processed(gateway_pk: int) -> int:
@@ -320,6 +366,7 @@ async def run_load(
         # connections, credentials); the second is the measured one.
         for label in ("cold", "warm"):
             result[label] = await broadcast(clients, gateway_pk, deadline)
+        result["reference"] = await reference(clients, gateway_pk, deadline)
     finally:
         await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
         for c in clients:
@@ -450,14 +497,27 @@ def main() -> int:
         f"messages in/s={result.get('messages_per_second', 0):.0f} "
         f"({result.get('messages_processed')}/{result.get('messages_sent')} processed by Django)"
     )
-    for label in ("cold", "warm"):
+    for label in ("cold", "warm", "reference"):
         b = result.get(label, {})
+        extra = (
+            f" (planned after {b.get('planned_ms', 0):.0f} ms, "
+            f"first client after {b.get('first_ms', 0):.0f} ms)"
+            if label != "reference"
+            else " (boto3 post_to_connection, ThreadPoolExecutor(10), in the load process)"
+        )
         print(
             f"broadcast ({label}): delivered={b.get('delivered')} duplicates={b.get('duplicates')} "
             f"lost={b.get('lost')} p50={b.get('p50_ms', 0):.1f} ms p99={b.get('p99_ms', 0):.1f} ms "
-            f"max={b.get('max_ms', 0):.1f} ms (planned after {b.get('planned_ms', 0):.0f} ms, first "
-            f"client after {b.get('first_ms', 0):.0f} ms) summary={b.get('summary')}"
+            f"max={b.get('max_ms', 0):.1f} ms{extra}"
         )
+    warm, ref = result.get("warm", {}), result.get("reference", {})
+    if warm.get("p50_ms") and ref.get("p50_ms"):
+        print(
+            f"warm broadcast vs reference: p50 x{ref['p50_ms'] / warm['p50_ms']:.2f}, "
+            f"p99 x{ref['p99_ms'] / warm['p99_ms']:.2f}, max x{ref['max_ms'] / warm['max_ms']:.2f} "
+            "(>1: the worker path is faster, broker hop included)"
+        )
+    print(f"summary (warm): {warm.get('summary')}")
     cpu = result.get("cpu_seconds", {})
     print("CPU seconds during the run: " + ", ".join(f"{name}={value:.1f}" for name, value in cpu.items()))
     if "error" in result:
