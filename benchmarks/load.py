@@ -19,7 +19,8 @@ Phases and what is measured:
 1. connect: ``--clients`` sockets, at most ``--connect-concurrency`` handshakes in flight →
    connects/s (each ``$connect`` is a Django request writing a session and a rate-limit row);
 2. messages in: every client sends ``--messages`` frames (``change_channel``, a handler that
-   updates its row) → messages/s, counted when Django has processed them (``request_count``);
+   updates its row), at most ``--messages-in-flight`` unprocessed at a time → messages/s, counted
+   when Django has processed them (``request_count``), and forwards the emulator got no answer to;
 3. a broadcast out: ``send_message.delay(..., api_gateway_id=...)`` once, to every client →
    p50/p99/max delivery latency (client receive time - send time, same clock) and lost
    messages (clients that never got it; must be 0), duplicates.
@@ -47,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +58,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-#: Longest wait of one phase (messages processed, a broadcast delivered).
+#: Longest wait of a broadcast phase, and of the messages phase (Django's rate bounds that one).
 PHASE_SECONDS = 30.0
+MESSAGES_PHASE_SECONDS = 60.0
 
 
 class Deadline:
@@ -336,8 +339,13 @@ def db_processed(gateway_pk: int) -> int:
     return int(total or 0)
 
 
+def emulator_stats(emulator_url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{emulator_url}/_emulator/stats", timeout=10) as answer:  # noqa: S310
+        return dict(json.load(answer))
+
+
 async def run_load(
-    args: argparse.Namespace, ws_url: str, gateway_pk: int, deadline: Deadline
+    args: argparse.Namespace, ws_url: str, gateway_pk: int, deadline: Deadline, emulator_url: str
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"clients": args.clients}
     clients, refused, seconds = await asyncio.wait_for(
@@ -349,18 +357,32 @@ async def run_load(
         # --- messages in
         base = await asyncio.to_thread(db_processed, gateway_pk)
         frame = json.dumps({"action": "change_channel", "channel": "bench"})
-        expected = base + len(clients) * args.messages
+        senders = [c for _ in range(args.messages) for c in clients]
+        expected = base + len(senders)
         started = time.perf_counter()
-        for _ in range(args.messages):
-            await asyncio.gather(*(c.ws.send(frame) for c in clients), return_exceptions=True)
-        processed = base
-        until = time.monotonic() + deadline.within(PHASE_SECONDS)
+        # At most --messages-in-flight frames sent and not yet processed: a burst of every frame
+        # at once would wait in gunicorn's queue past API Gateway's 29 s integration timeout,
+        # which measures the queue, not the rate.
+        sent, processed = 0, base
+        until = time.monotonic() + deadline.within(MESSAGES_PHASE_SECONDS)
         while processed < expected and time.monotonic() < until:
-            await asyncio.sleep(0.1)
+            room = args.messages_in_flight - (sent - (processed - base))
+            if room > 0 and sent < len(senders):
+                batch = senders[sent : sent + room]
+                await asyncio.gather(*(c.ws.send(frame) for c in batch), return_exceptions=True)
+                sent += len(batch)
+            await asyncio.sleep(0.05)
             processed = await asyncio.to_thread(db_processed, gateway_pk)
         seconds = time.perf_counter() - started
         result.update(messages_sent=len(clients) * args.messages, messages_processed=processed - base)
         result["messages_per_second"] = (processed - base) / seconds if seconds else 0.0
+        stats = await asyncio.to_thread(emulator_stats, emulator_url)
+        # forwards that got no answer from Django (a message API Gateway would drop)
+        result["forward_failures"] = sum(
+            v
+            for k, v in stats.items()
+            if k in ("forward.errors", "forward.timeouts", "forward.connection_errors")
+        )
 
         # --- broadcasts out: the first warms the worker's children (imports, DB and HTTP
         # connections, credentials); the second is the measured one.
@@ -417,6 +439,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=2, help="frames each client sends")
     parser.add_argument("--connect-concurrency", type=int, default=100, help="handshakes in flight")
+    parser.add_argument(
+        "--messages-in-flight", type=int, default=200, help="frames sent but not yet processed by Django"
+    )
     parser.add_argument("--database", default=None, help="database URL (default: a fresh PostgreSQL db)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole run")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
@@ -465,7 +490,7 @@ def main() -> int:
         print(f"database {database.split('://')[0]}, emulator {emulator_url}, gunicorn :{gunicorn_port}")
         cpu_before, own_before = procs.cpu_seconds(), time.process_time()
         try:
-            result = asyncio.run(run_load(args, ws_url, gateway_pk, deadline))
+            result = asyncio.run(run_load(args, ws_url, gateway_pk, deadline, emulator_url))
         except TimeoutError as err:
             result = {"error": str(err) or "a phase timed out"}
         cpu_after = procs.cpu_seconds()
@@ -495,7 +520,8 @@ def main() -> int:
     )
     print(
         f"messages in/s={result.get('messages_per_second', 0):.0f} "
-        f"({result.get('messages_processed')}/{result.get('messages_sent')} processed by Django)"
+        f"({result.get('messages_processed')}/{result.get('messages_sent')} processed by Django, "
+        f"forwards without an answer: {result.get('forward_failures')})"
     )
     for label in ("cold", "warm", "reference"):
         b = result.get(label, {})
