@@ -63,7 +63,9 @@ _db = dj_database_url.parse(_db_url)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so Celery worker processes started by tests see the same database.
     _db["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"wsgateway-test-{RUN_ID}.sqlite3")}
-    _db["OPTIONS"] = {"timeout": 20}
+    # IMMEDIATE takes the write lock at BEGIN: concurrent $connects then wait their turn instead of
+    # failing with "database is locked" when a read transaction tries to upgrade.
+    _db["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 else:
     _db["TEST"] = {"NAME": f"test_wsgateway_{RUN_ID}"}
 DATABASES = {"default": _db}
@@ -91,5 +93,6 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "provisioning", "fanout", "maintenance")]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

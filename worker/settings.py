@@ -136,8 +136,13 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Unacked tasks are redelivered after this; it must exceed the longest retry countdown.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Unacked tasks (acks_late) are redelivered after this when a whole worker dies: it must exceed
+# the longest countdown a task uses (60 s retry cap, 30 s domain spacing; check wsgateway.W002),
+# and a shorter value recovers a killed worker's chunks sooner.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# With acks_late, a task running when the broker connection drops is redelivered anyway: cancel it
+# (Celery 6's default) instead of letting it finish into an acknowledgement that cannot be sent.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_SEND_SENT_EVENT = True

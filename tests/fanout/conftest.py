@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -47,7 +48,7 @@ def virtual_connections(emu: EmulatorServer, count: int, api_id: str | None = No
 
 def received(emu: EmulatorServer, connection_id: str) -> list[dict[str, Any]]:
     """Messages a virtual connection received, parsed."""
-    quoted = urllib.request.quote(connection_id, safe="")
+    quoted = urllib.parse.quote(connection_id, safe="")
     info = admin(emu, f"virtual-connections/{quoted}/messages")
     return [json.loads(m["data"]) for m in info["messages"]]
 
