@@ -157,7 +157,10 @@ def test_welcome_message_from_the_connect_handler_arrives(emulator, recording_ba
     """API Gateway answers 410 until $connect returns; the young-410 grace retries until it has."""
     api = create_websocket_api(emulator.url, recording_backend.url("ws/"))
     gateway = make_gateway(emulator, api.api_id, stage=api.stage)
-    recording_backend.respond("/ws/connect", delay=1.5)  # the connect handler is still running
+    # The connect handler is still running until the worker's first POST was answered 410 (a
+    # fixed delay raced the worker on a loaded machine: a late first POST found the socket open).
+    handler_done = threading.Event()
+    recording_backend.respond("/ws/connect", hold=handler_done)
     frames: list[str] = []
     errors: list[BaseException] = []
 
@@ -176,6 +179,8 @@ def test_welcome_message_from_the_connect_handler_arrives(emulator, recording_ba
     connection_id = connect.header("connectionId")
     WebSocketSession.objects.create(connection_id=connection_id, api_gateway=gateway, channel_name="room")
     handle = sending.send_to_connection(connection_id, {"welcome": True})
+    wait_until(lambda: emulator.stats().get("management.POST.410", 0) >= 1, 20, "a 410 during $connect")
+    handler_done.set()
     thread.join(20)
     assert not errors, errors
     assert frames and '"welcome":true' in frames[0] and handle.message_id in frames[0]
