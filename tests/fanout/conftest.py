@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from tests.waiting import wait_until  # noqa: F401  (tests of this package import it from here)
 from wsgateway.emulator.pytest_plugin import emulator, recording_backend  # noqa: F401
 from wsgateway.emulator.server import EmulatorServer
 from wsgateway.fanout.broadcast import broadcast
@@ -136,13 +136,3 @@ def wsgateway_overrides(**changes: Any) -> Any:
     conf = dict(settings.WSGATEWAY)
     conf.update(changes)
     return override_settings(WSGATEWAY=conf)
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll ``predicate`` every 50 ms until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

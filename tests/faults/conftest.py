@@ -26,6 +26,7 @@ import redis
 from celery.contrib.testing.worker import start_worker
 from django.db import connection
 
+from tests import waiting
 from tests.celery_app import app
 from tests.maintenance.emulated import (
     make_gateway,
@@ -107,12 +108,8 @@ def wait_complete(message_id: str, timeout: float) -> dict[str, Any]:
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+    """Poll every 10 ms: a kill or a close must land right after the event it waits for."""
+    waiting.wait_until(predicate, timeout, what, interval=0.01)
 
 
 def posts_delivered(emu: EmulatorServer) -> int:

@@ -13,6 +13,7 @@ from celery.contrib.testing.worker import start_worker
 from django.db import transaction
 from django.utils import timezone
 
+from tests import waiting
 from tests.celery_app import app
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, WebSocketSession
 
@@ -38,13 +39,8 @@ def worker(aws: Any) -> Iterator[None]:
 
 
 def wait_until(predicate: Any, timeout: float = WAIT, what: str = "condition") -> None:
-    """Poll ``predicate`` until true (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    """Poll ``predicate`` until true (bounded), with this module's default timeout."""
+    waiting.wait_until(predicate, timeout, what)
 
 
 def status_of(pk: int) -> str:
