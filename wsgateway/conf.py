@@ -188,7 +188,11 @@ def _user_settings() -> dict[str, Any]:
 
 def validate_settings() -> list[str]:
     """Every problem with the ``WSGATEWAY`` dict, as readable sentences (empty when valid)."""
-    raw = getattr(settings, "WSGATEWAY", None)
+    return _problems_in(getattr(settings, "WSGATEWAY", None))
+
+
+def _problems_in(raw: Any) -> list[str]:
+    """Every problem with ``raw`` taken as a ``WSGATEWAY`` dict."""
     if raw is None:
         return []
     if not isinstance(raw, dict):
@@ -244,13 +248,15 @@ def _maintenance_interval_problems(intervals: Any) -> list[str]:
 
 # Validating on every read would cost a loop over every key; the dict object identifies a
 # configuration (override_settings installs a new one), so one validation per dict is enough.
-_validated: tuple[int, list[str]] | None = None
+# The cache holds the dict itself: comparing ids alone would let a new dict that reuses a freed
+# dict's id inherit its verdict.
+_validated: tuple[dict[str, Any], list[str]] | None = None
 
 
 def _problems_of(raw: dict[str, Any]) -> list[str]:
     global _validated
-    if _validated is None or _validated[0] != id(raw):
-        _validated = (id(raw), validate_settings())
+    if _validated is None or _validated[0] is not raw:
+        _validated = (raw, _problems_in(raw))
     return _validated[1]
 
 

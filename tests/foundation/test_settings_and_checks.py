@@ -139,3 +139,13 @@ def test_user_dicts_are_handed_out_as_copies() -> None:
     with override_settings(WSGATEWAY={"ENDPOINT_URLS": {"apigatewayv2": "http://127.0.0.1:1"}}):
         wsgateway_settings.ENDPOINT_URLS["apigatewayv2"] = "http://evil"
         assert wsgateway_settings.ENDPOINT_URLS == {"apigatewayv2": "http://127.0.0.1:1"}
+
+
+def test_validation_verdict_is_not_inherited_by_a_later_dict() -> None:
+    # Short-lived settings dicts in turn: CPython reuses a freed dict's address (its id) at once,
+    # and a bad dict must never pass because a good one lived at the same address before it.
+    from wsgateway import conf
+
+    for _ in range(200):
+        assert conf._problems_of({"GONE_GRACE_SECONDS": 1}) == []
+        assert conf._problems_of({"GONE_GRACE_SECONDZ": 1}) != []
