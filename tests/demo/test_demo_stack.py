@@ -2,40 +2,33 @@
 
 ``python -m worker.demo`` starts the embedded Redis, the emulator, Django (gunicorn), a Celery
 worker and beat, provisions the demo gateway through the real provisioning chain, and prints the
-URL. Then headless Chromium (Debian's, driven through the system chromedriver: Selenium Manager
-never downloads anything) logs alice and bob into the same room: alice's message shows on bob's
+URL. Then headless Chromium (Qt WebEngine's, from PyPI: see ``tests/browser``) logs alice and bob
+into the same room: alice's message shows on bob's
 page; bob's socket, closed by the server, reconnects by itself and still receives messages.
 Finally Ctrl-C must leave no process behind. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser import Browser, BrowserError
 from tests.demo.conftest import ARTIFACTS, PASSWORD, DemoProcess, processes_in_groups
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 WAIT = 20.0
 #: One start-up step of the demo (a Python interpreter starting) on a loaded CI machine.
 STEP = 60.0
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def test_the_login_page_is_served(demo: DemoProcess) -> None:
@@ -50,66 +43,53 @@ def test_the_login_page_is_served(demo: DemoProcess) -> None:
 
 
 @pytest.fixture
-def browser_factory() -> Iterator[list[WebDriver]]:
-    """Headless Chromium sessions (separate profiles, so separate cookies); all quit afterwards."""
-    drivers: list[WebDriver] = []
-    profiles: list[tempfile.TemporaryDirectory[str]] = []
+def browser_factory() -> Iterator[Callable[[], Browser]]:
+    """Headless browser windows (separate processes, so separate cookies); all closed afterwards."""
+    browsers: list[Browser] = []
 
-    def make() -> WebDriver:
-        assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
-            "Chromium and chromedriver must be installed (.ci/run installs Debian's chromium and "
-            "chromium-driver)"
-        )
-        profile = tempfile.TemporaryDirectory(prefix="wsgateway-chromium-")
-        profiles.append(profile)
-        options = Options()
-        options.binary_location = CHROMIUM
-        for flag in (
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--window-size=1100,800",
-            f"--user-data-dir={profile.name}",
-        ):  # fmt: skip
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        driver.set_page_load_timeout(WAIT)
-        drivers.append(driver)
-        return driver
+    def make() -> Browser:
+        browser = Browser(timeout=WAIT)
+        browsers.append(browser)
+        return browser
 
-    yield make  # type: ignore[misc]
-    for driver in drivers:
-        driver.quit()
-    for profile in profiles:
-        profile.cleanup()
+    yield make
+    for browser in browsers:
+        browser.close()
 
 
-def log_in(driver: WebDriver, demo: DemoProcess, username: str, room: str = "lobby", host: str = "") -> None:
+def log_in(page: Browser, demo: DemoProcess, username: str, room: str = "lobby", host: str = "") -> None:
     base = demo.url.replace("127.0.0.1", host) if host else demo.url
-    driver.get(f"{base}/accounts/login/?next=/rooms/{room}/")
-    driver.find_element(By.ID, "id_username").send_keys(username)
-    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login-submit").click()
-    WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "status").text == "open")
-    assert driver.find_element(By.ID, "whoami").text == username
+    page.get(f"{base}/accounts/login/?next=/rooms/{room}/")
+    page.type_into("#id_username", username)
+    page.type_into("#id_password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for("document.getElementById('status')?.textContent === 'open'", f"{username}'s socket open")
+    assert page.text("#whoami") == username
 
 
-def say(driver: WebDriver, text: str) -> None:
-    field = driver.find_element(By.ID, "message-input")
-    field.send_keys(text)
-    driver.find_element(By.ID, "message-send").click()
+def say(page: Browser, text: str) -> None:
+    page.type_into("#message-input", text)
+    page.click("#message-send")
 
 
-def texts(driver: WebDriver) -> list[str]:
-    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#messages li.message .text")]
+def texts(page: Browser) -> list[str]:
+    return page.texts("#messages li.message .text")
 
 
-def wait_for_text(driver: WebDriver, text: str) -> None:
-    WebDriverWait(driver, WAIT).until(lambda d: text in texts(d), f"{text!r} never shown: {texts(driver)}")
+def wait_for_text(page: Browser, text: str) -> None:
+    expression = (
+        "Array.from(document.querySelectorAll('#messages li.message .text'))"
+        f".some(e => e.textContent.trim() === {json.dumps(text)})"
+    )
+    page.wait_for(expression, f"{text!r} shown (shown: {texts(page)})")
 
 
-def presence(driver: WebDriver) -> list[str]:
-    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#presence li")]
+def presence_is(names: list[str]) -> str:
+    """A JavaScript condition: the presence list shows exactly ``names``."""
+    return (
+        "JSON.stringify(Array.from(document.querySelectorAll('#presence li'), e => e.textContent.trim()))"
+        f" === {json.dumps(json.dumps(names, separators=(',', ':')))}"
+    )
 
 
 def live_sessions(demo: DemoProcess, username: str) -> list[tuple[str, int]]:
@@ -133,14 +113,11 @@ def close_at_gateway(demo: DemoProcess, connection_id: str) -> None:
     client.delete_connection(ConnectionId=connection_id)
 
 
-def save_artifacts(name: str, driver: WebDriver) -> None:
+def save_artifacts(name: str, page: Browser) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-    try:
-        logs = driver.get_log("browser")
-    except Exception:
-        logs = []
-    (ARTIFACTS / f"{name}-console.json").write_text(json.dumps(logs, indent=1))
+    with contextlib.suppress(BrowserError):  # a window that is gone still leaves its console log
+        page.screenshot(ARTIFACTS / f"{name}.png")
+    (ARTIFACTS / f"{name}-console.json").write_text(json.dumps(page.console, indent=1))
 
 
 def test_two_browsers_chat_and_a_closed_socket_reconnects(demo: DemoProcess, browser_factory) -> None:
@@ -148,7 +125,7 @@ def test_two_browsers_chat_and_a_closed_socket_reconnects(demo: DemoProcess, bro
     try:
         log_in(alice, demo, "alice")
         log_in(bob, demo, "bob")
-        WebDriverWait(alice, WAIT).until(lambda d: presence(d) == ["alice", "bob"], "presence list")
+        alice.wait_for(presence_is(["alice", "bob"]), "presence list")
 
         say(alice, "hello from alice")
         wait_for_text(bob, "hello from alice")
@@ -158,12 +135,10 @@ def test_two_browsers_chat_and_a_closed_socket_reconnects(demo: DemoProcess, bro
         # The server closes bob's socket; his page reconnects with a fresh token by itself.
         ((old_connection, _count),) = live_sessions(demo, "bob")
         close_at_gateway(demo, old_connection)
-        WebDriverWait(bob, WAIT).until(
-            lambda d: (
-                d.find_element(By.ID, "status").get_attribute("data-connections") == "2"
-                and d.find_element(By.ID, "status").text == "open"
-            ),
-            "bob's page did not reconnect",
+        bob.wait_for(
+            "document.getElementById('status').dataset.connections === '2'"
+            " && document.getElementById('status').textContent === 'open'",
+            "bob's page reconnected",
         )
         # The new socket's $connect and the old one's $disconnect reach Django in either order:
         # wait until the old row is closed and the new one is open.
@@ -179,7 +154,7 @@ def test_two_browsers_chat_and_a_closed_socket_reconnects(demo: DemoProcess, bro
         say(alice, "after the reconnect")
         wait_for_text(bob, "after the reconnect")
         assert texts(bob).count("hello from alice") == 1
-        WebDriverWait(alice, WAIT).until(lambda d: presence(d) == ["alice", "bob"], "presence after rejoin")
+        alice.wait_for(presence_is(["alice", "bob"]), "presence after rejoin")
         save_artifacts("demo-chat-bob-reconnected", bob)
         save_artifacts("demo-chat-alice", alice)
     except BaseException:
@@ -195,26 +170,27 @@ def test_js_client_dedupes_heartbeats_and_stays_closed(demo: DemoProcess, browse
         # cookie the token is bound to reaches the emulator.
         log_in(page, demo, "alice", room="random", host="localhost")
         # A redelivered message (same message_id) is shown once.
-        page.execute_script(
+        page.js(
             "var frame = JSON.stringify({type: 'message', user: 'x', text: 'dup', message_id: 'm-1'});"
             "demoSocket._receive(frame); demoSocket._receive(frame);"
         )
         assert texts(page).count("dup") == 1
         # Backoff: full jitter, never above the cap.
-        delays = page.execute_script(
-            "var out = []; for (var i = 0; i < 200; i++) out.push(WsGateway.backoffDelay(i % 12, 1, 30));"
-            "return out;"
+        delays = page.js(
+            "(() => { var out = [];"
+            " for (var i = 0; i < 200; i++) out.push(WsGateway.backoffDelay(i % 12, 1, 30));"
+            " return out; })()"
         )
         assert all(0 <= d <= 30 for d in delays) and max(delays) > 1
 
         # A client with a 1 s heartbeat: each beat reaches Django as a message on the session.
         before = {c for c, _ in live_sessions(demo, "alice")}
-        page.execute_script(
+        page.js(
             "var config = window.demoConfig;"
             "window.beating = WsGateway.fromConfig(config, {heartbeatSeconds: 1});"
             "window.beating.connect();"
         )
-        WebDriverWait(page, WAIT).until(lambda d: d.execute_script("return window.beating.status") == "open")
+        page.wait_for("window.beating.status === 'open'", "the heartbeat client open")
         deadline = time.monotonic() + WAIT
         beats = 0
         while time.monotonic() < deadline and beats < 3:
@@ -225,7 +201,7 @@ def test_js_client_dedupes_heartbeats_and_stays_closed(demo: DemoProcess, browse
 
         # close(): the socket closes and the client does not come back. A token refused with
         # 403 (here: no CSRF header) is not retried either.
-        page.execute_script(
+        page.js(
             "window.beating.close(); demoSocket.close();"
             "var config = window.demoConfig;"
             "window.refused = WsGateway.fromConfig(config, {csrfCookieName: 'no-such-cookie'});"
@@ -233,20 +209,62 @@ def test_js_client_dedupes_heartbeats_and_stays_closed(demo: DemoProcess, browse
             "window.refused.addEventListener('error', function (e) { refusedErrors.push(e.detail.status); });"
             "window.refused.connect();"
         )
-        WebDriverWait(page, WAIT).until(lambda d: d.find_element(By.ID, "status").text == "closed")
+        page.wait_for("document.getElementById('status').textContent === 'closed'", "the demo socket closed")
         # The refused token request is a round trip to Django: wait for its answer (a loaded
-        # machine can take seconds), then watch that nothing reconnects.
-        WebDriverWait(page, WAIT).until(
-            lambda d: d.execute_script("return window.refusedErrors.length") > 0, "token refusal"
-        )
-        time.sleep(2.5)  # longer than the first reconnect delay could be
-        assert page.find_element(By.ID, "status").text == "closed"
-        assert page.execute_script("return window.beating.status") == "closed"
-        refused = page.execute_script("return [window.refused.status, window.refusedErrors]")
+        # machine can take seconds).
+        page.wait_for("window.refusedErrors.length > 0", "token refusal")
+        refused = page.js("[window.refused.status, window.refusedErrors]")
         assert refused == ["closed", [403]]
-        WebDriverWait(page, WAIT).until(lambda d: not live_sessions(demo, "alice"), "sessions not closed")
+        # Nothing reconnects: each client says so itself (no timer pending), so no waiting is needed
+        # to prove an absence.
+        assert page.js(
+            "[window.beating.status, window.beating.reconnectPending, demoSocket.reconnectPending]"
+        ) == [
+            "closed",
+            False,
+            False,
+        ]
+        assert page.text("#status") == "closed"
+        wait_until(lambda: not live_sessions(demo, "alice"), WAIT, "alice's sessions to close")
     except BaseException:
         save_artifacts("failure-js-client", page)
+        raise
+
+
+def test_js_client_queues_early_sends_and_leaves_with_the_page(demo: DemoProcess, browser_factory) -> None:
+    page = browser_factory()
+    try:
+        log_in(page, demo, "bob", room="random", host="localhost")
+        # send() right after connect() (the README's snippet): queued, then sent once open.
+        early = page.js(
+            "window.early = WsGateway.fromConfig(window.demoConfig);"
+            "window.early.connect();"
+            "[window.early.send('send_message', {text: 'sent before open'}), window.early.queuedCount]"
+        )
+        assert early == [True, 1]
+        wait_for_text(page, "sent before open")
+        assert page.js("window.early.queuedCount") == 0
+        assert texts(page).count("sent before open") == 1
+        wait_until(lambda: len(live_sessions(demo, "bob")) == 2, WAIT, "bob's two live sessions")
+
+        # The page enters the back/forward cache: every client closes its socket cleanly (the
+        # server sees the $disconnects), and comes back when the page is shown again.
+        page.js("window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: true}))")
+        assert page.js("[window.early.status, demoSocket.status, window.early.reconnectPending]") == [
+            "closed",
+            "closed",
+            False,
+        ]
+        assert page.js("window.early.send('send_message', {text: 'while hidden'})") is False
+        wait_until(lambda: not live_sessions(demo, "bob"), WAIT, "the hidden page's sockets to close")
+
+        page.js("window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))")
+        page.wait_for(
+            "window.early.status === 'open' && demoSocket.status === 'open'", "reconnected on pageshow"
+        )
+        wait_until(lambda: len(live_sessions(demo, "bob")) == 2, WAIT, "bob's two live sessions")
+    except BaseException:
+        save_artifacts("failure-js-lifecycle", page)
         raise
 
 
