@@ -22,10 +22,14 @@ export interface WsGatewayOptions {
   csrfCookieName?: string;
   csrfHeaderName?: string;
   fetchOptions?: RequestInit | null;
+  /** Frames send() keeps while the socket is (re)connecting; sent in order once open. */
+  sendQueueSize?: number;
+  /** Close cleanly when the page enters the back/forward cache; reconnect when it is shown again. */
+  closeOnPageHide?: boolean;
   onOpen?: (detail: { url: string; attempt: number; connections: number }) => void;
   onMessage?: (data: any) => void;
   onClose?: (detail: { code: number; reason: string; wasClean: boolean; willReconnect: boolean; delay?: number }) => void;
-  onError?: (detail: { stage: "token" | "socket"; status?: number | null; message: string }) => void;
+  onError?: (detail: { stage: "token" | "socket" | "send"; status?: number | null; message: string }) => void;
   onStatus?: (detail: { status: WsGatewayStatus }) => void;
 }
 
@@ -48,8 +52,12 @@ export declare class WsGateway {
   static backoffDelay(attempt: number, baseSeconds: number, maxSeconds: number): number;
   readonly status: WsGatewayStatus;
   readonly connections: number;
+  /** True while a reconnect timer is pending. */
+  readonly reconnectPending: boolean;
+  /** Frames waiting for the socket to open. */
+  readonly queuedCount: number;
   connect(): Promise<WsGateway>;
-  /** Sends {action, ...payload}; false when the socket is not open. */
+  /** Sends {action, ...payload}, or queues it while (re)connecting; false when closed or the queue is full. */
   send(action: string, payload?: Record<string, unknown>): boolean;
   /** Closes for good (no reconnect until connect()). */
   close(code?: number, reason?: string): void;

@@ -12,6 +12,7 @@
  *   });
  *   socket.connect();
  *   socket.send("send_message", {text: "hello"});   // -> {"action": "send_message", "text": "hello"}
+ *                                                    //    (queued until the socket is open)
  *   socket.close();                                  // no reconnect after this
  *
  * Behaviour:
@@ -24,13 +25,18 @@
  * - messages carrying an already seen "message_id" are dropped (delivery is at-least-once);
  *   the last `dedupeSize` ids are remembered;
  * - a token answer of 401/403 (logged out, forbidden) stops reconnecting; call connect() again
- *   once that changed. Other failures (network, 429, 5xx) are retried with the same backoff.
+ *   once that changed. Other failures (network, 429, 5xx) are retried with the same backoff;
+ * - send() while the socket is (re)connecting queues the frame (at most `sendQueueSize`, oldest
+ *   kept) and sends the queue in order once open; after close() nothing is queued;
+ * - when the page is hidden for the back/forward cache ("pagehide" with persisted) the socket is
+ *   closed cleanly, so nobody sees a user who left as present; "pageshow" from that cache
+ *   reconnects (option closeOnPageHide, default true).
  *
  * Events (EventTarget; the detail is in event.detail), also available as onX callbacks:
  *   "open"      {url, attempt}                      the socket is open
  *   "message"   parsed JSON object (or {raw: text}) a message from the server, deduplicated
  *   "close"     {code, reason, wasClean, willReconnect, delay}
- *   "error"     {stage: "token" | "socket", status?, message}
+ *   "error"     {stage: "token" | "socket" | "send", status?, message}
  *   "status"    {status: "connecting" | "open" | "reconnecting" | "closed"}
  */
 (function (root) {
@@ -52,6 +58,8 @@
     csrfCookieName: "csrftoken",
     csrfHeaderName: "X-CSRFToken",
     fetchOptions: null,
+    sendQueueSize: 100,
+    closeOnPageHide: true,
   };
 
   function readCookie(name) {
@@ -114,7 +122,58 @@
     this._heartbeat = null;
     this._retryTimer = null;
     this._generation = 0;
+    this._queue = [];
+    this._hiddenForCache = false;
+    this._pageListeners = null;
+    if (opts.closeOnPageHide) this._watchPageLifecycle();
   }
+
+  /** True while a reconnect is scheduled (a timer is pending). */
+  Object.defineProperty(WsGateway.prototype, "reconnectPending", {
+    get: function () {
+      return this._retryTimer !== null;
+    },
+  });
+
+  /** Frames waiting for the socket to open. */
+  Object.defineProperty(WsGateway.prototype, "queuedCount", {
+    get: function () {
+      return this._queue.length;
+    },
+  });
+
+  WsGateway.prototype._watchPageLifecycle = function () {
+    var self = this;
+    if (!root.addEventListener) return;
+    // A page entering the back/forward cache keeps its JavaScript state but must not keep a live
+    // socket: API Gateway (and every other member's presence list) would still count it.
+    var onHide = function (event) {
+      if (!event.persisted || self._closedByUser) return;
+      self._hiddenForCache = true;
+      self._generation += 1;
+      self._clearRetry();
+      self._stopHeartbeat();
+      var socket = self.socket;
+      self.socket = null;
+      if (socket && (socket.readyState === 0 || socket.readyState === 1)) socket.close(1000, "page hidden");
+      self._setStatus("closed");
+    };
+    var onShow = function (event) {
+      if (!event.persisted || !self._hiddenForCache) return;
+      self._hiddenForCache = false;
+      self.connect();
+    };
+    root.addEventListener("pagehide", onHide);
+    root.addEventListener("pageshow", onShow);
+    this._pageListeners = { pagehide: onHide, pageshow: onShow };
+  };
+
+  WsGateway.prototype._clearRetry = function () {
+    if (this._retryTimer) {
+      clearTimeout(this._retryTimer);
+      this._retryTimer = null;
+    }
+  };
 
   WsGateway.RecentIds = RecentIds;
   WsGateway.backoffDelay = fullDelay;
@@ -155,10 +214,8 @@
   /** Fetch a token (when tokenUrl is set) and open the socket. Returns a Promise. */
   WsGateway.prototype.connect = function () {
     this._closedByUser = false;
-    if (this._retryTimer) {
-      clearTimeout(this._retryTimer);
-      this._retryTimer = null;
-    }
+    this._hiddenForCache = false;
+    this._clearRetry();
     if (this.socket && (this.socket.readyState === 0 || this.socket.readyState === 1)) {
       return Promise.resolve(this);
     }
@@ -251,6 +308,7 @@
       self._startHeartbeat();
       self._setStatus("open");
       self._emit("open", { url: self.options.websocketUrl, attempt: attempt, connections: self.connections });
+      self._flushQueue(socket);
     };
     socket.onmessage = function (event) {
       if (self.socket !== socket) return;
@@ -267,6 +325,7 @@
       var info = { code: event.code, reason: event.reason, wasClean: event.wasClean };
       if (self._closedByUser || !self.options.reconnect) {
         info.willReconnect = false;
+        self._queue = [];
         self._setStatus("closed");
         self._emit("close", info);
         return;
@@ -295,6 +354,7 @@
     var self = this;
     if (this._closedByUser || !this.options.reconnect) {
       info.willReconnect = false;
+      this._queue = [];
       this._setStatus("closed");
       this._emit("close", info);
       return;
@@ -328,15 +388,37 @@
     }
   };
 
+  WsGateway.prototype._flushQueue = function (socket) {
+    var waiting = this._queue;
+    this._queue = [];
+    for (var i = 0; i < waiting.length; i++) socket.send(waiting[i]);
+  };
+
   /**
    * Send {action, ...payload}. With the `route` option the frame is
    * {action: route, handler: action, ...payload} (a custom API Gateway route carrying the handler).
-   * Returns false when the socket is not open (nothing is queued: the caller decides).
+   * Returns true when sent or queued: while the socket is (re)connecting the frame waits (at most
+   * `sendQueueSize` frames) and goes out in order once open. Returns false when the client is
+   * closed (after close(), a refused token, or with reconnect off) or the queue is full.
    */
   WsGateway.prototype.send = function (action, payload) {
-    if (!this.socket || this.socket.readyState !== 1) {
+    var frame = this._frame(action, payload);
+    if (this.socket && this.socket.readyState === 1) {
+      this.socket.send(frame);
+      return true;
+    }
+    if (this.status === "closed" || this._closedByUser) {
       return false;
     }
+    if (this._queue.length >= this.options.sendQueueSize) {
+      this._emit("error", { stage: "send", message: "send queue full (" + this.options.sendQueueSize + ")" });
+      return false;
+    }
+    this._queue.push(frame);
+    return true;
+  };
+
+  WsGateway.prototype._frame = function (action, payload) {
     var frame = {};
     for (var key in payload || {}) frame[key] = payload[key];
     if (this.options.route && this.options.route !== "default" && this.options.route !== action) {
@@ -345,18 +427,16 @@
     } else {
       frame.action = action;
     }
-    this.socket.send(JSON.stringify(frame));
-    return true;
+    return JSON.stringify(frame);
   };
 
   /** Close for good: no reconnect until connect() is called again. */
   WsGateway.prototype.close = function (code, reason) {
     this._closedByUser = true;
+    this._hiddenForCache = false;
     this._generation += 1;
-    if (this._retryTimer) {
-      clearTimeout(this._retryTimer);
-      this._retryTimer = null;
-    }
+    this._queue = [];
+    this._clearRetry();
     this._stopHeartbeat();
     var socket = this.socket;
     if (socket && (socket.readyState === 0 || socket.readyState === 1)) {
