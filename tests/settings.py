@@ -2,7 +2,8 @@
 
 - ``WSGATEWAY_TEST_DATABASE_URL``: the database (default SQLite); CI runs the suite on
   ``postgres://postgres@127.0.0.1:5432/test`` and again on SQLite.
-- ``WSGATEWAY_TEST_REDIS_URL``: the real Redis used as broker and rate-limiter store.
+- ``WSGATEWAY_TEST_REDIS_URL``: the real Redis used as broker and rate-limiter store; unset, the
+  run starts its own (``tests/embedded_redis.py``), so it never flushes a Redis somebody else uses.
 - ``WSGATEWAY_TEST_RUN_ID``: suffix of the test database name, so concurrent runs never share one
   (set once by the first process; subprocesses such as Celery workers inherit it).
 """
@@ -16,6 +17,8 @@ from typing import Any
 
 import dj_database_url
 from kombu import Queue
+
+from tests.embedded_redis import session_redis_url
 
 RUN_ID = os.environ.setdefault("WSGATEWAY_TEST_RUN_ID", str(os.getpid()))
 
@@ -76,7 +79,7 @@ TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
 
-REDIS_URL = os.environ.get("WSGATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = session_redis_url()
 
 AWS_REGION_NAME = "us-east-1"
 AWS_ACCESS_KEY_ID = "testing"
