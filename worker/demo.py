@@ -81,8 +81,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether ``port`` can be bound on ``host``."""
+    """Whether a server can listen on ``port`` on ``host``.
+
+    SO_REUSEADDR, as gunicorn sets it: connections of a previous run left in TIME_WAIT must not
+    make a restarted demo move off its port; only a live listener may.
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -91,3 +91,26 @@ def test_the_js_client_ships_as_a_static_file_of_the_app() -> None:
     source = Path(path).read_text(encoding="utf-8")
     assert "root.WsGateway = WsGateway" in source
     assert "import " not in source and "export " not in source  # a plain script, no build step
+
+
+def test_a_port_left_in_time_wait_by_a_previous_run_still_counts_as_free() -> None:
+    """Restarting the demo within a minute keeps port 8000: the previous run's connections sit in
+    TIME_WAIT on it, which only a live listener, not a restarted server, must be kept off by."""
+    import socket
+
+    from worker.demo import port_is_free
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn's listener does
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    server.listen()
+    assert not port_is_free(port)  # a live listener: busy
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: its end of the connection enters TIME_WAIT
+    client.close()
+    server.close()
+    with open("/proc/net/tcp") as table:  # state 06 = TIME_WAIT on our port
+        assert any(f":{port:04X} " in row and row.split()[3] == "06" for row in table), "no TIME_WAIT left"
+    assert port_is_free(port)
