@@ -109,6 +109,11 @@ def redis_server_binary() -> Path:
     return binary
 
 
+#: gunicorn's default access-log line without the query string (``%(U)s`` is the path alone): the
+#: ``$connect`` POST carries the client's one-time token in its query, which must not reach a log.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+
 def gunicorn_extra_flags() -> list[str]:
     """Flags for the installed gunicorn: recent versions open a control socket in the home
     directory, shared by every gunicorn of the user; the demo needs none."""
@@ -368,7 +373,7 @@ class DemoStack:
             [python, "-m", "gunicorn", "worker.wsgi:application", "--bind", f"{self.host}:{self.web_port}",
              "--worker-class", "gthread", "--workers", str(self.options.web_workers),
              "--threads", str(self.options.web_threads), "--graceful-timeout", "5", "--timeout", "60",
-             "--access-logfile", "-", *gunicorn_extra_flags()],
+             "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, *gunicorn_extra_flags()],
         )  # fmt: skip
         wait_until(lambda: http_ok(f"{self.url}/accounts/login/"), 60, "the web server", web)
 

@@ -157,6 +157,9 @@ def test_two_browsers_chat_and_a_closed_socket_reconnects(demo: DemoProcess, bro
         alice.wait_for(presence_is(["alice", "bob"]), "presence after rejoin")
         save_artifacts("demo-chat-bob-reconnected", bob)
         save_artifacts("demo-chat-alice", alice)
+        # Four sockets opened with one-time tokens: none of them may show in any process's log.
+        leaked = [line for line in demo.lines if "token=" in line]
+        assert not leaked, f"connect tokens in the demo's logs: {leaked[:3]}"
     except BaseException:
         save_artifacts("failure-alice", alice)
         save_artifacts("failure-bob", bob)
