@@ -148,12 +148,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 
+# One handler, on the root logger: wsgateway's loggers propagate to it. Under Celery the worker
+# replaces the root handlers with its own (worker_hijack_root_logger), so every line is printed
+# once, in Celery's format; a second handler on "wsgateway" printed each line twice.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "wsgateway": {"handlers": ["console"], "level": os.environ.get("WSGATEWAY_LOG_LEVEL", "INFO")}
-    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"wsgateway": {"level": os.environ.get("WSGATEWAY_LOG_LEVEL", "INFO")}},
 }

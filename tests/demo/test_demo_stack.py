@@ -10,8 +10,10 @@ Finally Ctrl-C must leave no process behind. Screenshots go to ``test-artifacts/
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
+import re
 import signal
 import time
 import urllib.request
@@ -160,6 +162,10 @@ def test_two_browsers_chat_and_a_closed_socket_reconnects(demo: DemoProcess, bro
         # Four sockets opened with one-time tokens: none of them may show in any process's log.
         leaked = [line for line in demo.lines if "token=" in line]
         assert not leaked, f"connect tokens in the demo's logs: {leaked[:3]}"
+        # The worker logs each broadcast once (not once per handler, in two formats).
+        broadcasts = [line for line in demo.lines if "wsgateway.fanout broadcast message_id=" in line]
+        per_message = collections.Counter(re.search(r"message_id=(\w+)", line)[1] for line in broadcasts)
+        assert broadcasts and set(per_message.values()) == {1}, broadcasts[:4]
     except BaseException:
         save_artifacts("failure-alice", alice)
         save_artifacts("failure-bob", bob)
