@@ -32,6 +32,9 @@ def acquire(gateway_pk: int, run_id: str) -> str | None:
             provisioning_lock=run_id,
             provisioning_locked_at=now,
             provisioning_status=ProvisioningStatus.IN_PROGRESS,
+            # The row shows this run from now on: no step done yet, no error of an earlier run.
+            provisioning_step="",
+            last_error="",
             updated_on=now,
         )
     )

@@ -6,10 +6,13 @@ id: ``lock:<operation>``, the operation's steps, ``finish:<operation>``. Each st
 (:mod:`wsgateway.tasks.provisioning`) and :func:`run_inline` both call :func:`run_step`; the
 only difference is who retries.
 
-Status on the row: ``queued`` when enqueued, ``in_progress`` once the lock is taken,
-``provisioned`` (or ``deleted``) at the end, ``failed`` with ``last_error`` = "step: code:
-message" when a step gives up. ``provisioning_step`` is the last step that completed. One log line
-per step: ``wsgateway.provisioning step=<name> gateway=<pk> api_id=<id> result=<result> run=<id>``.
+Status on the row: ``queued`` when enqueued, ``in_progress`` once the lock is taken (which clears
+the previous run's step and error), ``provisioned`` (or ``deleted``) at the end, ``failed`` with
+``last_error`` = "step: code: message" when a step gives up. While a step is being retried after
+a retryable AWS error, ``last_error`` says so and why ("retrying step …"), and a warning line with
+``result=retrying`` and the reason is logged. ``provisioning_step`` is the last step of the
+current run that completed. One log line per step: ``wsgateway.provisioning step=<name>
+gateway=<pk> api_id=<id> result=<result> run=<id>``.
 """
 
 from __future__ import annotations
@@ -110,6 +113,19 @@ def fail(gateway_pk: int, run_id: str, step: str, err: BaseException) -> None:
     lock.release(gateway_pk, run_id, provisioning_status=ProvisioningStatus.FAILED, last_error=text)
 
 
+def note_retry(gateway_pk: int, run_id: str, step: str, err: BaseException) -> None:
+    """Say on the row and in the log that ``step`` is being retried, and why."""
+    text = f"retrying {describe_error(step, err)}"[:4000]
+    logger.warning(
+        "wsgateway.provisioning step=%s gateway=%s result=retrying run=%s reason=%s",
+        step,
+        gateway_pk,
+        run_id,
+        describe_error(step, err),
+    )
+    ApiGateway.objects.filter(pk=gateway_pk, provisioning_lock=run_id).update(last_error=text)
+
+
 def _finish(gateway: ApiGateway, run_id: str, operation: str) -> dict[str, Any]:
     fields: dict[str, Any] = {"last_error": "", "provisioning_step": "finish"}
     if operation in ("delete_from_aws",):
@@ -183,7 +199,9 @@ def run_step(
     except (QuotaWait, LockBusy):
         raise
     except AwsError as err:
-        if not err.retryable:
+        if err.retryable:
+            note_retry(gateway_pk, run_id, step, err)
+        else:
             fail(gateway_pk, run_id, step, err)
         raise
     except Exception as err:
