@@ -8,6 +8,7 @@ JavaScript on the page, which is also how the page's own code sees them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import socket
@@ -59,6 +60,7 @@ class Browser:
         self._answers: dict[int, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
         self._changed = threading.Condition()
+        self._stack = contextlib.ExitStack()
         try:
             self._ws = self._attach()
         except BaseException:
@@ -82,7 +84,10 @@ class Browser:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self._port}/json/list", timeout=5) as answer:
                     pages = [t for t in json.load(answer) if t.get("type") == "page"]
                 if pages:
-                    return connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+                    # Entered as a context manager (websockets 17 wants that); left in close().
+                    return self._stack.enter_context(
+                        connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+                    )
             except OSError:
                 pass
             if time.monotonic() > deadline or self._process.poll() is not None:
@@ -202,9 +207,7 @@ class Browser:
 
     def close(self) -> None:
         """Close the window and wait for its process to end."""
-        ws = getattr(self, "_ws", None)
-        if ws is not None:
-            ws.close()
+        self._stack.close()
         if self._process.poll() is None:
             assert self._process.stdin is not None
             self._process.stdin.close()
