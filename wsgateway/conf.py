@@ -148,6 +148,18 @@ SETTINGS: dict[str, Setting] = {
     "PROVISIONING_LOCK_SECONDS": Setting(
         900, _NUMBER, "After this long a provisioning lock is considered abandoned.", minimum=1
     ),
+    "PUSH_CHANGES_TO_AWS": Setting(
+        True,
+        (bool,),
+        "Saving or deleting a deployed gateway or route enqueues the change to AWS. False: only the "
+        "rows change (push_to_aws= on save()/delete() overrides it).",
+    ),
+    "ALLOWED_INTEGRATION_HOSTS": Setting(
+        [],
+        (list, tuple),
+        "Hosts a gateway's target endpoint or a route's integration URL may point at "
+        "('*.example.com' matches sub-domains only). Empty: any host.",
+    ),
     # --- maintenance (beat) ---
     "IDLE_TIMEOUT_SECONDS": Setting(600, _NUMBER, "API Gateway's idle timeout.", minimum=1),
     "CONNECTION_LIFETIME_SECONDS": Setting(

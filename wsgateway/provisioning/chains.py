@@ -99,7 +99,7 @@ def enqueue(
     if mark_queued:
         # A run in progress keeps its status: the new chain will wait for or skip its lock.
         ApiGateway.objects.filter(pk=gateway_pk).filter(
-            ~Q(provisioning_status=ProvisioningStatus.IN_PROGRESS)
+            ~Q(provisioning_status=ProvisioningStatus.CREATING)
         ).update(provisioning_status=ProvisioningStatus.QUEUED, updated_on=timezone.now())
     transaction.on_commit(workflow.apply_async)
     return ProvisioningHandle(operation, gateway_pk, run_id, task_ids[-1], tuple(steps), task_ids)

@@ -6,10 +6,11 @@ id: ``lock:<operation>``, the operation's steps, ``finish:<operation>``. Each st
 (:mod:`wsgateway.tasks.provisioning`) and :func:`run_inline` both call :func:`run_step`; the
 only difference is who retries.
 
-Status on the row: ``queued`` when enqueued, ``in_progress`` once the lock is taken,
-``provisioned`` (or ``deleted``) at the end, ``failed`` with ``last_error`` = "step: code:
-message" when a step gives up. ``provisioning_step`` is the last step that completed. One log line
-per step: ``wsgateway.provisioning step=<name> gateway=<pk> api_id=<id> result=<result> run=<id>``.
+Status on the row: ``queued`` when enqueued, ``creating`` once the lock is taken on an API not
+yet complete, ``deployed`` / ``mapped`` (or ``pending`` / ``deleted``) at the end, ``failed``
+with ``last_error`` = "step: code: message" when a step gives up. ``provisioning_step`` is the
+last step that completed. One log line per step:
+``wsgateway.provisioning step=<name> gateway=<pk> api_id=<id> result=<result> run=<id>``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ OPERATIONS: dict[str, list[str]] = {
     "create_custom_domain": ["domain_name", "api_mapping", "dns_alias"],
     "redeploy": ["deploy:force"],
     "sync_to_aws": [*_GATEWAY_STEPS[:4], "prune_routes", *_GATEWAY_STEPS[4:]],
+    # A save() of a deployed gateway: bring AWS in line with the row, leaving routes that exist
+    # only in AWS alone (no prune), and deploy if anything changed.
+    "push_changes": _GATEWAY_STEPS,
     "sync_from_aws": ["sync_from_aws"],
     "rotate_secret": ["rotate_secret", "deploy"],
     "delete_from_aws": ["delete_from_aws"],
@@ -115,14 +119,16 @@ def _finish(gateway: ApiGateway, run_id: str, operation: str) -> dict[str, Any]:
     if operation in ("delete_from_aws",):
         fields["provisioning_status"] = ProvisioningStatus.DELETED
     elif operation == "create_custom_domain":
-        fields.update(provisioning_status=ProvisioningStatus.PROVISIONED, custom_domain_created=True)
+        fields.update(provisioning_status=ProvisioningStatus.MAPPED, custom_domain_created=True)
     else:
         deployed = bool(gateway.deployment_id)
         fields.update(
             api_created=deployed,
-            provisioning_status=ProvisioningStatus.PROVISIONED
+            provisioning_status=(
+                ProvisioningStatus.MAPPED if gateway.custom_domain_created else ProvisioningStatus.DEPLOYED
+            )
             if deployed
-            else ProvisioningStatus.NOT_PROVISIONED,
+            else ProvisioningStatus.PENDING,
         )
     lock.release(gateway.pk, run_id, **fields)
     return {"result": "finished", "status": str(fields["provisioning_status"])}

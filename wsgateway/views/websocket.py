@@ -239,7 +239,8 @@ class WebSocketView(View):
             user=cast(Any, user),
             api_gateway=self.gateway,
             session_key_hash=session_key_hash(session_key) if session_key else "",
-            auth_hash=user.get_session_auth_hash() if user is not None else "",
+            # The hash the token was issued under (a password changed since refuses the token).
+            auth_hash=self._session_auth_hash(user),
             source_ip=self.client_ip,
             connected_at=now,
             last_seen_at=now,
@@ -264,16 +265,24 @@ class WebSocketView(View):
             return None, EventRefused(401, "missing_token", "A connect token is required.")
         # The token row is bound to the session key's hash and names its user: two queries,
         # and the Django session itself is never loaded.
-        valid, user = WebSocketToken.validate_and_consume(
+        consumed = WebSocketToken.consume(
             token, session_key, max_age_seconds=wsgateway_settings.TOKEN_MAX_AGE_SECONDS
         )
-        if not valid or user is None:
+        user = consumed.user if consumed is not None else None
+        self.connect_auth_hash = consumed.auth_hash if consumed is not None else ""
+        if user is None:
             return None, EventRefused(
                 401, "invalid_token", "The token is unknown, used, expired or not issued to this session."
             )
         if not user.is_active:
             return user, EventRefused(403, "user_inactive", "This account is disabled.")
         return user, None
+
+    def _session_auth_hash(self, user: AbstractBaseUser | None) -> str:
+        token_hash = getattr(self, "connect_auth_hash", "")
+        if token_hash:
+            return str(token_hash)
+        return user.get_session_auth_hash() if user is not None else ""
 
     def _user_from_session(self, request: HttpRequest, session_key: str) -> AbstractBaseUser | None:
         # REQUIRE_TOKEN=False: load the user from the Django session: the session row and the
