@@ -13,6 +13,7 @@ Celery tasks.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.db.models import Count, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -86,6 +87,8 @@ __all__ = [
     "serialise_message",
     "validate_integration_host",
 ]
+
+logger = logging.getLogger(__name__)
 
 # --- the reference package's module-level names -------------------------------------------
 # Each is an alias of, or a thin adapter over, the one place wsgateway keeps that policy.
@@ -169,8 +172,10 @@ def _post_to_connection(client: Any, message: str, connection_id: str) -> tuple[
     try:
         return "sent", client.post_to_connection(Data=message, ConnectionId=connection_id)
     except (ClientError, BotoCoreError) as err:
-        if isinstance(translate_error(err), GoneError):
+        translated = translate_error(err, connection_id=connection_id, operation="PostToConnection")
+        if isinstance(translated, GoneError):
             return "gone", None
+        logger.warning("wsgateway: posting to connection %s failed: %s", connection_id, translated)
         return "failed", None
 
 
@@ -829,7 +834,7 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.api_gateway_id}:{self.route_key}"
+        return self.name
 
     def save(self, *args: Any, push_to_aws: bool | None = None, **kwargs: Any) -> None:
         """Validate and save the record, then enqueue its route's create/update and a deployment.
@@ -1221,9 +1226,31 @@ class ConnectionRateLimit(models.Model):
         user: AbstractBaseUser | AnonymousUser | None = None,
         successful: bool = False,
     ) -> ConnectionRateLimit:
-        """Record a connection attempt"""
+        """Record a connection attempt, and now and then delete one batch of expired ones.
+
+        One call in ``RATE_LIMIT_PURGE_ONE_IN`` deletes up to ``RATE_LIMIT_PURGE_BATCH`` rows older
+        than ``WSGATEWAY["RATE_LIMIT_RETENTION_DAYS"]``, so the table stays bounded even without
+        the beat task. A failing purge is logged and never loses the attempt.
+        """
         user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
-        return cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
+        attempt = cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
+        if secrets.randbelow(RATE_LIMIT_PURGE_ONE_IN) == 0:
+            try:
+                with transaction.atomic():  # a savepoint: a failed purge must not abort $connect's
+                    cls._purge_expired()
+            except DatabaseError:
+                logger.exception("wsgateway: could not delete expired connection attempts")
+        return attempt
+
+    @classmethod
+    def _purge_expired(cls) -> int:
+        cutoff = timezone.now() - timedelta(days=float(wsgateway_settings.RATE_LIMIT_RETENTION_DAYS))
+        expired = list(
+            cls.objects.filter(attempt_time__lt=cutoff).values_list("pk", flat=True)[:RATE_LIMIT_PURGE_BATCH]
+        )
+        if not expired:
+            return 0
+        return cls.objects.filter(pk__in=expired).delete()[0]
 
     @classmethod
     def cleanup_old_records(cls, days: int = 7) -> tuple[int, dict[str, int]]:
