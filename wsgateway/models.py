@@ -324,6 +324,17 @@ class _SnapshotMixin(models.Model):
         self._aws_snapshot = current
         return {name for name, value in current.items() if previous.get(name, value) != value}
 
+    def _save_and_diff(self, args: Any, kwargs: dict[str, Any]) -> set[str] | None:
+        """Save as the reference does: a full save validates first (``full_clean``); a save with
+        ``update_fields`` does not. Returns the AWS-held fields a full save changed, ``None`` for
+        an ``update_fields`` save (those never reach AWS)."""
+        self.last_push: ProvisioningHandle | None = None
+        full_save = kwargs.get("update_fields") is None
+        if full_save:
+            self.full_clean()
+        super().save(*args, **kwargs)
+        return self._changed_synced_fields() if full_save else None
+
 
 class ApiGateway(_SnapshotMixin, models.Model):
     """Stored the API Gateway definitions.
@@ -566,18 +577,11 @@ class ApiGateway(_SnapshotMixin, models.Model):
         :class:`~wsgateway.exceptions.ApiGatewaySyncError` after saving when the push cannot be
         queued (e.g. no gateway secret configured); the local change is kept.
         """
-        full_save = kwargs.get("update_fields") is None
         if self.target_base_endpoint and not self.target_base_endpoint.endswith("/"):
             self.target_base_endpoint += "/"
-            if not full_save:
+            if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "target_base_endpoint"}
-        if full_save:
-            self.full_clean()
-        super().save(*args, **kwargs)
-        self.last_push: ProvisioningHandle | None = None
-        if not full_save:
-            return
-        changed = self._changed_synced_fields()
+        changed = self._save_and_diff(args, kwargs)
         if changed and self.is_deployed and _push_enabled(push_to_aws):
             self.last_push = self._enqueue("push_changes", ApiGatewaySyncError)
 
@@ -847,15 +851,8 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
         on. The handle is left on ``self.last_push``. Everything is enqueued after the
         transaction commits; nothing here calls AWS.
         """
-        full_save = kwargs.get("update_fields") is None
-        if full_save:
-            self.full_clean()
-        super().save(*args, **kwargs)
-        self.last_push: ProvisioningHandle | None = None
-        if not full_save:
-            return
-        changed = self._changed_synced_fields()
-        if push_to_aws is False or not self.api_gateway.api_id:
+        changed = self._save_and_diff(args, kwargs)
+        if changed is None or push_to_aws is False or not self.api_gateway.api_id:
             return
         if not self.deployed or (changed and _push_enabled(push_to_aws)):
             from wsgateway import provisioning
