@@ -879,6 +879,38 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
 
         return provisioning.create_route(self, client, deploy=deploy)
 
+    def update_route(
+        self, client: Any = None, previous_route_key: str | None = None, deploy: bool = True
+    ) -> Any:
+        """Bring the AWS route and integration in line with this row, then deploy.
+
+        Without ``client`` the run is enqueued and its handle returned; with an ``apigatewayv2``
+        client it runs now, in this process (as management commands' ``--here`` do), and the
+        step results are returned. The route is found by its recorded id, so
+        ``previous_route_key`` is not needed; a deployment follows whatever ``deploy`` says
+        (one deployment per run, made only when something changed).
+        """
+        from wsgateway import provisioning
+
+        if client is None:
+            return provisioning.enqueue_sync_route(self.pk)
+        return provisioning.run_inline("sync_route", self.api_gateway_id, arg=str(self.pk), client=client)
+
+    def delete_route(self, client: Any = None, deploy: bool = True) -> Any:
+        """Delete this row's AWS route and integration (a route already gone is fine), then deploy.
+
+        Enqueued without ``client`` (``None`` when nothing of it exists in AWS); run now with one.
+        The row itself is not deleted: ``delete()`` does that and queues this on its own.
+        """
+        from wsgateway import provisioning
+
+        if not (self.route_id or self.integration_id):
+            return None
+        arg = f"{self.route_id},{self.integration_id}"
+        if client is None:
+            return provisioning.enqueue_delete_route(self.api_gateway_id, self.route_id, self.integration_id)
+        return provisioning.run_inline("delete_route", self.api_gateway_id, arg=arg, client=client)
+
 
 class WebSocketSession(models.Model):
     """One WebSocket connection held by API Gateway, as Django knows it."""
