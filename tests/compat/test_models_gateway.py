@@ -272,3 +272,17 @@ def test_deleting_a_gateway_marks_its_sessions_disconnected() -> None:
     gone = WebSocketSession.objects.get(connection_id="a=")
     assert (gone.connected, gone.api_gateway_id) == (False, None) and gone.disconnected_at is not None
     assert WebSocketSession.objects.get(connection_id="b=").connected is True
+
+
+def test_gateway_delete_keeps_aws_unless_push_to_aws_is_true(
+    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+) -> None:
+    kept = _deployed(api_name="kept", api_id="keep123456")
+    with django_capture_on_commit_callbacks(execute=True):
+        kept.delete()
+    assert _runs(broker) == [] and not ApiGateway.objects.filter(api_name="kept").exists()
+    gone = _deployed(api_name="gone")
+    with django_capture_on_commit_callbacks(execute=True):
+        handle = gone.delete(push_to_aws=True)
+    assert handle.operation == "delete_gateway" and _runs(broker) == ["delete_gateway"]
+    assert ApiGateway.objects.filter(pk=gone.pk).exists()  # the worker deletes the row after AWS
