@@ -15,6 +15,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from tests.compat.models_support import ingestion_urls  # noqa: F401  (fixtures)
 from tests.ingestion.conftest import SECRET, EventClient, error_code, make_browser, new_connection_id
 from wsgateway import sending
 from wsgateway.fanout.targets import Target

@@ -10,7 +10,7 @@ import redis
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
-from tests.compat.conftest import queued_tasks
+from tests.compat.models_support import queued_tasks
 from tests.ingestion.conftest import wsgateway
 from wsgateway.exceptions import ApiGatewaySyncError
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, ProvisioningStatus, WebSocketSession
@@ -32,12 +32,13 @@ def _deployed(**fields: Any) -> ApiGateway:
     return ApiGateway.objects.create(**values)
 
 
-def _runs(broker: redis.Redis) -> list[str]:
-    """The operations of the provisioning runs waiting in the broker, oldest first.
+def _runs(clean_redis: redis.Redis) -> list[str]:
+    """The operations of the provisioning runs waiting in the clean_redis, oldest first.
 
     Each run is a chain whose first task is its ``lock:<operation>`` step (kombu pushes on the
     left, so the list is read backwards)."""
-    return [args[3].split(":", 1)[1] for _name, args, _ in reversed(queued_tasks(broker, "provisioning"))]
+    tasks = reversed(queued_tasks(clean_redis, "provisioning"))
+    return [args[3].split(":", 1)[1] for _name, args, _ in tasks]
 
 
 def test_status_values_are_the_references() -> None:
@@ -126,16 +127,16 @@ def test_integration_hosts_are_checked_on_gateways_and_routes(url: str, ok: bool
 
 
 def test_saving_a_deployed_gateway_enqueues_a_push_of_what_changed(
-    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:
     gw = ApiGateway.objects.get(pk=_deployed().pk)
     with django_capture_on_commit_callbacks(execute=True):
         gw.save()  # nothing changed: nothing to push
-    assert _runs(broker) == [] and gw.last_push is None
+    assert _runs(clean_redis) == [] and gw.last_push is None
     gw.target_base_endpoint = "https://www.example.com/socket/"
     with django_capture_on_commit_callbacks(execute=True):
         gw.save()
-    assert _runs(broker) == ["push_changes"]
+    assert _runs(clean_redis) == ["push_changes"]
     assert gw.last_push is not None and gw.last_push.operation == "push_changes"
     assert ApiGateway.objects.get().target_base_endpoint == "https://www.example.com/socket/"
 
@@ -145,7 +146,7 @@ def test_saving_a_deployed_gateway_enqueues_a_push_of_what_changed(
     [(True, None, True), (False, None, False), (False, True, True), (True, False, False)],
 )
 def test_push_to_aws_argument_wins_over_the_setting(
-    broker: redis.Redis,
+    clean_redis: redis.Redis,
     django_capture_on_commit_callbacks: Any,
     setting: bool,
     argument: bool | None,
@@ -158,18 +159,18 @@ def test_push_to_aws_argument_wins_over_the_setting(
         django_capture_on_commit_callbacks(execute=True),
     ):
         gw.save(push_to_aws=argument)
-    assert _runs(broker) == (["push_changes"] if pushed else [])
+    assert _runs(clean_redis) == (["push_changes"] if pushed else [])
 
 
 def test_a_gateway_not_deployed_never_pushes(
-    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:
     gw = ApiGateway.objects.create(api_name="draft", target_base_endpoint="https://www.example.com/ws/")
     gw = ApiGateway.objects.get(pk=gw.pk)
     gw.api_description = "changed"
     with django_capture_on_commit_callbacks(execute=True):
         gw.save(push_to_aws=True)
-    assert _runs(broker) == []
+    assert _runs(clean_redis) == []
 
 
 def test_a_push_that_cannot_be_queued_keeps_the_local_change_and_raises() -> None:
@@ -184,7 +185,7 @@ def test_a_push_that_cannot_be_queued_keeps_the_local_change_and_raises() -> Non
 
 
 def test_sync_and_provisioning_methods_enqueue_and_return_handles(
-    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:
     gw = _deployed(
         certificate_arn="arn:aws:acm:eu-west-1:123456789012:certificate/abc", domain_name="ws.example.com"
@@ -197,7 +198,7 @@ def test_sync_and_provisioning_methods_enqueue_and_return_handles(
         "create_custom_domain",
         "redeploy",
     ]
-    assert _runs(broker) == ["sync_to_aws", "sync_from_aws", "create_custom_domain", "redeploy"]
+    assert _runs(clean_redis) == ["sync_to_aws", "sync_from_aws", "create_custom_domain", "redeploy"]
     assert gw.create_gateway() is False  # already complete, as the reference answers
 
 
@@ -211,19 +212,19 @@ def test_sync_needs_a_deployed_api() -> None:
 
 
 def test_create_gateway_saves_a_new_row_and_enqueues(
-    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:
     gw = ApiGateway(api_name="fresh", target_base_endpoint="https://www.example.com/ws")
     with django_capture_on_commit_callbacks(execute=True):
         handle = gw.create_gateway()
-    assert gw.pk and handle.operation == "create_gateway" and _runs(broker) == ["create_gateway"]
+    assert gw.pk and handle.operation == "create_gateway" and _runs(clean_redis) == ["create_gateway"]
     assert ApiGateway.objects.get().target_base_endpoint == "https://www.example.com/ws/"
     with pytest.raises(ValueError, match="target_base_endpoint"):
         ApiGateway(api_name="no-target").create_gateway()
 
 
 def test_routes_of_a_deployed_gateway_enqueue_create_update_and_delete(
-    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:
     gw = _deployed()
     with django_capture_on_commit_callbacks(execute=True):
@@ -231,7 +232,7 @@ def test_routes_of_a_deployed_gateway_enqueue_create_update_and_delete(
             api_gateway=gw, name="chat", route_key="chat", integration_url="https://www.example.com/ws/chat"
         )
         route.save()
-    assert _runs(broker) == ["sync_route"]
+    assert _runs(clean_redis) == ["sync_route"]
     ApiGatewayAdditionalRoute.objects.filter(pk=route.pk).update(
         deployed=True, route_id="r1", integration_id="i1"
     )
@@ -240,27 +241,27 @@ def test_routes_of_a_deployed_gateway_enqueue_create_update_and_delete(
         route.save()  # unchanged: nothing to do
         route.integration_url = "https://www.example.com/ws/chat2"
         route.save(push_to_aws=False)
-    assert _runs(broker) == ["sync_route"]
+    assert _runs(clean_redis) == ["sync_route"]
     route.integration_url = "https://www.example.com/ws/chat3"
     with django_capture_on_commit_callbacks(execute=True):
         route.save()
-    assert _runs(broker) == ["sync_route", "sync_route"]
+    assert _runs(clean_redis) == ["sync_route", "sync_route"]
     with django_capture_on_commit_callbacks(execute=True):
         route.delete()
-    assert _runs(broker) == ["sync_route", "sync_route", "delete_route"]
+    assert _runs(clean_redis) == ["sync_route", "sync_route", "delete_route"]
 
 
 def test_route_delete_with_push_to_aws_false_leaves_aws_alone(
-    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:
     gw = _deployed()
     route = ApiGatewayAdditionalRoute.objects.create(
         api_gateway=gw, name="r", route_key="r", integration_url="https://www.example.com/ws/r", route_id="r1"
     )
-    broker.flushdb()
+    clean_redis.flushdb()
     with django_capture_on_commit_callbacks(execute=True):
         route.delete(push_to_aws=False)
-    assert _runs(broker) == [] and not ApiGatewayAdditionalRoute.objects.exists()
+    assert _runs(clean_redis) == [] and not ApiGatewayAdditionalRoute.objects.exists()
 
 
 def test_deleting_a_gateway_marks_its_sessions_disconnected() -> None:
@@ -275,14 +276,14 @@ def test_deleting_a_gateway_marks_its_sessions_disconnected() -> None:
 
 
 def test_gateway_delete_keeps_aws_unless_push_to_aws_is_true(
-    broker: redis.Redis, django_capture_on_commit_callbacks: Any
+    clean_redis: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:
     kept = _deployed(api_name="kept", api_id="keep123456")
     with django_capture_on_commit_callbacks(execute=True):
         kept.delete()
-    assert _runs(broker) == [] and not ApiGateway.objects.filter(api_name="kept").exists()
+    assert _runs(clean_redis) == [] and not ApiGateway.objects.filter(api_name="kept").exists()
     gone = _deployed(api_name="gone")
     with django_capture_on_commit_callbacks(execute=True):
         handle = gone.delete(push_to_aws=True)
-    assert handle.operation == "delete_gateway" and _runs(broker) == ["delete_gateway"]
+    assert handle.operation == "delete_gateway" and _runs(clean_redis) == ["delete_gateway"]
     assert ApiGateway.objects.filter(pk=gone.pk).exists()  # the worker deletes the row after AWS

@@ -144,7 +144,7 @@ def test_collect_deferred_sync_errors_yields_a_list() -> None:
 
 @pytest.mark.django_db
 def test_queryset_send_message_accepts_max_workers(
-    broker: Any, django_capture_on_commit_callbacks: Any
+    clean_redis: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     gateway = models.ApiGateway.objects.create(api_name="g")
     models.WebSocketSession.objects.create(connection_id="c=", channel_name="room", api_gateway=gateway)

@@ -10,6 +10,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.models import User
 from django.core.cache import cache
 
+from tests.compat.models_support import ingestion_urls  # noqa: F401  (fixtures)
 from tests.ingestion.conftest import API_ID, EventClient, error_code, make_browser, new_connection_id
 from wsgateway.models import ApiGateway, WebSocketSession, WebSocketToken
 
