@@ -134,8 +134,8 @@ def integration_request_parameters() -> dict[str, str]:
         return {"integration.request.header.connectionId": "context.connectionId"}
     if not GATEWAY_SECRET_PATTERN.fullmatch(configured[0]):
         raise ValueError(
-            "The gateway secret must be at least 32 characters from A-Z a-z 0-9 . _ ~ + / = -, "
-            "without quotes, spaces or a newline (check a secret read from a file)."
+            "The gateway secret must be at least 32 characters from A-Z a-z 0-9 . _ ~ + / = - "
+            "(no quotes, no whitespace, not even the newline a secret file often ends in)."
         )
     from wsgateway.provisioning import spec  # spec imports this module
 
