@@ -1,13 +1,15 @@
 """wsgateway's models.
 
-The public API follows the reference package's documented models API: the same class, field,
-method and argument names (``ApiGateway``, ``ApiGatewayAdditionalRoute``, ``WebSocketSession``,
-``WebSocketSessionQuerySet``, ``WebSocketToken``, ``ConnectionRateLimit``, ``get_boto3_client``,
-``get_region_name``).  Where the design asks for more (provisioning state, hashed secrets, channel
-permissions) it is added beside them.
+The public API is that of django-aws-api-gateway-websockets 4.1.0's ``models`` module: the same
+classes (``ApiGateway`` with its ``ProvisioningStatus``, ``ApiGatewayAdditionalRoute``,
+``WebSocketSession``, ``WebSocketSessionQuerySet``, ``WebSocketToken``, ``ConnectionRateLimit``,
+``ChannelPermission``, ``ChannelPermissionRule``), module-level constants and functions, with
+their names, arguments and exception types. Each module-level function delegates to the one place
+wsgateway keeps that policy (``wsgateway.aws``, ``wsgateway.hashing``, ``wsgateway.conf``,
+``wsgateway.provisioning``). What still differs, and why, is listed in docs/migrating.md.
 
 Nothing here calls AWS during a web request: the provisioning and sending methods enqueue
-Celery tasks.
+Celery tasks (after the transaction commits) and return a handle.
 """
 
 from __future__ import annotations

@@ -287,3 +287,16 @@ def test_gateway_delete_keeps_aws_unless_push_to_aws_is_true(
         handle = gone.delete(push_to_aws=True)
     assert handle.operation == "delete_gateway" and _runs(clean_redis) == ["delete_gateway"]
     assert ApiGateway.objects.filter(pk=gone.pk).exists()  # the worker deletes the row after AWS
+
+
+def test_a_run_on_a_complete_api_does_not_make_it_look_unprovisioned() -> None:
+    """The provisioning lock writes "creating" only while the API is not complete."""
+    from wsgateway.provisioning import lock
+
+    deployed = _deployed()
+    fresh = ApiGateway.objects.create(api_name="fresh")
+    assert lock.acquire(deployed.pk, "run-1") is None and lock.acquire(fresh.pk, "run-2") is None
+    deployed.refresh_from_db()
+    fresh.refresh_from_db()
+    assert deployed.provisioning_status == Status.DEPLOYED and not deployed.needs_api_creation
+    assert fresh.provisioning_status == Status.CREATING and fresh.needs_api_creation
