@@ -33,6 +33,7 @@ from wsgateway.models import (
     ConnectionRateLimit,
     WebSocketSession,
     WebSocketToken,
+    auth_hash_matches,
 )
 from wsgateway.views.body import parse_message_body
 from wsgateway.views.errors import EventRefused, error_response
@@ -375,13 +376,8 @@ class WebSocketView(View):
 
     @staticmethod
     def _auth_hash_current(session: WebSocketSession, user: AbstractBaseUser) -> bool:
-        if not session.auth_hash:
-            return True
-        if constant_time_compare(session.auth_hash, user.get_session_auth_hash()):
-            return True
-        # A rotated SECRET_KEY (old one in SECRET_KEY_FALLBACKS) must not log everyone out.
-        fallbacks = getattr(user, "get_session_auth_fallback_hash", None)
-        return fallbacks is not None and any(constant_time_compare(session.auth_hash, h) for h in fallbacks())
+        # The same rule as a token's (SECRET_KEY_FALLBACKS honoured): one home, in the models.
+        return auth_hash_matches(session.auth_hash, user)
 
     def _kick(self, request: HttpRequest) -> None:
         # Marked at once, so no fan-out reaches this user any more; then closed at API Gateway.
