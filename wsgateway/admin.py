@@ -26,6 +26,7 @@ from wsgateway.models import (
     ApiGateway,
     ApiGatewayAdditionalRoute,
     ChannelPermission,
+    ChannelPermissionRule,
     ConnectionRateLimit,
     WebSocketSession,
     WebSocketToken,
@@ -275,11 +276,19 @@ class ConnectionRateLimitAdmin(admin.ModelAdmin):
         return False
 
 
+class ChannelPermissionRuleInline(admin.TabularInline):
+    """A rule: all of its permissions (rules are alternatives)."""
+
+    model = ChannelPermissionRule
+    extra = 0
+    filter_horizontal = ("permissions",)
+
+
 @admin.register(ChannelPermission)
 class ChannelPermissionAdmin(admin.ModelAdmin):
-    """Who may join which channel."""
+    """Who may join which channel (the same on every gateway)."""
 
-    list_display = ("channel_name", "api_gateway", "access", "require_all")
-    list_filter = ("access", "api_gateway")
-    search_fields = ("channel_name",)
-    filter_horizontal = ("permissions",)
+    list_display = ("channel_name", "access", "description")
+    list_filter = ("access",)
+    search_fields = ("channel_name", "description")
+    inlines = [ChannelPermissionRuleInline]

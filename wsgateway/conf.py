@@ -85,6 +85,19 @@ SETTINGS: dict[str, Setting] = {
     "GATEWAY_CACHE_SECONDS": Setting(
         30, _NUMBER, "How long the view caches an ApiGateway lookup by API id.", minimum=0
     ),
+    # --- what saving a row does in AWS ---
+    "PUSH_CHANGES_TO_AWS": Setting(
+        True,
+        (bool,),
+        "Saving or deleting a provisioned gateway or route enqueues the matching change in AWS. "
+        "False: only the rows change (push_to_aws= on save()/delete() still wins).",
+    ),
+    "ALLOWED_INTEGRATION_HOSTS": Setting(
+        [],
+        (list, tuple),
+        "Host names a gateway's target endpoint may point at ('*.example.com' matches the "
+        "sub-domains only). Empty: any host.",
+    ),
     # --- AWS endpoints ---
     "ENDPOINT_URLS": Setting(
         {},

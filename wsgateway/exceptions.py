@@ -4,11 +4,17 @@ Every error carries the context needed to act on it (API id, connection id, oper
 code, HTTP status).  AWS errors are created only by :mod:`wsgateway.aws.errors`, which maps
 botocore's errors (and raw HTTP answers of the fast management client) onto these classes.
 Configuration errors are Django's ``ImproperlyConfigured``.
+
+Where the reference package (django-aws-api-gateway-websockets) raised a built-in exception,
+ours subclasses it too, so ``except ValueError`` / ``except RuntimeError`` written for the
+reference still catches ours.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 
 class WsGatewayError(Exception):
@@ -65,8 +71,12 @@ class ThrottledError(AwsError):
     retryable = True
 
 
-class PayloadTooLargeError(AwsError):
-    """413 PayloadTooLargeException: the message exceeds 128 KiB."""
+class PayloadTooLargeError(AwsError, ValueError):
+    """413 PayloadTooLargeException: the message exceeds 128 KiB.
+
+    Also raised before anything is sent, when a message is too large; a ``ValueError`` as the
+    reference's size check raised.
+    """
 
 
 class ForbiddenError(AwsError):
@@ -99,6 +109,22 @@ class AwsConnectionError(AwsError):
 
 class ProvisioningError(WsGatewayError):
     """A provisioning step cannot proceed (precondition missing, resource mismatch, lock held)."""
+
+
+class ApiGatewaySyncError(ProvisioningError):
+    """A change to a deployed API Gateway cannot be pushed to (or read from) AWS.
+
+    The reference package's name; raised when such a push cannot even be queued (e.g. the gateway
+    has no target endpoint, or no gateway secret is configured).
+    """
+
+
+class RegionNotConfiguredError(ImproperlyConfigured, RuntimeError):
+    """Neither ``AWS_GATEWAY_REGION_NAME`` nor ``AWS_REGION_NAME`` is set.
+
+    An ``ImproperlyConfigured`` (it is a settings problem) and a ``RuntimeError`` (what the
+    reference raised).
+    """
 
 
 class InvalidEventError(WsGatewayError):

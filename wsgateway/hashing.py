@@ -28,6 +28,17 @@ def session_key_hash(session_key: str) -> str:
     return keyed_hash(session_key, "session")
 
 
+def user_auth_hash(user: object) -> str:
+    """A keyed hash of ``user.get_session_auth_hash()``, which changes with the password.
+
+    Empty for a user model without ``get_session_auth_hash``.
+    """
+    get_auth_hash = getattr(user, "get_session_auth_hash", None)
+    if get_auth_hash is None:
+        return ""
+    return keyed_hash(get_auth_hash(), "user-auth")
+
+
 def secret_fingerprint(secret: str) -> str:
     """A short fingerprint of a gateway secret, to tell which one an integration carries."""
     return keyed_hash(secret, "gateway-secret")[:16]

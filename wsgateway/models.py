@@ -1,49 +1,251 @@
 """wsgateway's models.
 
-The public API follows the reference package's documented models API: the same class, field,
-method and argument names (``ApiGateway``, ``ApiGatewayAdditionalRoute``, ``WebSocketSession``,
-``WebSocketSessionQuerySet``, ``WebSocketToken``, ``ConnectionRateLimit``, ``get_boto3_client``,
-``get_region_name``).  Where the design asks for more (provisioning state, hashed secrets, channel
-permissions) it is added beside them.
+The public API is that of django-aws-api-gateway-websockets 4.1.0's ``models`` module: the same
+classes (``ApiGateway`` with its ``ProvisioningStatus``, ``ApiGatewayAdditionalRoute``,
+``WebSocketSession``, ``WebSocketSessionQuerySet``, ``WebSocketToken``, ``ConnectionRateLimit``,
+``ChannelPermission``, ``ChannelPermissionRule``), module-level constants and functions, with
+their names, arguments and exception types. Each module-level function delegates to the one place
+wsgateway keeps that policy (``wsgateway.aws``, ``wsgateway.hashing``, ``wsgateway.conf``,
+``wsgateway.provisioning``). What still differs, and why, is listed in docs/migrating.md.
 
 Nothing here calls AWS during a web request: the provisioning and sending methods enqueue
-Celery tasks.
+Celery tasks (after the transaction commits) and return a handle.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth.models import PermissionsMixin
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import models, transaction
-from django.db.models import Count, Q
+from django.db import DatabaseError, models, transaction
+from django.db.models import Count, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
-from wsgateway.aws.clients import get_boto3_client, get_region_name
-from wsgateway.hashing import session_key_hash, token_hash
-from wsgateway.querysets import WebSocketSessionQuerySet
+from wsgateway.aws.clients import (
+    AWS_CONNECT_TIMEOUT,
+    AWS_MAX_ATTEMPTS,
+    AWS_READ_TIMEOUT,
+    get_boto3_client,
+    get_region_name,
+)
+from wsgateway.aws.clients import clear_client_cache as clear_boto3_client_cache
+from wsgateway.conf import wsgateway_settings
+from wsgateway.exceptions import ApiGatewaySyncError, PayloadTooLargeError, ProvisioningError
+from wsgateway.hashing import session_key_hash, token_hash, user_auth_hash
+from wsgateway.querysets import BROADCAST_MAX_WORKERS, WebSocketSessionQuerySet
+from wsgateway.security import channel_name_valid
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+    from wsgateway.provisioning import ProvisioningHandle
+
 __all__ = [
+    "AWS_CONNECT_TIMEOUT",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_READ_TIMEOUT",
+    "BROADCAST_CONNECT_TIMEOUT",
+    "BROADCAST_MAX_ATTEMPTS",
+    "BROADCAST_MAX_WORKERS",
+    "BROADCAST_READ_TIMEOUT",
+    "GATEWAY_SECRET_HEADER",
+    "GATEWAY_SECRET_PATTERN",
+    "MAX_MESSAGE_SIZE",
+    "RATE_LIMIT_PURGE_BATCH",
+    "RATE_LIMIT_PURGE_ONE_IN",
+    "RATE_LIMIT_RETENTION_DAYS",
     "ApiGateway",
     "ApiGatewayAdditionalRoute",
+    "ApiGatewaySyncError",
     "ChannelPermission",
+    "ChannelPermissionRule",
     "ConnectionRateLimit",
+    "PayloadTooLargeError",
+    "ProvisioningStatus",
     "WebSocketSession",
     "WebSocketSessionQuerySet",
     "WebSocketToken",
+    "clear_boto3_client_cache",
+    "collect_deferred_sync_errors",
     "get_boto3_client",
+    "get_gateway_secrets",
     "get_region_name",
+    "hash_session_key",
+    "hash_user_auth",
+    "integration_request_parameters",
+    "run_aws_after_commit",
+    "serialise_message",
+    "validate_integration_host",
 ]
+
+logger = logging.getLogger(__name__)
+
+# --- the reference package's module-level names -------------------------------------------
+# Each is an alias of, or a thin adapter over, the one place wsgateway keeps that policy.
+
+#: Largest message API Gateway accepts (128 KiB); ``WSGATEWAY["MAX_MESSAGE_BYTES"]``'s default.
+MAX_MESSAGE_SIZE = 128 * 1024
+
+# The reference's per-request broadcast tuning. Here a broadcast is sent by the fan-out worker,
+# whose own settings (FANOUT_CONCURRENCY, FANOUT_REQUEST_TIMEOUT_SECONDS, FANOUT_MAX_RETRIES)
+# govern it; the names stay importable.
+BROADCAST_CONNECT_TIMEOUT = 5  # seconds
+BROADCAST_READ_TIMEOUT = 10  # seconds
+BROADCAST_MAX_ATTEMPTS = 3
+
+# Connection attempts are purged by the ``cleanup_rate_limits`` beat task after
+# WSGATEWAY["RATE_LIMIT_RETENTION_DAYS"] (default below); ``record_attempt`` also purges one
+# small batch now and then, so the table stays bounded without beat.
+RATE_LIMIT_RETENTION_DAYS = 7
+RATE_LIMIT_PURGE_ONE_IN = 100
+RATE_LIMIT_PURGE_BATCH = 500
+
+#: The header API Gateway sends the gateway secret in (``WSGATEWAY["SECRET_HEADER"]``'s default).
+GATEWAY_SECRET_HEADER = "X-Ws-Gateway-Secret"  # noqa: S105 (a header name, not a secret)
+
+#: A secret is written into a static mapping expression ``'value'``: no quote, no whitespace.
+GATEWAY_SECRET_PATTERN = re.compile(r"^[A-Za-z0-9._~+/=-]{32,}$")
+
+
+def get_gateway_secrets() -> list[str]:
+    """The accepted gateway secrets, the one integrations carry first (empty: none configured)."""
+    return [secret for secret in wsgateway_settings.gateway_secrets if isinstance(secret, str) and secret]
+
+
+def integration_request_parameters() -> dict[str, str]:
+    """``RequestParameters`` of an integration that calls Django.
+
+    Maps the connection id, and the current gateway secret into its header when a secret is
+    configured. Raises ``ValueError`` when that secret could break out of the static mapping
+    expression (shorter than 32 characters, or a character outside ``A-Z a-z 0-9 . _ ~ + / = -``).
+    """
+    configured = get_gateway_secrets()
+    if not configured:
+        return {"integration.request.header.connectionId": "context.connectionId"}
+    if not GATEWAY_SECRET_PATTERN.fullmatch(configured[0]):
+        raise ValueError(
+            "The gateway secret must be at least 32 characters from A-Z a-z 0-9 . _ ~ + / = - "
+            "(no quotes, no whitespace, not even the newline a secret file often ends in)."
+        )
+    from wsgateway.provisioning import spec  # spec imports this module
+
+    return spec.request_parameters()
+
+
+def serialise_message(data: dict[str, Any]) -> str:
+    """``data`` as strict JSON (no NaN/Infinity), checked against the 128 KiB limit.
+
+    Raises :class:`~wsgateway.exceptions.PayloadTooLargeError` (a ``ValueError``) when the text
+    exceeds ``WSGATEWAY["MAX_MESSAGE_BYTES"]``, and ``ValueError`` for NaN or Infinity.
+    """
+    text = json.dumps(data, allow_nan=False)
+    size = len(text.encode("utf-8"))
+    limit = int(wsgateway_settings.MAX_MESSAGE_BYTES)
+    if size > limit:
+        raise PayloadTooLargeError(
+            f"Message exceeds AWS limit: {size} bytes (max: {limit} bytes)", status_code=413
+        )
+    return text
+
+
+def _post_to_connection(client: Any, message: str, connection_id: str) -> tuple[str, Any]:
+    """Post ``message`` with a boto3 management ``client``; never raises a delivery failure.
+
+    ``("sent", response)``, ``("gone", None)`` (410) or ``("failed", None)``. Kept for code
+    written against the reference; wsgateway's own fan-out does not use boto3 for this.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from wsgateway.aws.errors import translate_error
+    from wsgateway.exceptions import GoneError
+
+    try:
+        return "sent", client.post_to_connection(Data=message, ConnectionId=connection_id)
+    except (ClientError, BotoCoreError) as err:
+        translated = translate_error(err, connection_id=connection_id, operation="PostToConnection")
+        if isinstance(translated, GoneError):
+            return "gone", None
+        logger.warning("wsgateway: posting to connection %s failed: %s", connection_id, translated)
+        return "failed", None
+
+
+def hash_session_key(session_key: str) -> str:
+    """The keyed hash (64 hex characters) under which a Django session key is stored."""
+    return session_key_hash(session_key)
+
+
+def hash_user_auth(user: Any) -> str:
+    """A keyed hash of the user's session auth hash ('' for a user model without one)."""
+    return user_auth_hash(user)
+
+
+def validate_integration_host(url: str | None, field: str) -> None:
+    """Raise ``ValidationError`` on ``field`` when ``url``'s host is not an allowed integration host.
+
+    ``WSGATEWAY["ALLOWED_INTEGRATION_HOSTS"]`` lists host names; ``*.example.com`` matches
+    sub-domains only; empty (the default) allows any host. An integration URL receives every
+    event with the connection id and the gateway secret, so it must point at your own site.
+    """
+    if url and not _integration_host_allowed(url):
+        raise ValidationError(
+            {field: "This host is not in the allowed integration hosts (ALLOWED_INTEGRATION_HOSTS)."},
+            code="integration_host",
+        )
+
+
+def _integration_host_allowed(url: str) -> bool:
+    allowed = [h.strip().lower() for h in wsgateway_settings.ALLOWED_INTEGRATION_HOSTS if h.strip()]
+    if not allowed:
+        return True
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if not host:
+        return False
+    for entry in allowed:
+        if entry.startswith("*."):
+            if host.endswith(entry[1:]) and len(host) > len(entry) - 1:
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+def _push_enabled(push_to_aws: bool | None) -> bool:
+    """An explicit ``push_to_aws`` wins; else ``WSGATEWAY["PUSH_CHANGES_TO_AWS"]`` (default on)."""
+    if push_to_aws is None:
+        return bool(wsgateway_settings.PUSH_CHANGES_TO_AWS)
+    return bool(push_to_aws)
+
+
+@contextmanager
+def collect_deferred_sync_errors() -> Iterator[list[Exception]]:
+    """Kept for code written for the reference; yields a list that stays empty.
+
+    The reference ran AWS calls when a transaction committed and collected their errors here.
+    wsgateway only enqueues on commit; a failed push is recorded on the gateway's ``last_error``
+    by the worker, never raised into the request.
+    """
+    yield []
+
+
+def run_aws_after_commit(operation: Callable[[], Any]) -> None:
+    """Run ``operation`` (which should only enqueue) once the open transaction commits, or now."""
+    transaction.on_commit(operation)
+
 
 # AWS naming rules the admin can check before a worker ever calls AWS.
 _STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
@@ -60,23 +262,91 @@ def _validate_domain_name(value: str) -> None:
 
 
 class ProvisioningStatus(models.TextChoices):
-    """Where a gateway (or route) is in its provisioning chain."""
+    """How far provisioning in AWS has got (the reference's values), and where a run is.
 
-    NOT_PROVISIONED = "not_provisioned", "Not provisioned"
+    The first seven are the reference package's ``ApiGateway.ProvisioningStatus``. The last three
+    are wsgateway's: a run is queued, its last step failed (``last_error`` says why), or the
+    AWS resources were deleted. While a run holds the gateway its status is ``creating``.
+    Additional routes use the same values (``pending``, ``queued``, ``creating``, ``deployed``,
+    ``failed``, ``deleted``).
+    """
+
+    PENDING = "pending", "Pending"
+    CREATING = "creating", "Creating"
+    API_CREATED = "api_created", "API created"
+    ROUTES_CREATED = "routes_created", "Routes created"
+    DEPLOYED = "deployed", "Deployed"
+    DOMAIN_CREATED = "domain_created", "Custom domain created"
+    MAPPED = "mapped", "Custom domain mapped"
     QUEUED = "queued", "Queued"
-    IN_PROGRESS = "in_progress", "In progress"
-    PROVISIONED = "provisioned", "Provisioned"
     FAILED = "failed", "Failed"
-    DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted from AWS"
 
 
-class ApiGateway(models.Model):
+#: Statuses that describe a run, not how far provisioning got (see effective_provisioning_status).
+_RUN_STATUSES = frozenset({ProvisioningStatus.QUEUED, ProvisioningStatus.FAILED, ProvisioningStatus.DELETED})
+_API_COMPLETE = frozenset(
+    {ProvisioningStatus.DEPLOYED, ProvisioningStatus.DOMAIN_CREATED, ProvisioningStatus.MAPPED}
+)
+
+#: ``ApiGateway`` fields AWS holds: a full save of a deployed gateway enqueues their push.
+SYNCED_GATEWAY_FIELDS = (
+    "api_name",
+    "api_description",
+    "api_key_selection_expression",
+    "route_selection_expression",
+    "target_base_endpoint",
+    "stage_description",
+)
+#: ``ApiGatewayAdditionalRoute`` fields AWS holds.
+SYNCED_ROUTE_FIELDS = ("route_key", "integration_url")
+
+
+class _SnapshotMixin(models.Model):
+    """Remembers the loaded values of the fields AWS holds, to tell what a save changed."""
+
+    synced_fields: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any, *args: Any, **kwargs: Any) -> Any:
+        instance = super().from_db(db, field_names, values, *args, **kwargs)
+        instance._aws_snapshot = instance._synced_values()
+        return instance
+
+    def _synced_values(self) -> dict[str, Any]:
+        return {name: self.__dict__[name] for name in self.synced_fields if name in self.__dict__}
+
+    def _changed_synced_fields(self) -> set[str]:
+        """Fields AWS holds whose value differs from the loaded one; takes a new snapshot."""
+        previous = getattr(self, "_aws_snapshot", {})
+        current = self._synced_values()
+        self._aws_snapshot = current
+        return {name for name, value in current.items() if previous.get(name, value) != value}
+
+    def _save_and_diff(self, args: Any, kwargs: dict[str, Any]) -> set[str] | None:
+        """Save as the reference does: a full save validates first (``full_clean``); a save with
+        ``update_fields`` does not. Returns the AWS-held fields a full save changed, ``None`` for
+        an ``update_fields`` save (those never reach AWS)."""
+        self.last_push: ProvisioningHandle | None = None
+        full_save = kwargs.get("update_fields") is None
+        if full_save:
+            self.full_clean()
+        super().save(*args, **kwargs)
+        return self._changed_synced_fields() if full_save else None
+
+
+class ApiGateway(_SnapshotMixin, models.Model):
     """Stored the API Gateway definitions.
 
     One row per API Gateway WebSocket API.  The user fills in the definition; the provisioning
     chain (run by a Celery worker) fills in the AWS ids, one step at a time.
     """
+
+    ProvisioningStatus = ProvisioningStatus
+    synced_fields = SYNCED_GATEWAY_FIELDS
 
     api_name = models.CharField(
         "API name", max_length=128, unique=True, help_text="Name of the API Gateway WebSocket API."
@@ -195,8 +465,11 @@ class ApiGateway(models.Model):
         "provisioning status",
         max_length=20,
         choices=ProvisioningStatus.choices,
-        default=ProvisioningStatus.NOT_PROVISIONED,
-        help_text="Where the provisioning chain is.",
+        default=ProvisioningStatus.PENDING,
+        help_text=(
+            "How far provisioning in AWS has got, or where the current run is. Runs are resumable: "
+            "enqueueing the operation again continues from what exists."
+        ),
     )
     provisioning_step = models.CharField(
         "last completed step", max_length=64, blank=True, default="", help_text="The last step that finished."
@@ -291,13 +564,39 @@ class ApiGateway(models.Model):
     def __str__(self) -> str:
         return self.api_name
 
-    def save(self, **kwargs: Any) -> None:
-        """Ensure the trailing slash is saved to the target endpoint."""
+    def save(self, *args: Any, push_to_aws: bool | None = None, **kwargs: Any) -> None:
+        """Validate, ensure the target endpoint's trailing slash, save; then enqueue the AWS push.
+
+        A full save runs ``full_clean()`` first (a ``ValidationError`` saves nothing). A save with
+        ``update_fields`` writes only those columns, skips validation and never touches AWS (the
+        provisioning steps record their progress that way).
+
+        When the gateway is deployed (:attr:`is_deployed`) and a field AWS holds changed, the
+        push of the changes is enqueued after the transaction commits (a ``push_changes`` run:
+        API, integrations, routes, then a deployment); the handle is left on
+        ``self.last_push``. ``push_to_aws=False`` never pushes, ``True`` always does, ``None``
+        follows ``WSGATEWAY["PUSH_CHANGES_TO_AWS"]`` (on by default). Raises
+        :class:`~wsgateway.exceptions.ApiGatewaySyncError` after saving when the push cannot be
+        queued (e.g. no gateway secret configured); the local change is kept.
+        """
         if self.target_base_endpoint and not self.target_base_endpoint.endswith("/"):
             self.target_base_endpoint += "/"
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "target_base_endpoint"}
-        super().save(**kwargs)
+        changed = self._save_and_diff(args, kwargs)
+        if changed and self.is_deployed and _push_enabled(push_to_aws):
+            self.last_push = self._enqueue("push_changes", ApiGatewaySyncError)
+
+    def delete(self, *args: Any, push_to_aws: bool | None = None, **kwargs: Any) -> Any:
+        """Delete the row. Its sessions are marked disconnected (see :mod:`wsgateway.receivers`).
+
+        As in the reference, deleting the row leaves the API in AWS: ``push_to_aws`` is accepted
+        and only ``True`` changes that, enqueueing the deletion of the AWS resources and then of
+        the row (the row stays until the worker has deleted the API; the handle is returned).
+        """
+        if push_to_aws:
+            return self._enqueue("delete_gateway", ProvisioningError, delete_row=True)
+        return super().delete(*args, **kwargs)
 
     def clean(self) -> None:
         """Validate fields only when they have values."""
@@ -305,6 +604,11 @@ class ApiGateway(models.Model):
 
         def bad(field: str, message: str) -> None:
             errors.setdefault(field, []).append(message)
+
+        try:
+            validate_integration_host(self.target_base_endpoint, "target_base_endpoint")
+        except ValidationError as err:
+            bad("target_base_endpoint", err.messages[0])
 
         if self.api_name and not re.match(r"^[\w .\-]{1,128}$", self.api_name):
             bad("api_name", "Use letters, digits, spaces, '.', '-' and '_' (at most 128).")
@@ -366,41 +670,133 @@ class ApiGateway(models.Model):
             base = "http://" + base[len("ws://") :]
         return f"{base}/{self.stage_name}"
 
+    # --- provisioning state (reference names) ---
+    @property
+    def is_deployed(self) -> bool:
+        """The API exists in AWS and a deployment of its stage was made."""
+        return bool(self.api_created and self.api_id and self.deployment_id)
+
+    @property
+    def effective_provisioning_status(self) -> str:
+        """How far provisioning has got, reading past wsgateway's run statuses.
+
+        ``pending`` with ``api_created`` set (a row older than the status, or registered by hand
+        for an existing API) counts as complete: ``deployed``, or ``mapped`` with its custom
+        domain. So does a queued, running or failed run on an API that was complete. Otherwise a
+        queued or failed run reports how far the rows show it got.
+        """
+        status = self.provisioning_status
+        progress = (ProvisioningStatus.API_CREATED, ProvisioningStatus.ROUTES_CREATED)
+        if status in _API_COMPLETE or status in progress:
+            return status
+        if self.api_created:
+            return ProvisioningStatus.MAPPED if self.custom_domain_created else ProvisioningStatus.DEPLOYED
+        if status in _RUN_STATUSES:
+            return ProvisioningStatus.API_CREATED if self.api_id else ProvisioningStatus.PENDING
+        return status
+
+    @property
+    def needs_api_creation(self) -> bool:
+        """The API still has to be created (or finished after a failure)."""
+        return self.effective_provisioning_status not in _API_COMPLETE
+
+    @property
+    def needs_custom_domain(self) -> bool:
+        """The API is deployed and its custom domain or API mapping is not done."""
+        return self.effective_provisioning_status in (
+            ProvisioningStatus.DEPLOYED,
+            ProvisioningStatus.DOMAIN_CREATED,
+        )
+
     # --- provisioning entry points (reference names); they enqueue the worker's chain ---
-    def create_gateway(self) -> Any:
+    def _enqueue(self, operation: str, error: type[Exception], **kwargs: Any) -> ProvisioningHandle:
+        """Enqueue ``operation`` on this (saved) gateway; refusals raise ``error``."""
+        from wsgateway import provisioning
+
+        if self.pk is None:
+            raise ValueError("Save the gateway before enqueueing AWS work on it.")
+        try:
+            if operation == "delete_gateway":
+                return provisioning.enqueue_delete_from_aws(self, **kwargs)
+            return provisioning.enqueue(operation, self.pk, **kwargs)
+        except ProvisioningError as err:
+            if isinstance(err, error):
+                raise
+            raise error(str(err)) from err
+
+    def create_gateway(self) -> ProvisioningHandle | bool:
         """Creates the actual API gateway record.
 
         Enqueues the provisioning chain (API, integrations, routes, stage, deployment) on the
         ``provisioning`` queue (after the transaction commits) and returns a
         ``ProvisioningHandle`` (``run_id``, ``task_id``; ``.result`` is the Celery AsyncResult).
+        Returns ``False`` (as the reference) when the API is already complete. An unsaved row is
+        saved (validated) first; ``ValueError`` without ``target_base_endpoint``.
         """
-        from wsgateway import provisioning
+        if not self.needs_api_creation:
+            return False
+        if not self.target_base_endpoint:
+            raise ValueError("target_base_endpoint is required to create the API Gateway")
+        if self.pk is None:
+            self.save()
+        return self._enqueue("create_gateway", ProvisioningError)
 
-        return provisioning.enqueue_create_gateway(self)
-
-    def create_custom_domain(self) -> Any:
+    def create_custom_domain(self) -> ProvisioningHandle | None:
         """Uses boto3 to create the custom domain and associate it with the production stage
         of the loaded API.
 
         Should be called after create_gateway() has been run.  Enqueues the domain-name, API
-        mapping and (with a hosted zone) Route 53 alias steps and returns a ``ProvisioningHandle``.
+        mapping and (with a hosted zone) Route 53 alias steps and returns a ``ProvisioningHandle``;
+        ``None`` when the domain is already mapped. ``ValueError`` before the API is complete or
+        without ``certificate_arn``.
+        """
+        status = self.effective_provisioning_status
+        if status not in _API_COMPLETE:
+            raise ValueError("The API needs to be created before calling this method")
+        if not self.certificate_arn:
+            raise ValueError("A Certificate ARN is required")
+        if status == ProvisioningStatus.MAPPED:
+            return None
+        return self._enqueue("create_custom_domain", ProvisioningError)
+
+    def sync_to_aws(self, client: Any = None, fields: Any = None) -> ProvisioningHandle:
+        """Enqueue writing the row's values to the deployed API (then a deployment if needed).
+
+        ``client`` and ``fields`` are accepted for the reference's signature: the worker uses
+        its own client and compares every field. Returns the run's ``ProvisioningHandle``; its
+        result lists the changes. ``ValueError`` unless :attr:`is_deployed`.
+        """
+        if not self.is_deployed:
+            raise ValueError("The API must be deployed before it can be synced to AWS")
+        return self._enqueue("sync_to_aws", ApiGatewaySyncError)
+
+    def sync_from_aws(self, client: Any = None) -> ProvisioningHandle:
+        """Enqueue reading the deployed API into the rows; returns the run's handle.
+
+        ``ValueError`` unless :attr:`is_deployed`.
+        """
+        if not self.is_deployed:
+            raise ValueError("The API must be deployed before it can be synced from AWS")
+        return self._enqueue("sync_from_aws", ApiGatewaySyncError)
+
+    def deploy_api(self, client: Any = None) -> Any:
+        """Create a deployment of the stage.
+
+        With ``client`` (an ``apigatewayv2`` client, as in the reference) it deploys now — the
+        worker's provisioning chain calls it so. Without one it enqueues a redeploy run and
+        returns its handle.
         """
         from wsgateway import provisioning
 
-        return provisioning.enqueue_create_custom_domain(self)
-
-    def deploy_api(self, client: Any) -> Any:
-        """Create a deployment of the stage with ``client`` (an ``apigatewayv2`` client).
-
-        Runs on the worker inside the provisioning chain; records the deployment id.
-        """
-        from wsgateway import provisioning
-
+        if client is None:
+            return self._enqueue("redeploy", ProvisioningError)
         return provisioning.deploy_api(self, client)
 
 
-class ApiGatewayAdditionalRoute(models.Model):
+class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
     """Stores the additional route keys"""
+
+    synced_fields = SYNCED_ROUTE_FIELDS
 
     api_gateway = models.ForeignKey(
         ApiGateway,
@@ -429,7 +825,7 @@ class ApiGatewayAdditionalRoute(models.Model):
         "provisioning status",
         max_length=20,
         choices=ProvisioningStatus.choices,
-        default=ProvisioningStatus.NOT_PROVISIONED,
+        default=ProvisioningStatus.PENDING,
         help_text="Where this route's provisioning is.",
     )
     last_error = models.TextField("last error", blank=True, default="", help_text="The last failure, if any.")
@@ -444,22 +840,36 @@ class ApiGatewayAdditionalRoute(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.api_gateway_id}:{self.route_key}"
+        return self.name
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save the record then deploy the new route if the parent has already been deployed.
+    def save(self, *args: Any, push_to_aws: bool | None = None, **kwargs: Any) -> None:
+        """Validate and save the record, then enqueue its route's create/update and a deployment.
 
-        The deployment is enqueued after the transaction commits; it never runs in the request.
+        A full save runs ``full_clean()`` first; a save with ``update_fields`` neither validates
+        nor touches AWS. When the gateway's API exists: a route not yet in AWS is always queued
+        for creation (as the reference creates a new route), unless ``push_to_aws=False``; a
+        deployed route whose ``route_key`` or ``integration_url`` changed is queued for update
+        when ``push_to_aws`` is ``True``, or ``None`` and ``WSGATEWAY["PUSH_CHANGES_TO_AWS"]`` is
+        on. The handle is left on ``self.last_push``. Everything is enqueued after the
+        transaction commits; nothing here calls AWS.
         """
-        super().save(*args, **kwargs)
-        if self.api_gateway.api_created:
+        changed = self._save_and_diff(args, kwargs)
+        if changed is None or push_to_aws is False or not self.api_gateway.api_id:
+            return
+        if not self.deployed or (changed and _push_enabled(push_to_aws)):
             from wsgateway import provisioning
 
-            pk = self.pk
-            transaction.on_commit(lambda: provisioning.enqueue_sync_route(pk))
+            self.last_push = provisioning.enqueue_sync_route(self.pk)
+
+    def delete(self, *args: Any, push_to_aws: bool | None = None, **kwargs: Any) -> Any:
+        """Delete the record; its AWS route and integration are deleted by a queued run (then a
+        deployment) unless ``push_to_aws=False``, or ``None`` with ``PUSH_CHANGES_TO_AWS`` off."""
+        self._push_delete = _push_enabled(push_to_aws)
+        return super().delete(*args, **kwargs)
 
     def clean(self) -> None:
-        """Route keys may not shadow the built-in routes."""
+        """Route keys may not shadow the built-in routes; the URL must be at an allowed host."""
+        validate_integration_host(self.integration_url, "integration_url")
         if self.route_key and (self.route_key.startswith("$") or not _ROUTE_KEY_RE.match(self.route_key)):
             raise ValidationError(
                 {"route_key": "Use letters, digits, '.', '-' and '_'; '$' routes are built in."}
@@ -470,6 +880,38 @@ class ApiGatewayAdditionalRoute(models.Model):
         from wsgateway import provisioning
 
         return provisioning.create_route(self, client, deploy=deploy)
+
+    def update_route(
+        self, client: Any = None, previous_route_key: str | None = None, deploy: bool = True
+    ) -> Any:
+        """Bring the AWS route and integration in line with this row, then deploy.
+
+        Without ``client`` the run is enqueued and its handle returned; with an ``apigatewayv2``
+        client it runs now, in this process (as management commands' ``--here`` do), and the
+        step results are returned. The route is found by its recorded id, so
+        ``previous_route_key`` is not needed; a deployment follows whatever ``deploy`` says
+        (one deployment per run, made only when something changed).
+        """
+        from wsgateway import provisioning
+
+        if client is None:
+            return provisioning.enqueue_sync_route(self.pk)
+        return provisioning.run_inline("sync_route", self.api_gateway_id, arg=str(self.pk), client=client)
+
+    def delete_route(self, client: Any = None, deploy: bool = True) -> Any:
+        """Delete this row's AWS route and integration (a route already gone is fine), then deploy.
+
+        Enqueued without ``client`` (``None`` when nothing of it exists in AWS); run now with one.
+        The row itself is not deleted: ``delete()`` does that and queues this on its own.
+        """
+        from wsgateway import provisioning
+
+        if not (self.route_id or self.integration_id):
+            return None
+        arg = f"{self.route_id},{self.integration_id}"
+        if client is None:
+            return provisioning.enqueue_delete_route(self.api_gateway_id, self.route_id, self.integration_id)
+        return provisioning.run_inline("delete_route", self.api_gateway_id, arg=arg, client=client)
 
 
 class WebSocketSession(models.Model):
@@ -564,9 +1006,14 @@ class WebSocketSession(models.Model):
         """Sends a message containing the given data to connection.
 
         Enqueues the send (after the current transaction commits) and returns a handle with the
-        message id; API Gateway is called by a worker, never here.
+        message id; API Gateway is called by a worker, never here. ``ValueError`` when the
+        session has no gateway to send through; ``PayloadTooLargeError`` (a ``ValueError``) for
+        a message over the size limit.
         """
         from wsgateway import sending
+
+        if self.api_gateway_id is None:
+            raise ValueError(f"Session {self.connection_id} has no API Gateway to send the message through")
 
         return sending.send_to_connection(self, data)
 
@@ -574,8 +1021,10 @@ class WebSocketSession(models.Model):
 class WebSocketToken(models.Model):
     """One-time use tokens for establishing WebSocket connections (CSRF protection).
 
-    Only a keyed hash of the token is stored; the plaintext exists once, in the answer to the
-    client that asked for it.  The token is bound to the hash of the Django session key.
+    Only a keyed hash of the token is stored; the plaintext exists once, on the instance
+    :meth:`generate_token` returns (``row.token``) and in the answer to the client.  The token
+    is bound to the hash of the Django session key, and records the user's auth hash at issue
+    time: a password change after issue makes it useless.
     """
 
     token = models.CharField(
@@ -591,11 +1040,21 @@ class WebSocketToken(models.Model):
     session_key = models.CharField(
         "session key hash", max_length=64, help_text="Keyed hash of the Django session the token is bound to."
     )
+    auth_hash = models.CharField(
+        "auth hash",
+        max_length=128,
+        blank=True,
+        default="",
+        help_text="The user's session auth hash when the token was issued; the socket keeps it.",
+    )
     created_at = models.DateTimeField(
         "created at", default=timezone.now, help_text="When the token was issued."
     )
     used = models.BooleanField("used", default=False, help_text="Tokens are single use.")
     used_at = models.DateTimeField("used at", null=True, blank=True, help_text="When the token was consumed.")
+
+    # The raw token, on the instance generate_token() returns only.
+    _raw_token: str | None = None
 
     class Meta:
         verbose_name = "WebSocket token"
@@ -608,41 +1067,87 @@ class WebSocketToken(models.Model):
     def __str__(self) -> str:
         return f"token for user {self.user_id} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; the raw token held by a freshly generated instance is written as its hash."""
+        raw = getattr(self, "_raw_token", None)
+        if raw is not None and self.token == raw:
+            self.token = token_hash(raw)
+            try:
+                super().save(*args, **kwargs)
+            finally:
+                self.token = raw
+            return
+        super().save(*args, **kwargs)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        """Reload; ``token`` then holds the stored hash (the raw value is gone)."""
+        self._raw_token = None
+        super().refresh_from_db(*args, **kwargs)
+
     @classmethod
-    def generate_token(cls, user: AbstractBaseUser, session_key: str) -> str:
+    def generate_token(cls, user: AbstractBaseUser, session_key: str) -> WebSocketToken:
         """Generate a one-time use WebSocket token.
 
-        Returns the token (the only time it exists in plaintext); the row keeps its hash.
+        Returns the row, with the raw token (64 hex characters) in ``row.token`` on this instance
+        only; the database holds its keyed hash.
         """
         if not session_key:
             raise ValueError("A token must be bound to a Django session key.")
-        value = secrets.token_urlsafe(32)
-        cls.objects.create(token=token_hash(value), user=user, session_key=session_key_hash(session_key))
-        return value
+        value = secrets.token_hex(32)
+        row = cls(
+            token=value,
+            user=cast(Any, user),
+            session_key=session_key_hash(session_key),
+            auth_hash=_session_auth_hash(user),
+        )
+        row._raw_token = value
+        row.save(force_insert=True)
+        return row
 
     @classmethod
-    def validate_and_consume(
-        cls, token_value: str, session_key: str, max_age_seconds: int = 60
-    ) -> tuple[bool, AbstractBaseUser | None]:
-        """Validate token and mark as used (single-use).
+    def consume(cls, token_value: str, session_key: str, max_age_seconds: int = 60) -> WebSocketToken | None:
+        """The token row (with its user), consumed; ``None`` when it is not valid.
 
-        Returns ``(True, user)`` for an unused token issued to this session no more than
-        ``max_age_seconds`` ago, consuming it; otherwise ``(False, None)``.  Consumption is one
-        conditional UPDATE, so of two concurrent attempts exactly one wins.
+        Valid: unused, issued to this session no more than ``max_age_seconds`` ago, and issued
+        under the user's current password (the recorded auth hash still matches). Consumption
+        is one conditional UPDATE, so of two concurrent attempts exactly one wins.
         """
-        if not token_value or not session_key or len(token_value) > 512:
-            return False, None
+        if not isinstance(token_value, str) or not token_value or not session_key or len(token_value) > 512:
+            return None
         now = timezone.now()
         row = (
             cls.objects.select_related("user")
             .filter(token=token_hash(token_value), session_key=session_key_hash(session_key))
-            .only("id", "created_at", "used", "user")
             .first()
         )
         if row is None or row.used or now - row.created_at > timedelta(seconds=max_age_seconds):
-            return False, None
-        won = cls.objects.filter(pk=row.pk, used=False).update(used=True, used_at=now)
-        return (True, row.user) if won == 1 else (False, None)
+            return None
+        if not auth_hash_matches(row.auth_hash, row.user):
+            return None
+        if cls.objects.filter(pk=row.pk, used=False).update(used=True, used_at=now) != 1:
+            return None
+        row.used, row.used_at = True, now
+        return row
+
+    @classmethod
+    def validate_and_consume(
+        cls, token_value: str, session_key: str, max_age_seconds: int = 60
+    ) -> AbstractBaseUser | None:
+        """Validate token and mark as used (single-use).
+
+        Returns the token's user, or ``None`` (see :meth:`consume` for what is valid).
+        """
+        row = cls.consume(token_value, session_key, max_age_seconds)
+        return None if row is None else row.user
+
+    @classmethod
+    def revoke_for_user(cls, user: Any) -> int:
+        """Delete the user's unused tokens (logout, password change, deactivation)."""
+        user_id = getattr(user, "pk", user)
+        if user_id is None:
+            return 0
+        deleted, _per_model = cls.objects.filter(user_id=user_id, used=False).delete()
+        return deleted
 
     @classmethod
     def check_rate_limit(cls, user: AbstractBaseUser, max_tokens_per_minute: int = 10) -> bool:
@@ -652,17 +1157,37 @@ class WebSocketToken(models.Model):
         the last 60 seconds.
         """
         since = timezone.now() - timedelta(minutes=1)
-        issued = cls.objects.filter(user=user, created_at__gt=since).count()
+        issued = cls.objects.filter(user=user, created_at__gte=since).count()
         return issued < max_tokens_per_minute
 
     @classmethod
     def cleanup_expired(cls, max_age_seconds: int = 300) -> tuple[int, dict[str, int]]:
         """Delete expired/used tokens (call via cron/celery).
 
-        Returns Django's ``delete()`` result, ``(count, per_model)``, as the reference does.
+        Deletes tokens older than ``max_age_seconds`` and used ones. Returns Django's
+        ``delete()`` result, ``(count, per_model)``, as the reference does.
         """
         cutoff = timezone.now() - timedelta(seconds=max_age_seconds)
         return cls.objects.filter(Q(used=True) | Q(created_at__lt=cutoff)).delete()
+
+
+def _session_auth_hash(user: Any) -> str:
+    get_auth_hash = getattr(user, "get_session_auth_hash", None)
+    return get_auth_hash() if get_auth_hash is not None else ""
+
+
+def auth_hash_matches(recorded: str, user: Any) -> bool:
+    """Whether ``recorded`` (a session auth hash) is still ``user``'s, in constant time.
+
+    An empty ``recorded`` (a row older than the field) matches. A hash made under a key in
+    ``SECRET_KEY_FALLBACKS`` matches too, so rotating ``SECRET_KEY`` does not log everyone out.
+    """
+    if not recorded:
+        return True
+    if constant_time_compare(recorded, _session_auth_hash(user)):
+        return True
+    fallbacks = getattr(user, "get_session_auth_fallback_hash", None)
+    return fallbacks is not None and any(constant_time_compare(recorded, h) for h in fallbacks())
 
 
 class ConnectionRateLimit(models.Model):
@@ -732,9 +1257,31 @@ class ConnectionRateLimit(models.Model):
         user: AbstractBaseUser | AnonymousUser | None = None,
         successful: bool = False,
     ) -> ConnectionRateLimit:
-        """Record a connection attempt"""
+        """Record a connection attempt, and now and then delete one batch of expired ones.
+
+        One call in ``RATE_LIMIT_PURGE_ONE_IN`` deletes up to ``RATE_LIMIT_PURGE_BATCH`` rows older
+        than ``WSGATEWAY["RATE_LIMIT_RETENTION_DAYS"]``, so the table stays bounded even without
+        the beat task. A failing purge is logged and never loses the attempt.
+        """
         user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
-        return cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
+        attempt = cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
+        if secrets.randbelow(RATE_LIMIT_PURGE_ONE_IN) == 0:
+            try:
+                with transaction.atomic():  # a savepoint: a failed purge must not abort $connect's
+                    cls._purge_expired()
+            except DatabaseError:
+                logger.exception("wsgateway: could not delete expired connection attempts")
+        return attempt
+
+    @classmethod
+    def _purge_expired(cls) -> int:
+        cutoff = timezone.now() - timedelta(days=float(wsgateway_settings.RATE_LIMIT_RETENTION_DAYS))
+        expired = list(
+            cls.objects.filter(attempt_time__lt=cutoff).values_list("pk", flat=True)[:RATE_LIMIT_PURGE_BATCH]
+        )
+        if not expired:
+            return 0
+        return cls.objects.filter(pk__in=expired).delete()[0]
 
     @classmethod
     def cleanup_old_records(cls, days: int = 7) -> tuple[int, dict[str, int]]:
@@ -746,82 +1293,93 @@ class ConnectionRateLimit(models.Model):
         return cls.objects.filter(attempt_time__lt=cutoff).delete()
 
 
+def _validate_channel_name(value: str) -> None:
+    if not channel_name_valid(value):
+        raise ValidationError(f"{value!r} is not a valid channel name.", code="invalid_channel")
+
+
 class ChannelPermission(models.Model):
-    """Who may join a channel.  A channel without a row is open to anyone who may connect."""
+    """Who may join a channel.
+
+    Channel permissions are global: a channel name means the same channel on every gateway. A
+    user is checked against the same row whichever gateway they join through, and
+    ``send_to_channel(name, ...)`` reaches that channel on every gateway. A channel without a
+    row is open to anyone who may connect.
+    """
 
     class Access(models.TextChoices):
-        ALLOW_ALL = "all", "Allow all"
+        ALLOW_ALL = "allow_all", "Allow all"
+        SUPERUSER_ONLY = "superuser_only", "Super admin only"
+        STAFF_ONLY = "staff_only", "Staff only"
+        PERMISSIONS = "permissions", "Requires Django permissions"
+        #: wsgateway's addition: any active, logged-in user.
         AUTHENTICATED = "authenticated", "Authenticated users"
-        STAFF = "staff", "Staff only"
-        SUPERUSER = "superuser", "Superusers only"
-        PERMISSIONS = "permissions", "Users with permissions"
 
-    channel_name = models.CharField("channel name", max_length=128, help_text="The channel this rule guards.")
-    api_gateway = models.ForeignKey(
-        ApiGateway,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="channel_permissions",
-        verbose_name="API Gateway",
-        help_text="Limit the rule to one API; empty applies to every API.",
+    channel_name = models.CharField(
+        "channel name",
+        max_length=128,
+        unique=True,
+        validators=[_validate_channel_name],
+        help_text="The exact channel name this row applies to, on every gateway.",
     )
     access = models.CharField(
-        "access", max_length=20, choices=Access.choices, default=Access.ALLOW_ALL, help_text="Who may join."
+        "access",
+        max_length=20,
+        choices=Access.choices,
+        default=Access.ALLOW_ALL,
+        help_text="Who may join. The rules are used only for 'Requires Django permissions'.",
     )
-    permissions = models.ManyToManyField(
-        "auth.Permission",
-        blank=True,
-        verbose_name="permissions",
-        help_text="With 'Users with permissions': the permissions checked.",
+    description = models.CharField(
+        "description", max_length=255, blank=True, default="", help_text="A note for administrators."
     )
-    require_all = models.BooleanField(
-        "require all permissions",
-        default=False,
-        help_text="Require every listed permission (all-of) instead of any one (any-of).",
-    )
+    created_on = models.DateTimeField("created on", auto_now_add=True, help_text="When the row was created.")
+    updated_on = models.DateTimeField("updated on", auto_now=True, help_text="When the row last changed.")
 
     class Meta:
         verbose_name = "channel permission"
         verbose_name_plural = "channel permissions"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["channel_name", "api_gateway"], name="wsgateway_channel_permission_unique"
-            ),
-            # NULLs are distinct in a unique index: one global (gateway-less) rule per channel
-            # needs its own partial constraint, or user_may_join would pick one arbitrarily.
-            models.UniqueConstraint(
-                fields=["channel_name"],
-                condition=Q(api_gateway__isnull=True),
-                name="wsgateway_channel_permission_global_unique",
-            ),
-        ]
+        ordering = ["channel_name"]
 
     def __str__(self) -> str:
-        return f"{self.channel_name}: {self.get_access_display()}"
+        return f"{self.channel_name} ({self.get_access_display()})"
+
+    @classmethod
+    def for_channel(cls, channel_name: str) -> ChannelPermission | None:
+        """The row for ``channel_name``, or ``None`` when the channel has none."""
+        return cls.objects.filter(channel_name=channel_name).first()
 
     def allows(self, user: AbstractBaseUser | AnonymousUser | None) -> bool:
-        """Whether ``user`` may join this channel."""
+        """Whether ``user`` may join this channel.
+
+        ``allow_all`` admits everyone. Every other level refuses anonymous and inactive users
+        and admits superusers. ``permissions``: the user must satisfy one rule (OR), a rule
+        being all of its permissions (AND); no rules, or only empty ones, admit superusers only.
+        An unknown stored value admits nobody.
+        """
         if self.access == self.Access.ALLOW_ALL:
             return True
+        if self.access not in self.Access.values:
+            return False
         if user is None or not user.is_authenticated or not user.is_active:
             return False
+        if getattr(user, "is_superuser", False):
+            return True
         if self.access == self.Access.AUTHENTICATED:
             return True
-        if self.access == self.Access.STAFF:
+        if self.access == self.Access.STAFF_ONLY:
             return bool(getattr(user, "is_staff", False))
-        if self.access == self.Access.SUPERUSER:
-            return bool(getattr(user, "is_superuser", False))
-        names = [
-            f"{p.content_type.app_label}.{p.codename}"
-            for p in self.permissions.select_related("content_type")
-        ]
-        if not names:
-            return bool(getattr(user, "is_superuser", False))
-        if not isinstance(user, PermissionsMixin):
-            return False  # a custom user model without permissions cannot hold any
-        has_perm = user.has_perm
-        return all(has_perm(n) for n in names) if self.require_all else any(has_perm(n) for n in names)
+        if self.access == self.Access.PERMISSIONS:
+            prefetch_related_objects(
+                [self],
+                Prefetch(
+                    "rules",
+                    queryset=ChannelPermissionRule.objects.prefetch_related(
+                        Prefetch("permissions", queryset=Permission.objects.select_related("content_type"))
+                    ),
+                ),
+            )
+            return any(rule.is_satisfied_by(user) for rule in self.rules.all())
+        return False
 
     @classmethod
     def user_may_join(
@@ -830,12 +1388,52 @@ class ChannelPermission(models.Model):
         user: AbstractBaseUser | AnonymousUser | None,
         api_gateway: ApiGateway | None = None,
     ) -> bool:
-        """Whether ``user`` may join ``channel_name``: the gateway's rule wins over a global one."""
-        rules = cls.objects.filter(channel_name=channel_name).filter(
-            Q(api_gateway__isnull=True) | Q(api_gateway=api_gateway)
-        )
-        chosen = None
-        for rule in rules:
-            if rule.api_gateway_id is not None or chosen is None:
-                chosen = rule
-        return True if chosen is None else chosen.allows(user)
+        """Whether ``user`` may join ``channel_name`` (no row: yes).
+
+        ``api_gateway`` is accepted for older callers and does not matter: permissions are global.
+        """
+        row = cls.for_channel(channel_name)
+        return True if row is None else row.allows(user)
+
+
+class ChannelPermissionRule(models.Model):
+    """One way to satisfy a channel that requires Django permissions: all of these (AND).
+
+    A channel's rules are alternatives (OR).
+    """
+
+    channel_permission = models.ForeignKey(
+        ChannelPermission,
+        on_delete=models.CASCADE,
+        related_name="rules",
+        verbose_name="channel permission",
+        help_text="The channel this rule opens.",
+    )
+    permissions = models.ManyToManyField(
+        Permission,
+        blank=True,
+        related_name="channel_permission_rules",
+        verbose_name="permissions",
+        help_text="The user must have all of these permissions. Add another rule for an alternative.",
+    )
+
+    class Meta:
+        verbose_name = "channel permission rule"
+        verbose_name_plural = "channel permission rules"
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        labels = [self._label(p) for p in self.permissions.all()]
+        return " AND ".join(labels) if labels else "(no permissions)"
+
+    @staticmethod
+    def _label(permission: Permission) -> str:
+        return f"{permission.content_type.app_label}.{permission.codename}"
+
+    def is_satisfied_by(self, user: Any) -> bool:
+        """Whether ``user`` has every permission of the rule (never for an empty rule)."""
+        labels = [self._label(p) for p in self.permissions.all()]
+        if not labels:
+            return False
+        has_perms = getattr(user, "has_perms", None)
+        return bool(has_perms is not None and has_perms(labels))

@@ -9,6 +9,10 @@ from django.db import models
 if TYPE_CHECKING:
     from wsgateway.models import WebSocketSession  # noqa: F401
 
+#: The reference's default for ``send_message(max_workers=...)``; wsgateway's concurrency is the
+#: fan-out worker's (``WSGATEWAY["FANOUT_CONCURRENCY"]``).
+BROADCAST_MAX_WORKERS = 10
+
 
 class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
     """Queries over WebSocket sessions, and broadcasting to them."""
@@ -32,11 +36,13 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
             raise ValueError("for_user() needs an authenticated user or a user id, not None/anonymous.")
         return self.filter(connected=True, user_id=user_id)
 
-    def send_message(self, data: dict[str, Any]) -> Any:
+    def send_message(self, data: dict[str, Any], max_workers: int = BROADCAST_MAX_WORKERS) -> Any:
         """Send the same message to all connected WebSocket sessions in the queryset.
 
         Enqueues the fan-out (after the current transaction commits) and returns a handle carrying
-        the message id; it never waits for API Gateway.
+        the message id; it never waits for API Gateway. ``max_workers`` is accepted for the
+        reference's signature (``ValueError`` below 1); the fan-out worker's own concurrency
+        setting decides how many requests are in flight.
 
         Example::
 
@@ -46,4 +52,6 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
         """
         from wsgateway import sending  # the sending layer imports models; keep the cycle lazy
 
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
         return sending.send_to_queryset(self, data)

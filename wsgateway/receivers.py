@@ -1,8 +1,11 @@
-"""wsgateway's own signal receivers (design §9): close a user's sockets when their credentials
-stop being valid, and keep the gateway cache fresh.
+"""wsgateway's own signal receivers (design §9): close a user's sockets and revoke their connect
+tokens when their credentials stop being valid, and keep gateway-related rows consistent.
 
-- ``user_logged_out``: every live socket of the user is closed at API Gateway.
+- ``user_logged_out``: every live socket of the user is closed at API Gateway, and the user's
+  unused connect tokens are deleted.
 - A saved user whose password changed, or who went from active to inactive: the same.
+- ``ApiGateway`` deleted: its live sessions are marked disconnected first (their ``api_gateway``
+  becomes NULL, and a session without a gateway can never be sent to).
 - ``ApiGateway`` saved or deleted: its cached lookup is dropped (:mod:`wsgateway.gateway_cache`).
 
 Closing goes through :func:`wsgateway.sending.disconnect_user`, which enqueues
@@ -10,7 +13,9 @@ Closing goes through :func:`wsgateway.sending.disconnect_user`, which enqueues
 
 Changes that bypass model signals (``QuerySet.update(is_active=False)``, raw SQL) are caught on
 the user's next message instead: the view re-checks ``is_active`` and the session auth hash on
-every event and disconnects a socket whose user no longer passes.
+every event and disconnects a socket whose user no longer passes. A token records the auth hash
+it was issued under and is refused once it no longer matches, so a token issued before a
+password change never opens a socket, signals or not.
 
 The receivers are connected by :func:`wsgateway.signals.connect_receivers` from
 ``AppConfig.ready()``.
@@ -22,26 +27,34 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_init, post_save
+from django.db.models.signals import post_init, post_save, pre_delete
 from django.http import HttpRequest
+from django.utils import timezone
 
 from wsgateway.signals import register_receivers
 
-__all__ = ["close_sockets_on_credential_change", "close_sockets_on_logout"]
+__all__ = [
+    "close_sockets_on_credential_change",
+    "close_sockets_on_logout",
+    "disconnect_sessions_of_deleted_gateway",
+]
 
 _TRACKED = "_wsgateway_credentials"
 
 
 def _disconnect_user(user: Any) -> None:
     from wsgateway import sending  # sending imports models; keep the import lazy
+    from wsgateway.models import WebSocketToken
 
+    WebSocketToken.revoke_for_user(user)
     sending.disconnect_user(user)
 
 
 def close_sockets_on_logout(
     sender: Any, request: HttpRequest | None = None, user: Any = None, **kwargs: Any
 ) -> None:
-    """``user_logged_out``: close the user's sockets (``user`` is None for an anonymous logout)."""
+    """``user_logged_out``: close the user's sockets and revoke their tokens (``user`` is None
+    for an anonymous logout)."""
     if user is not None and getattr(user, "pk", None) is not None:
         _disconnect_user(user)
 
@@ -56,7 +69,8 @@ def _remember_credentials(sender: Any, instance: Any, **kwargs: Any) -> None:
 def close_sockets_on_credential_change(
     sender: Any, instance: Any, created: bool = False, **kwargs: Any
 ) -> None:
-    """``post_save`` of the user model: a new password or a deactivation closes the sockets."""
+    """``post_save`` of the user model: a new password or a deactivation closes the sockets and
+    revokes the tokens."""
     before = getattr(instance, _TRACKED, None)
     loaded = instance.__dict__
     if "password" in loaded and "is_active" in loaded:
@@ -70,6 +84,16 @@ def close_sockets_on_credential_change(
         _disconnect_user(instance)
 
 
+def disconnect_sessions_of_deleted_gateway(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``pre_delete`` of ``ApiGateway``: mark its live sessions disconnected, in one UPDATE."""
+    from wsgateway.models import WebSocketSession
+
+    now = timezone.now()
+    WebSocketSession.objects.filter(api_gateway=instance, connected=True).update(
+        connected=False, disconnected_at=now, updated_on=now
+    )
+
+
 @register_receivers
 def connect() -> None:
     """Connect the receivers above (idempotent: each has a ``dispatch_uid``)."""
@@ -80,5 +104,10 @@ def connect() -> None:
     post_init.connect(_remember_credentials, sender=user_model, dispatch_uid="wsgateway.receivers.user_init")
     post_save.connect(
         close_sockets_on_credential_change, sender=user_model, dispatch_uid="wsgateway.receivers.user_save"
+    )
+    pre_delete.connect(
+        disconnect_sessions_of_deleted_gateway,
+        sender="wsgateway.ApiGateway",
+        dispatch_uid="wsgateway.receivers.gateway_delete",
     )
     gateway_cache.connect_invalidation()

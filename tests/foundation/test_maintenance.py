@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_cleanup_tokens_task_reports_removed() -> None:
     user = get_user_model().objects.create_user("m")
-    token = WebSocketToken.generate_token(user, "s")
+    token = WebSocketToken.generate_token(user, "s").token
     WebSocketToken.generate_token(user, "s")
     WebSocketToken.validate_and_consume(token, "s")
     assert tasks.cleanup_tokens.apply().get() == {"removed": 1}

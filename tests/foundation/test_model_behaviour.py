@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser, Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from wsgateway.models import ApiGateway, ChannelPermission, WebSocketSession
+from wsgateway.models import ApiGateway, ChannelPermission, ChannelPermissionRule, WebSocketSession
 
 pytestmark = pytest.mark.django_db
 
@@ -129,8 +129,8 @@ def people():
     [
         (ChannelPermission.Access.ALLOW_ALL, {"anon", "plain", "staff", "root", "inactive"}),
         (ChannelPermission.Access.AUTHENTICATED, {"plain", "staff", "root"}),
-        (ChannelPermission.Access.STAFF, {"staff", "root"}),  # superusers are staff
-        (ChannelPermission.Access.SUPERUSER, {"root"}),
+        (ChannelPermission.Access.STAFF_ONLY, {"staff", "root"}),  # superusers pass every level
+        (ChannelPermission.Access.SUPERUSER_ONLY, {"root"}),
     ],
 )
 def test_channel_access_levels(people, access: str, allowed: set[str]) -> None:
@@ -139,27 +139,27 @@ def test_channel_access_levels(people, access: str, allowed: set[str]) -> None:
     assert got == allowed
 
 
-def test_channel_permission_rules_any_of_and_all_of(people) -> None:
+def test_channel_permission_rules_are_alternatives_of_all_of(people) -> None:
     add = Permission.objects.get(codename="add_websocketsession")
     change = Permission.objects.get(codename="change_websocketsession")
     plain = people["plain"]
     plain.user_permissions.add(add)
-    rule = ChannelPermission.objects.create(channel_name="c", access=ChannelPermission.Access.PERMISSIONS)
-    rule.permissions.set([add, change])
+    channel = ChannelPermission.objects.create(channel_name="c", access=ChannelPermission.Access.PERMISSIONS)
+    both = ChannelPermissionRule.objects.create(channel_permission=channel)
+    both.permissions.set([add, change])
     plain = get_user_model().objects.get(pk=plain.pk)  # fresh permission cache
-    assert rule.allows(plain) is True  # any-of
-    rule.require_all = True
-    assert rule.allows(plain) is False  # all-of
-    assert rule.allows(people["root"]) is True
-    assert rule.allows(people["anon"]) is False
+    assert channel.allows(plain) is False  # the only rule needs both
+    ChannelPermissionRule.objects.create(channel_permission=channel).permissions.set([add])
+    channel = ChannelPermission.objects.get(pk=channel.pk)
+    assert channel.allows(plain) is True  # the second rule is an alternative
+    assert channel.allows(people["root"]) is True
+    assert channel.allows(people["anon"]) is False
 
 
-def test_gateway_rule_wins_over_global_rule(people) -> None:
+def test_channel_permissions_are_the_same_on_every_gateway(people) -> None:
     gw = ApiGateway.objects.create(api_name="gw")
-    ChannelPermission.objects.create(channel_name="c", access=ChannelPermission.Access.SUPERUSER)
-    ChannelPermission.objects.create(
-        channel_name="c", api_gateway=gw, access=ChannelPermission.Access.ALLOW_ALL
-    )
-    assert ChannelPermission.user_may_join("c", people["anon"], gw) is True
+    ChannelPermission.objects.create(channel_name="c", access=ChannelPermission.Access.SUPERUSER_ONLY)
+    assert ChannelPermission.user_may_join("c", people["anon"], gw) is False
     assert ChannelPermission.user_may_join("c", people["anon"], None) is False
+    assert ChannelPermission.user_may_join("c", people["root"], gw) is True
     assert ChannelPermission.user_may_join("open", people["anon"], gw) is True

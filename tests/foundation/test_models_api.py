@@ -146,11 +146,22 @@ def _documented_methods() -> list[tuple[str, str, str]]:
     return sorted(rows)
 
 
+# The document describes an older version; where 4.1.0 (the version wsgateway succeeds) changed a
+# signature, 4.1.0's wins. deploy_api's client became optional here: without one it enqueues.
+_SIGNATURES_OF_4_1 = {
+    ("ApiGateway", "save"): "(*args, push_to_aws=None, **kwargs)",
+    ("ApiGateway", "deploy_api"): "(client=None)",
+    ("ApiGatewayAdditionalRoute", "save"): "(*args, push_to_aws=None, **kwargs)",
+    ("WebSocketSessionQuerySet", "send_message"): "(data, max_workers=10)",
+}
+
+
 @pytest.mark.parametrize(("cls_name", "name", "sig"), _documented_methods())
 def test_documented_signatures_match(cls_name: str, name: str, sig: str) -> None:
     owner = getattr(ws_models, cls_name) if cls_name else ws_models
     if cls_name == "WebSocketSession" and name == "WebSocketSession":
         return
+    sig = _SIGNATURES_OF_4_1.get((cls_name, name), sig)
     _check_signature(getattr(owner, name), sig, f"{cls_name}.{name}")
 
 

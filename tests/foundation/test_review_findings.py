@@ -88,10 +88,10 @@ def test_for_user_without_a_user_never_selects_the_anonymous_sessions(user: obje
 
 
 @pytest.mark.django_db(transaction=True)
-def test_only_one_global_rule_per_channel() -> None:
-    # NULL api_gateway rows are distinct for the UniqueConstraint, so two global rules for the
-    # same channel are accepted and user_may_join picks one of them arbitrarily.
-    ChannelPermission.objects.create(channel_name="room", access=ChannelPermission.Access.STAFF)
+def test_only_one_rule_per_channel() -> None:
+    # Channel permissions are global: a second row for the same channel would leave
+    # user_may_join to pick one of them arbitrarily.
+    ChannelPermission.objects.create(channel_name="room", access=ChannelPermission.Access.STAFF_ONLY)
     with pytest.raises(IntegrityError), transaction.atomic():
         ChannelPermission.objects.create(channel_name="room", access=ChannelPermission.Access.ALLOW_ALL)
 

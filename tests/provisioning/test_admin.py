@@ -93,9 +93,7 @@ def test_changelist_shows_status_ids_and_filters(admin_client_logged_in: Client,
     page = admin_client_logged_in.get(url, {"provisioning_status__exact": "failed"}).content.decode()
     assert "abc123defg" in page and "Failed" in page
     assert (
-        admin_client_logged_in.get(url, {"provisioning_status__exact": "provisioned"})
-        .context["cl"]
-        .result_count
+        admin_client_logged_in.get(url, {"provisioning_status__exact": "deployed"}).context["cl"].result_count
         == 0
     )
     change = admin_client_logged_in.get(reverse("admin:wsgateway_apigateway_change", args=[gateway.pk]))
@@ -167,5 +165,5 @@ def test_a_row_that_cannot_run_the_action_is_reported_and_nothing_is_queued(
         "chat-api: not queued: Cannot create gateway gateway chat-api: set target_base_endpoint"
     )
     gateway.refresh_from_db()
-    assert gateway.provisioning_status == "not_provisioned"
+    assert gateway.provisioning_status == "pending"
     assert len(queued_tasks(clean_redis, "provisioning")) == 1

@@ -31,7 +31,7 @@ def test_create_sync_redeploy_rotate_delete_here(aws: Any, gateway: ApiGateway) 
     output = run("createApiGateway", "--pk", pk, "--here")
     assert "create_api: created" in output and "deploy: created" in output and "Done." in output
     gateway.refresh_from_db()
-    assert gateway.provisioning_status == "provisioned"
+    assert gateway.provisioning_status == "deployed"
     aws.update_api(ApiId=gateway.api_id, Description="console")
     output = run("syncApiGateway", "--pk", pk, "--from-aws", "--here")
     assert "differs: api_description: row='Chat' aws='console'" in output
@@ -55,7 +55,7 @@ def test_errors_are_command_errors(aws: Any, gateway: ApiGateway) -> None:
     with pytest.raises(CommandError, match="the API does not exist yet: run 'Provision' first"):
         run("redeployApiGateway", "--pk", str(gateway.pk))  # refused before anything is queued
     gateway.refresh_from_db()
-    assert gateway.provisioning_status == "not_provisioned"
+    assert gateway.provisioning_status == "pending"
     with pytest.raises(CommandError, match="needs domain_name and certificate_arn"):
         run("createCustomDomain", "--pk", str(gateway.pk), "--here")
     ApiGateway.objects.filter(pk=gateway.pk).update(

@@ -37,8 +37,8 @@ def test_a_retried_step_says_why_on_the_row_and_in_the_log(
         runner.run_step(None, gateway.pk, run_id, "create_api")
     assert raised.value.retryable
     gateway.refresh_from_db()
-    # Still in progress (the task retries), and the row says which step and why.
-    assert gateway.provisioning_status == "in_progress"
+    # Still being created (the task retries), and the row says which step and why.
+    assert gateway.provisioning_status == "creating"
     assert gateway.last_error.startswith("retrying step create_api: "), gateway.last_error
     retry_lines = [r.getMessage() for r in caplog.records if "result=retrying" in r.getMessage()]
     assert len(retry_lines) == 1
@@ -55,8 +55,5 @@ def test_a_new_run_clears_the_previous_runs_step_and_error(gateway: ApiGateway, 
     )
     runner.run_step(None, gateway.pk, runner.new_run_id(), "lock:create_gateway")
     gateway.refresh_from_db()
-    assert (gateway.provisioning_status, gateway.provisioning_step, gateway.last_error) == (
-        "in_progress",
-        "",
-        "",
-    )
+    shown = (gateway.provisioning_status, gateway.provisioning_step, gateway.last_error)
+    assert shown == ("creating", "", "")

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from wsgateway.conf import aws_setting, wsgateway_settings
+from wsgateway.exceptions import RegionNotConfiguredError
 
 # boto3 sessions and clients are not safe to share between threads while being created, and a
 # forked Celery child must not reuse its parent's sockets: the cache key includes pid + thread.
@@ -21,15 +22,23 @@ _local = threading.local()
 _lock = threading.Lock()
 _MAX_CLIENTS = 64
 
+# Without a timeout botocore waits 60 s to connect and 60 s to read; a provisioning step or an
+# admin request must fail fast instead. Retries stay with the callers (provisioning backs off
+# itself), so botocore's retry policy is not changed here.
+AWS_CONNECT_TIMEOUT = 5  # seconds
+AWS_READ_TIMEOUT = 20  # seconds
+AWS_MAX_ATTEMPTS = 3  # the reference's value, for callers that build their own Config
+
 
 def get_region_name() -> str:
     """The AWS region: ``AWS_GATEWAY_REGION_NAME``, else ``AWS_REGION_NAME``.
 
-    Raises ``ImproperlyConfigured`` naming both settings when neither is set.
+    Raises :class:`~wsgateway.exceptions.RegionNotConfiguredError` (an ``ImproperlyConfigured``
+    and a ``RuntimeError``) naming both settings when neither is set.
     """
     region = aws_setting("AWS_GATEWAY_REGION_NAME") or aws_setting("AWS_REGION_NAME")
     if not region:
-        raise ImproperlyConfigured(
+        raise RegionNotConfiguredError(
             "wsgateway needs an AWS region: set AWS_GATEWAY_REGION_NAME (or AWS_REGION_NAME) in settings."
         )
     return region
@@ -65,6 +74,10 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
     Settings are read on every call, so a changed setting gives a new client.
     """
     region = kwargs.pop("region_name", None) or get_region_name()
+    if kwargs.get("config") is None:
+        from botocore.config import Config
+
+        kwargs["config"] = Config(connect_timeout=AWS_CONNECT_TIMEOUT, read_timeout=AWS_READ_TIMEOUT)
     endpoint_urls = wsgateway_settings.ENDPOINT_URLS
     if "endpoint_url" not in kwargs and endpoint_urls.get(service):
         kwargs["endpoint_url"] = endpoint_urls[service]

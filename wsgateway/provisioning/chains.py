@@ -52,7 +52,7 @@ class ProvisioningHandle:
 def problems(operation: str, gateway: ApiGateway) -> list[str]:
     """What stops ``operation`` from running on ``gateway``, found before anything is queued."""
     found: list[str] = []
-    if operation in ("create_gateway", "sync_to_aws"):
+    if operation in ("create_gateway", "sync_to_aws", "push_changes"):
         if not gateway.target_base_endpoint:
             found.append(
                 "set target_base_endpoint (the URL of the Django view, e.g. https://example.com/ws/)"
@@ -99,7 +99,7 @@ def enqueue(
     if mark_queued:
         # A run in progress keeps its status: the new chain will wait for or skip its lock.
         ApiGateway.objects.filter(pk=gateway_pk).filter(
-            ~Q(provisioning_status=ProvisioningStatus.IN_PROGRESS)
+            ~Q(provisioning_status=ProvisioningStatus.CREATING)
         ).update(provisioning_status=ProvisioningStatus.QUEUED, updated_on=timezone.now())
     transaction.on_commit(workflow.apply_async)
     return ProvisioningHandle(operation, gateway_pk, run_id, task_ids[-1], tuple(steps), task_ids)

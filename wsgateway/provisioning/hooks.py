@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_delete
 
+from wsgateway.conf import wsgateway_settings
 from wsgateway.models import ApiGatewayAdditionalRoute
 from wsgateway.signals import register_receivers
 
@@ -18,6 +19,10 @@ from wsgateway.signals import register_receivers
 def _route_deleted(sender: Any, instance: ApiGatewayAdditionalRoute, **kwargs: Any) -> None:
     if not (instance.route_id or instance.integration_id):
         return  # never reached AWS
+    # delete(push_to_aws=...) decides; a queryset delete follows the setting.
+    push = getattr(instance, "_push_delete", None)
+    if not (wsgateway_settings.PUSH_CHANGES_TO_AWS if push is None else push):
+        return
     from wsgateway.provisioning import enqueue_delete_route
 
     gateway_pk, route_id, integration_id = instance.api_gateway_id, instance.route_id, instance.integration_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from wsgateway.conf import wsgateway_settings
@@ -31,7 +31,12 @@ def acquire(gateway_pk: int, run_id: str) -> str | None:
         .update(
             provisioning_lock=run_id,
             provisioning_locked_at=now,
-            provisioning_status=ProvisioningStatus.IN_PROGRESS,
+            # "creating" only while the API is not complete: a run on a deployed API (a push, a
+            # sync) must not make it look unprovisioned (ApiGateway.effective_provisioning_status).
+            provisioning_status=Case(
+                When(api_created=False, then=Value(ProvisioningStatus.CREATING)),
+                default=F("provisioning_status"),
+            ),
             # The row shows this run from now on: no step done yet, no error of an earlier run.
             provisioning_step="",
             last_error="",

@@ -6,13 +6,14 @@ id: ``lock:<operation>``, the operation's steps, ``finish:<operation>``. Each st
 (:mod:`wsgateway.tasks.provisioning`) and :func:`run_inline` both call :func:`run_step`; the
 only difference is who retries.
 
-Status on the row: ``queued`` when enqueued, ``in_progress`` once the lock is taken (which clears
-the previous run's step and error), ``provisioned`` (or ``deleted``) at the end, ``failed`` with
-``last_error`` = "step: code: message" when a step gives up. While a step is being retried after
-a retryable AWS error, ``last_error`` says so and why ("retrying step …"), and a warning line with
-``result=retrying`` and the reason is logged. ``provisioning_step`` is the last step of the
-current run that completed. One log line per step: ``wsgateway.provisioning step=<name>
-gateway=<pk> api_id=<id> result=<result> run=<id>``.
+Status on the row: ``queued`` when enqueued, ``creating`` once the lock is taken on an API not
+yet complete (taking the lock clears the previous run's step and error), ``deployed`` /
+``mapped`` (or ``pending`` / ``deleted``) at the end, ``failed`` with ``last_error`` = "step:
+code: message" when a step gives up. While a step is being retried after a retryable AWS error,
+``last_error`` says so and why ("retrying step …"), and a warning line with ``result=retrying``
+and the reason is logged. ``provisioning_step`` is the last step of the current run that
+completed. One log line per step: ``wsgateway.provisioning step=<name> gateway=<pk>
+api_id=<id> result=<result> run=<id>``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ OPERATIONS: dict[str, list[str]] = {
     "create_custom_domain": ["domain_name", "api_mapping", "dns_alias"],
     "redeploy": ["deploy:force"],
     "sync_to_aws": [*_GATEWAY_STEPS[:4], "prune_routes", *_GATEWAY_STEPS[4:]],
+    # A save() of a deployed gateway: bring AWS in line with the row, leaving routes that exist
+    # only in AWS alone (no prune), and deploy if anything changed.
+    "push_changes": _GATEWAY_STEPS,
     "sync_from_aws": ["sync_from_aws"],
     "rotate_secret": ["rotate_secret", "deploy"],
     "delete_from_aws": ["delete_from_aws"],
@@ -131,14 +135,16 @@ def _finish(gateway: ApiGateway, run_id: str, operation: str) -> dict[str, Any]:
     if operation in ("delete_from_aws",):
         fields["provisioning_status"] = ProvisioningStatus.DELETED
     elif operation == "create_custom_domain":
-        fields.update(provisioning_status=ProvisioningStatus.PROVISIONED, custom_domain_created=True)
+        fields.update(provisioning_status=ProvisioningStatus.MAPPED, custom_domain_created=True)
     else:
         deployed = bool(gateway.deployment_id)
         fields.update(
             api_created=deployed,
-            provisioning_status=ProvisioningStatus.PROVISIONED
+            provisioning_status=(
+                ProvisioningStatus.MAPPED if gateway.custom_domain_created else ProvisioningStatus.DEPLOYED
+            )
             if deployed
-            else ProvisioningStatus.NOT_PROVISIONED,
+            else ProvisioningStatus.PENDING,
         )
     lock.release(gateway.pk, run_id, **fields)
     return {"result": "finished", "status": str(fields["provisioning_status"])}

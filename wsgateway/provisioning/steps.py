@@ -252,7 +252,7 @@ def sync_additional_route(ctx: StepContext, route: ApiGatewayAdditionalRoute) ->
         raise
     result = merge([integration_result, route_result])
     if result != REUSED:
-        rows.update(deployed=False, provisioning_status=ProvisioningStatus.IN_PROGRESS, last_error="")
+        rows.update(deployed=False, provisioning_status=ProvisioningStatus.CREATING, last_error="")
     return result
 
 
@@ -372,7 +372,7 @@ def deploy_api(gateway: ApiGateway, client: Any, *, force: bool = False, run_id:
         ctx.record(deployment_id=deployment_id, deployed_at=timezone.now())
         checkpoint("deployment:recorded")
     ApiGatewayAdditionalRoute.objects.filter(api_gateway=gateway).exclude(route_id="").update(
-        deployed=True, provisioning_status=ProvisioningStatus.PROVISIONED, last_error=""
+        deployed=True, provisioning_status=ProvisioningStatus.DEPLOYED, last_error=""
     )
     return {"result": result, "deployment_id": deployment_id}
 

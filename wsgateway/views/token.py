@@ -43,7 +43,7 @@ class WebSocketTokenView(View):
             session.save()
         session_key = session.session_key
         assert session_key is not None
-        token = WebSocketToken.generate_token(user, session_key)
+        token = WebSocketToken.generate_token(user, session_key).token  # the raw value, this once
         return JsonResponse({"token": token, "expires_in": wsgateway_settings.TOKEN_MAX_AGE_SECONDS})
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -18,7 +18,6 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -33,6 +32,7 @@ from wsgateway.models import (
     ConnectionRateLimit,
     WebSocketSession,
     WebSocketToken,
+    auth_hash_matches,
 )
 from wsgateway.views.body import parse_message_body
 from wsgateway.views.errors import EventRefused, error_response
@@ -239,7 +239,8 @@ class WebSocketView(View):
             user=cast(Any, user),
             api_gateway=self.gateway,
             session_key_hash=session_key_hash(session_key) if session_key else "",
-            auth_hash=user.get_session_auth_hash() if user is not None else "",
+            # The hash the token was issued under (a password changed since refuses the token).
+            auth_hash=self._session_auth_hash(user),
             source_ip=self.client_ip,
             connected_at=now,
             last_seen_at=now,
@@ -264,16 +265,24 @@ class WebSocketView(View):
             return None, EventRefused(401, "missing_token", "A connect token is required.")
         # The token row is bound to the session key's hash and names its user: two queries,
         # and the Django session itself is never loaded.
-        valid, user = WebSocketToken.validate_and_consume(
+        consumed = WebSocketToken.consume(
             token, session_key, max_age_seconds=wsgateway_settings.TOKEN_MAX_AGE_SECONDS
         )
-        if not valid or user is None:
+        user = consumed.user if consumed is not None else None
+        self.connect_auth_hash = consumed.auth_hash if consumed is not None else ""
+        if user is None:
             return None, EventRefused(
                 401, "invalid_token", "The token is unknown, used, expired or not issued to this session."
             )
         if not user.is_active:
             return user, EventRefused(403, "user_inactive", "This account is disabled.")
         return user, None
+
+    def _session_auth_hash(self, user: AbstractBaseUser | None) -> str:
+        token_hash = getattr(self, "connect_auth_hash", "")
+        if token_hash:
+            return str(token_hash)
+        return user.get_session_auth_hash() if user is not None else ""
 
     def _user_from_session(self, request: HttpRequest, session_key: str) -> AbstractBaseUser | None:
         # REQUIRE_TOKEN=False: load the user from the Django session: the session row and the
@@ -366,13 +375,8 @@ class WebSocketView(View):
 
     @staticmethod
     def _auth_hash_current(session: WebSocketSession, user: AbstractBaseUser) -> bool:
-        if not session.auth_hash:
-            return True
-        if constant_time_compare(session.auth_hash, user.get_session_auth_hash()):
-            return True
-        # A rotated SECRET_KEY (old one in SECRET_KEY_FALLBACKS) must not log everyone out.
-        fallbacks = getattr(user, "get_session_auth_fallback_hash", None)
-        return fallbacks is not None and any(constant_time_compare(session.auth_hash, h) for h in fallbacks())
+        # The same rule as a token's (SECRET_KEY_FALLBACKS honoured): one home, in the models.
+        return auth_hash_matches(session.auth_hash, user)
 
     def _kick(self, request: HttpRequest) -> None:
         # Marked at once, so no fan-out reaches this user any more; then closed at API Gateway.

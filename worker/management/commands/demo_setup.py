@@ -111,7 +111,7 @@ class Command(BaseCommand):
                 step = gateway.provisioning_step
                 if step:
                     self.stdout.write(f"  step: {step}")
-            if gateway.provisioning_status == ProvisioningStatus.PROVISIONED and gateway.websocket_url:
+            if gateway.provisioning_status == ProvisioningStatus.DEPLOYED and gateway.websocket_url:
                 self.stdout.write(f"provisioned: api {gateway.api_id}, socket URL {gateway.websocket_url}")
                 return
             if gateway.provisioning_status == ProvisioningStatus.FAILED:
