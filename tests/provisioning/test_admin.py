@@ -97,9 +97,7 @@ def test_changelist_shows_status_ids_and_filters(admin_client_logged_in: Client,
     page = admin_client_logged_in.get(url, {"provisioning_status__exact": "failed"}).content.decode()
     assert "abc123defg" in page and "Failed" in page
     assert (
-        admin_client_logged_in.get(url, {"provisioning_status__exact": "provisioned"})
-        .context["cl"]
-        .result_count
+        admin_client_logged_in.get(url, {"provisioning_status__exact": "deployed"}).context["cl"].result_count
         == 0
     )
     change = admin_client_logged_in.get(reverse("admin:wsgateway_apigateway_change", args=[gateway.pk]))
