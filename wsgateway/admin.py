@@ -82,7 +82,7 @@ class _Queueing:
     enqueue: Callable[[Any], Any]
     #: What was queued, e.g. "API creation" → "chat: queued API creation (run …)."
     queued: str
-    #: Why nothing was queued when ``enqueue`` had nothing to do (after "chat: ").
+    #: Why nothing was queued when ``enqueue`` had nothing to do; ``{name}`` is the gateway's.
     nothing_to_do: str
     #: The message for an unexpected failure; ``{name}`` and ``{error}`` (the class name only).
     failure: str
@@ -105,7 +105,7 @@ def _queue_each(request: HttpRequest, queryset: Iterable[Any], how: _Queueing) -
     for gateway in queryset:
         name = gateway.api_name
         if not how.applies(gateway):
-            messages.info(request, f"{name}: {how.nothing_to_do}")
+            messages.info(request, how.nothing_to_do.format(name=name))
             continue
         logger.info(
             "admin %r queues %s for gateway %r (pk %s)", _username(request), how.queued, name, gateway.pk
@@ -122,7 +122,7 @@ def _queue_each(request: HttpRequest, queryset: Iterable[Any], how: _Queueing) -
             messages.error(request, how.failure.format(name=name, error=type(err).__name__))
             continue
         if not handle:
-            messages.info(request, f"{name}: {how.nothing_to_do}")
+            messages.info(request, how.nothing_to_do.format(name=name))
             continue
         messages.success(request, f"{name}: queued {how.queued} (run {handle.run_id}).")
 
@@ -130,14 +130,14 @@ def _queue_each(request: HttpRequest, queryset: Iterable[Any], how: _Queueing) -
 _CREATE_API = _Queueing(
     enqueue=lambda gateway: gateway.create_gateway(),
     queued="API creation",
-    nothing_to_do="already created",
+    nothing_to_do="{name} already created",
     failure="Failed to create {name}: {error}",
     applies=lambda gateway: bool(gateway.needs_api_creation),
 )
 _CREATE_DOMAIN = _Queueing(
     enqueue=lambda gateway: gateway.create_custom_domain(),
     queued="custom domain creation",
-    nothing_to_do="no custom domain to create (the API is not deployed yet, or its domain is mapped)",
+    nothing_to_do="{name}: no custom domain to create (the API is not deployed yet, or its domain is mapped)",
     failure="Failed to create custom domain for {name}: {error}",
     applies=lambda gateway: bool(gateway.needs_custom_domain),
 )
@@ -159,7 +159,7 @@ def _sync(direction: str) -> _Queueing:
     return _Queueing(
         enqueue=lambda gateway: getattr(gateway, f"sync_{direction}_aws")(),
         queued=f"sync {direction} AWS",
-        nothing_to_do="already in sync with AWS",
+        nothing_to_do="{name}: already in sync with AWS",
         failure=f"{{name}}: could not sync {direction} AWS ({{error}})",
         refused=f"{{name}}: could not sync {direction} AWS ({{error}})",
     )
@@ -184,7 +184,7 @@ def _run_action(
     how = _Queueing(
         enqueue=operation,
         queued=queued,
-        nothing_to_do="nothing to do",
+        nothing_to_do="{name}: nothing to do",
         failure=f"{{name}}: could not queue {queued} ({{error}})",
     )
 

@@ -174,5 +174,5 @@ def test_undeployed_and_up_to_date_rows_are_explained_not_queued(
     assert [str(m) for m in answer.context["messages"]] == [
         "fresh: The API must be deployed before it can be synced to AWS"
     ]
-    assert [str(m) for m in answer2.context["messages"]] == ["chat-api: already created"]
+    assert [str(m) for m in answer2.context["messages"]] == ["chat-api already created"]
     assert queued_tasks(clean_redis, "provisioning") == []

@@ -52,13 +52,17 @@ class ProvisioningCommand(BaseCommand):
         """The gateways a command with an optional ``--pk`` runs on when none is given."""
         return list(ApiGateway.objects.filter(api_created=True).order_by("pk"))
 
+    def get_gateway(self, pk: int) -> ApiGateway:
+        """The row ``--pk`` names."""
+        return ApiGateway.objects.get(pk=pk)
+
     def handle(self, *args: Any, **options: Any) -> None:
         if options["pk"] is None:
             for gateway in self.default_gateways():
                 self.handle_gateway(gateway, options)
             return
         try:
-            gateway = ApiGateway.objects.get(pk=options["pk"])
+            gateway = self.get_gateway(options["pk"])
         except ApiGateway.DoesNotExist:
             raise CommandError(f"No ApiGateway with pk {options['pk']}.") from None
         self.handle_gateway(gateway, options)
@@ -75,7 +79,7 @@ class ProvisioningCommand(BaseCommand):
             return
         try:
             handle = self.enqueue(operation, gateway)
-        except ProvisioningError as err:
+        except (ValueError, ProvisioningError) as err:
             raise CommandError(str(err)) from err
         self.stdout.write(f"Queued {operation} of gateway {gateway.pk} ({gateway}): run {handle.run_id}")
         if options["wait"]:

@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         rows = (
             WebSocketSession.objects.all()
-            if options["all"]
+            if options.get("all")
             else WebSocketSession.objects.filter(connected=False)
         )
         deleted, _ = rows.delete()
