@@ -25,5 +25,5 @@ class Command(BaseCommand):
             if options.get("all")
             else WebSocketSession.objects.filter(connected=False)
         )
-        deleted, _ = rows.delete()
+        deleted = rows.delete()[0]
         self.stdout.write(f"Deleted {deleted} WebSocket session row(s).")
