@@ -176,3 +176,61 @@ def test_undeployed_and_up_to_date_rows_are_explained_not_queued(
     ]
     assert [str(m) for m in answer2.context["messages"]] == ["chat-api already created"]
     assert queued_tasks(clean_redis, "provisioning") == []
+
+
+def change_form_data(gateway: ApiGateway, **changes: str) -> dict[str, str]:
+    """The POST of the gateway's change form with ``changes`` (no inline routes)."""
+    data = {
+        name: "" if getattr(gateway, name) is None else str(getattr(gateway, name))
+        for name in (
+            "api_name",
+            "api_description",
+            "target_base_endpoint",
+            "default_channel_name",
+            "route_selection_expression",
+            "api_key_selection_expression",
+            "route_key",
+            "stage_name",
+            "stage_description",
+            "domain_name",
+            "certificate_arn",
+            "hosted_zone_id",
+            "api_mapping_key",
+        )
+    }
+    data["tags"] = "{}"
+    for prefix in ("additional_routes",):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    data.update(changes)
+    return data
+
+
+def test_saving_a_deployed_gateway_says_which_push_was_queued(
+    deployed: ApiGateway, clean_redis: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = staff_client("view_apigateway", "change_apigateway")
+    url = reverse("admin:wsgateway_apigateway_change", args=[deployed.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(url, change_form_data(deployed, api_description="new text"), follow=True)
+    text = [str(m) for m in answer.context["messages"]]
+    assert any(m.startswith("chat-api: queued the push of the changes to AWS (run ") for m in text), text
+    [task] = queued_tasks(clean_redis, "provisioning")
+    assert task["args"][0][3] == "lock:push_changes"
+    assert ApiGateway.objects.get(pk=deployed.pk).api_description == "new text"
+
+
+def test_a_push_that_cannot_be_queued_keeps_the_change_and_says_why(
+    deployed: ApiGateway, settings: Any, clean_redis: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.WSGATEWAY = {**settings.WSGATEWAY, "GATEWAY_SECRETS": []}
+    client = staff_client("view_apigateway", "change_apigateway")
+    url = reverse("admin:wsgateway_apigateway_change", args=[deployed.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(url, change_form_data(deployed, api_description="kept"), follow=True)
+    assert answer.status_code == 200
+    text = [str(m) for m in answer.context["messages"]]
+    assert any(
+        "The change was saved, but AWS was not updated" in m and "GATEWAY_SECRETS" in m for m in text
+    ), text
+    assert ApiGateway.objects.get(pk=deployed.pk).api_description == "kept"
+    assert queued_tasks(clean_redis, "provisioning") == []

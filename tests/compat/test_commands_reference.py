@@ -2,6 +2,8 @@
 ``updateApiGatewayIntegrations`` against the emulator, the refusals of ``createApiGateway`` /
 ``createCustomDomain``, and ``cleanupWebSocketTokens``' default age."""
 
+# ruff: noqa: F811  (pytest fixtures imported from the provisioning tests are parameters here)
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,9 +15,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from tests.provisioning.conftest import count_resources, wsgateway_overrides
+# The provisioning tests' fixtures: the emulator as the control plane, and a gateway row.
+from tests.provisioning.conftest import aws, count_resources, gateway, wsgateway_overrides  # noqa: F401
 from tests.provisioning.test_admin import queued_tasks
 from wsgateway.aws import clear_client_cache
+from wsgateway.emulator.pytest_plugin import emulator, recording_backend  # noqa: F401
 from wsgateway.models import ApiGateway, WebSocketToken
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,8 @@
 """``wsgateway.sync``: the reference's public names, push and pull run in-process on the
 provisioning steps against the emulator (what a worker does for the admin's sync actions)."""
 
+# ruff: noqa: F811  (pytest fixtures imported from the provisioning tests are parameters here)
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +11,10 @@ import pytest
 from botocore.exceptions import ClientError
 from django.utils import timezone
 
+# The provisioning tests' fixtures: the emulator as the control plane, and a gateway row.
+from tests.provisioning.conftest import aws, gateway  # noqa: F401
 from wsgateway import sync
+from wsgateway.emulator.pytest_plugin import emulator, recording_backend  # noqa: F401
 from wsgateway.exceptions import ApiGatewaySyncError, NotFoundError, ProvisioningError
 from wsgateway.models import ApiGateway
 from wsgateway.provisioning import run_inline
