@@ -85,6 +85,19 @@ SETTINGS: dict[str, Setting] = {
     "GATEWAY_CACHE_SECONDS": Setting(
         30, _NUMBER, "How long the view caches an ApiGateway lookup by API id.", minimum=0
     ),
+    # --- what saving a row does in AWS ---
+    "PUSH_CHANGES_TO_AWS": Setting(
+        True,
+        (bool,),
+        "Saving or deleting a provisioned gateway or route enqueues the matching change in AWS. "
+        "False: only the rows change (push_to_aws= on save()/delete() still wins).",
+    ),
+    "ALLOWED_INTEGRATION_HOSTS": Setting(
+        [],
+        (list, tuple),
+        "Host names a gateway's target endpoint may point at ('*.example.com' matches the "
+        "sub-domains only). Empty: any host.",
+    ),
     # --- AWS endpoints ---
     "ENDPOINT_URLS": Setting(
         {},
@@ -147,18 +160,6 @@ SETTINGS: dict[str, Setting] = {
     ),
     "PROVISIONING_LOCK_SECONDS": Setting(
         900, _NUMBER, "After this long a provisioning lock is considered abandoned.", minimum=1
-    ),
-    "PUSH_CHANGES_TO_AWS": Setting(
-        True,
-        (bool,),
-        "Saving or deleting a deployed gateway or route enqueues the change to AWS. False: only the "
-        "rows change (push_to_aws= on save()/delete() overrides it).",
-    ),
-    "ALLOWED_INTEGRATION_HOSTS": Setting(
-        [],
-        (list, tuple),
-        "Hosts a gateway's target endpoint or a route's integration URL may point at "
-        "('*.example.com' matches sub-domains only). Empty: any host.",
     ),
     # --- maintenance (beat) ---
     "IDLE_TIMEOUT_SECONDS": Setting(600, _NUMBER, "API Gateway's idle timeout.", minimum=1),

@@ -13,6 +13,7 @@ Celery tasks.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.db.models import Count, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -86,6 +87,8 @@ __all__ = [
     "serialise_message",
     "validate_integration_host",
 ]
+
+logger = logging.getLogger(__name__)
 
 # --- the reference package's module-level names -------------------------------------------
 # Each is an alias of, or a thin adapter over, the one place wsgateway keeps that policy.
@@ -169,8 +172,10 @@ def _post_to_connection(client: Any, message: str, connection_id: str) -> tuple[
     try:
         return "sent", client.post_to_connection(Data=message, ConnectionId=connection_id)
     except (ClientError, BotoCoreError) as err:
-        if isinstance(translate_error(err), GoneError):
+        translated = translate_error(err, connection_id=connection_id, operation="PostToConnection")
+        if isinstance(translated, GoneError):
             return "gone", None
+        logger.warning("wsgateway: posting to connection %s failed: %s", connection_id, translated)
         return "failed", None
 
 
@@ -318,6 +323,17 @@ class _SnapshotMixin(models.Model):
         current = self._synced_values()
         self._aws_snapshot = current
         return {name for name, value in current.items() if previous.get(name, value) != value}
+
+    def _save_and_diff(self, args: Any, kwargs: dict[str, Any]) -> set[str] | None:
+        """Save as the reference does: a full save validates first (``full_clean``); a save with
+        ``update_fields`` does not. Returns the AWS-held fields a full save changed, ``None`` for
+        an ``update_fields`` save (those never reach AWS)."""
+        self.last_push: ProvisioningHandle | None = None
+        full_save = kwargs.get("update_fields") is None
+        if full_save:
+            self.full_clean()
+        super().save(*args, **kwargs)
+        return self._changed_synced_fields() if full_save else None
 
 
 class ApiGateway(_SnapshotMixin, models.Model):
@@ -561,18 +577,11 @@ class ApiGateway(_SnapshotMixin, models.Model):
         :class:`~wsgateway.exceptions.ApiGatewaySyncError` after saving when the push cannot be
         queued (e.g. no gateway secret configured); the local change is kept.
         """
-        full_save = kwargs.get("update_fields") is None
         if self.target_base_endpoint and not self.target_base_endpoint.endswith("/"):
             self.target_base_endpoint += "/"
-            if not full_save:
+            if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "target_base_endpoint"}
-        if full_save:
-            self.full_clean()
-        super().save(*args, **kwargs)
-        self.last_push: ProvisioningHandle | None = None
-        if not full_save:
-            return
-        changed = self._changed_synced_fields()
+        changed = self._save_and_diff(args, kwargs)
         if changed and self.is_deployed and _push_enabled(push_to_aws):
             self.last_push = self._enqueue("push_changes", ApiGatewaySyncError)
 
@@ -829,7 +838,7 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.api_gateway_id}:{self.route_key}"
+        return self.name
 
     def save(self, *args: Any, push_to_aws: bool | None = None, **kwargs: Any) -> None:
         """Validate and save the record, then enqueue its route's create/update and a deployment.
@@ -842,15 +851,8 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
         on. The handle is left on ``self.last_push``. Everything is enqueued after the
         transaction commits; nothing here calls AWS.
         """
-        full_save = kwargs.get("update_fields") is None
-        if full_save:
-            self.full_clean()
-        super().save(*args, **kwargs)
-        self.last_push: ProvisioningHandle | None = None
-        if not full_save:
-            return
-        changed = self._changed_synced_fields()
-        if push_to_aws is False or not self.api_gateway.api_id:
+        changed = self._save_and_diff(args, kwargs)
+        if changed is None or push_to_aws is False or not self.api_gateway.api_id:
             return
         if not self.deployed or (changed and _push_enabled(push_to_aws)):
             from wsgateway import provisioning
@@ -876,6 +878,38 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
         from wsgateway import provisioning
 
         return provisioning.create_route(self, client, deploy=deploy)
+
+    def update_route(
+        self, client: Any = None, previous_route_key: str | None = None, deploy: bool = True
+    ) -> Any:
+        """Bring the AWS route and integration in line with this row, then deploy.
+
+        Without ``client`` the run is enqueued and its handle returned; with an ``apigatewayv2``
+        client it runs now, in this process (as management commands' ``--here`` do), and the
+        step results are returned. The route is found by its recorded id, so
+        ``previous_route_key`` is not needed; a deployment follows whatever ``deploy`` says
+        (one deployment per run, made only when something changed).
+        """
+        from wsgateway import provisioning
+
+        if client is None:
+            return provisioning.enqueue_sync_route(self.pk)
+        return provisioning.run_inline("sync_route", self.api_gateway_id, arg=str(self.pk), client=client)
+
+    def delete_route(self, client: Any = None, deploy: bool = True) -> Any:
+        """Delete this row's AWS route and integration (a route already gone is fine), then deploy.
+
+        Enqueued without ``client`` (``None`` when nothing of it exists in AWS); run now with one.
+        The row itself is not deleted: ``delete()`` does that and queues this on its own.
+        """
+        from wsgateway import provisioning
+
+        if not (self.route_id or self.integration_id):
+            return None
+        arg = f"{self.route_id},{self.integration_id}"
+        if client is None:
+            return provisioning.enqueue_delete_route(self.api_gateway_id, self.route_id, self.integration_id)
+        return provisioning.run_inline("delete_route", self.api_gateway_id, arg=arg, client=client)
 
 
 class WebSocketSession(models.Model):
@@ -1221,9 +1255,31 @@ class ConnectionRateLimit(models.Model):
         user: AbstractBaseUser | AnonymousUser | None = None,
         successful: bool = False,
     ) -> ConnectionRateLimit:
-        """Record a connection attempt"""
+        """Record a connection attempt, and now and then delete one batch of expired ones.
+
+        One call in ``RATE_LIMIT_PURGE_ONE_IN`` deletes up to ``RATE_LIMIT_PURGE_BATCH`` rows older
+        than ``WSGATEWAY["RATE_LIMIT_RETENTION_DAYS"]``, so the table stays bounded even without
+        the beat task. A failing purge is logged and never loses the attempt.
+        """
         user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
-        return cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
+        attempt = cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
+        if secrets.randbelow(RATE_LIMIT_PURGE_ONE_IN) == 0:
+            try:
+                with transaction.atomic():  # a savepoint: a failed purge must not abort $connect's
+                    cls._purge_expired()
+            except DatabaseError:
+                logger.exception("wsgateway: could not delete expired connection attempts")
+        return attempt
+
+    @classmethod
+    def _purge_expired(cls) -> int:
+        cutoff = timezone.now() - timedelta(days=float(wsgateway_settings.RATE_LIMIT_RETENTION_DAYS))
+        expired = list(
+            cls.objects.filter(attempt_time__lt=cutoff).values_list("pk", flat=True)[:RATE_LIMIT_PURGE_BATCH]
+        )
+        if not expired:
+            return 0
+        return cls.objects.filter(pk__in=expired).delete()[0]
 
     @classmethod
     def cleanup_old_records(cls, days: int = 7) -> tuple[int, dict[str, int]]:

@@ -26,7 +26,7 @@ def test_demo_setup_creates_users_and_the_gateway_row() -> None:
     assert all(u.is_staff and u.is_superuser and u.check_password("pw-1") for u in users)
     gateway = ApiGateway.objects.get(api_name=DEMO_API_NAME)
     assert gateway.target_base_endpoint == "http://127.0.0.1:8123/ws/"
-    assert gateway.provisioning_status == ProvisioningStatus.NOT_PROVISIONED
+    assert gateway.provisioning_status == ProvisioningStatus.PENDING
 
 
 def test_a_second_run_forgets_the_previous_emulator() -> None:
@@ -38,7 +38,7 @@ def test_a_second_run_forgets_the_previous_emulator() -> None:
         api_created=True,
         deployment_id="dep1",
         connect_integration_id="int1",
-        provisioning_status=ProvisioningStatus.PROVISIONED,
+        provisioning_status=ProvisioningStatus.DEPLOYED,
     )
     now = timezone.now()
     session = WebSocketSession.objects.create(
@@ -49,7 +49,7 @@ def test_a_second_run_forgets_the_previous_emulator() -> None:
     assert ApiGateway.objects.count() == 1
     assert (gateway.api_id, gateway.api_endpoint, gateway.deployment_id) == ("", "", "")
     assert not gateway.api_created and gateway.connect_integration_id == ""
-    assert gateway.provisioning_status == ProvisioningStatus.NOT_PROVISIONED
+    assert gateway.provisioning_status == ProvisioningStatus.PENDING
     assert gateway.target_base_endpoint == "http://127.0.0.1:9000/ws/"
     session.refresh_from_db()
     assert not session.connected and session.disconnected_at is not None

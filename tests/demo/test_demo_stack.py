@@ -45,7 +45,7 @@ def test_the_login_page_is_served(demo: DemoProcess) -> None:
     assert 'id="login-form"' in body
     # The gateway was provisioned through the worker against the emulator.
     rows = demo.query("SELECT provisioning_status, api_id, target_base_endpoint FROM wsgateway_apigateway")
-    assert rows == [("provisioned", rows[0][1], f"{demo.url}/ws/")]
+    assert rows == [("deployed", rows[0][1], f"{demo.url}/ws/")]
     assert rows[0][1]
 
 

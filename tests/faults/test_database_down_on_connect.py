@@ -82,7 +82,7 @@ def test_connect_is_refused_cleanly_and_nothing_is_half_written(fault, django_ap
     user = get_user_model().objects.create_user("ws-user", password="pw")
     session = SessionStore()
     session.create()
-    token = WebSocketToken.generate_token(user, session.session_key)
+    token = WebSocketToken.generate_token(user, session.session_key).token
     url = f"{api.ws_url}?token={token}"
     cookie = {"Cookie": f"sessionid={session.session_key}"}
     successful_before = ConnectionRateLimit.objects.filter(successful=True).count()

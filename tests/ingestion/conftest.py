@@ -116,7 +116,7 @@ class Browser:
         return str(self.client.cookies[settings.SESSION_COOKIE_NAME].value)
 
     def token(self) -> str:
-        value = WebSocketToken.generate_token(self.user, self.session_key)
+        value = WebSocketToken.generate_token(self.user, self.session_key).token
         self.tokens.append(value)
         return value
 

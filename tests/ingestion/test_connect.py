@@ -26,6 +26,7 @@ from wsgateway.hashing import session_key_hash, token_hash
 from wsgateway.models import (
     ApiGateway,
     ChannelPermission,
+    ChannelPermissionRule,
     ConnectionRateLimit,
     WebSocketSession,
     WebSocketToken,
@@ -348,19 +349,21 @@ def test_malformed_channel(events: EventClient, browser: Browser, channel: str) 
 
 
 def test_channel_permission(events: EventClient, browser: Browser, gateway: ApiGateway) -> None:
-    rule = ChannelPermission.objects.create(channel_name="staff-room", access=ChannelPermission.Access.STAFF)
+    rule = ChannelPermission.objects.create(
+        channel_name="staff-room", access=ChannelPermission.Access.STAFF_ONLY
+    )
     response = events.open(browser, channel="staff-room")
     assert response.status_code == 403 and error_code(response) == "channel_forbidden"
     assert_refused_cleanly(browser)
     User.objects.filter(pk=browser.user.pk).update(is_staff=True)
     response = events.open(browser, channel="staff-room")
     assert response.status_code == 200
-    # A permission-based rule on the gateway overrides the global one.
-    rule.pk = None
-    rule.api_gateway = gateway
+    # The channel now requires a permission.
     rule.access = ChannelPermission.Access.PERMISSIONS
     rule.save()
-    rule.permissions.add(Permission.objects.get(codename="view_user"))
+    ChannelPermissionRule.objects.create(channel_permission=rule).permissions.add(
+        Permission.objects.get(codename="view_user")
+    )
     response = events.open(browser, channel="staff-room")
     assert response.status_code == 403
     browser.user.user_permissions.add(Permission.objects.get(codename="view_user"))

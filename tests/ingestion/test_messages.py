@@ -286,7 +286,7 @@ def test_change_channel_validates_the_name(events: EventClient, connected: str, 
 
 
 def test_change_channel_checks_the_channel_permission(events: EventClient, connected: str) -> None:
-    ChannelPermission.objects.create(channel_name="admins", access=ChannelPermission.Access.SUPERUSER)
+    ChannelPermission.objects.create(channel_name="admins", access=ChannelPermission.Access.SUPERUSER_ONLY)
     response = events.message(connected, {"handler": "change_channel", "channel": "admins"})
     assert response.status_code == 403 and error_code(response) == "channel_forbidden"
     assert WebSocketSession.objects.get().channel_name == "lobby"

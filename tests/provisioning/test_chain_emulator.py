@@ -22,7 +22,7 @@ def test_create_gateway_builds_a_websocket_api(aws: Any, gateway: ApiGateway) ->
     results = run_inline("create_gateway", gateway.pk)
     assert results[0]["step"] == "lock:create_gateway"
     gateway.refresh_from_db()
-    assert gateway.provisioning_status == "provisioned"
+    assert gateway.provisioning_status == "deployed"
     assert gateway.api_created and gateway.stage_created and gateway.deployment_id
     api = aws.get_api(ApiId=gateway.api_id)
     assert api["ProtocolType"] == "WEBSOCKET"
@@ -94,7 +94,7 @@ def test_a_failure_at_every_step_then_reruns_leave_exactly_one_of_each(aws: Any,
                 assert gateway.provisioning_lock == ""  # a failed run releases the row
     assert set(failed_at) == EXPECTED_LABELS
     gateway.refresh_from_db()
-    assert gateway.provisioning_status == "provisioned" and gateway.last_error == ""
+    assert gateway.provisioning_status == "deployed" and gateway.last_error == ""
     assert count_resources(aws, gateway.api_id) == {
         "apis": 1,
         "integrations": 4,
@@ -103,7 +103,7 @@ def test_a_failure_at_every_step_then_reruns_leave_exactly_one_of_each(aws: Any,
         "deployments": 1,
     }
     route = ApiGatewayAdditionalRoute.objects.get()
-    assert route.deployed and route.provisioning_status == "provisioned"
+    assert route.deployed and route.provisioning_status == "deployed"
     assert aws.get_route(ApiId=gateway.api_id, RouteId=route.route_id)["Target"] == (
         f"integrations/{route.integration_id}"
     )
@@ -157,7 +157,7 @@ def test_throttled_control_plane_is_retried_with_backoff(
     finally:
         emulator.configure(control_plane_fail=0.0)
     gateway.refresh_from_db()
-    assert gateway.provisioning_status == "provisioned"
+    assert gateway.provisioning_status == "deployed"
     assert throttled, "the seed must make at least one call fail"
     assert count_resources(aws, gateway.api_id) == {
         "apis": 1,
@@ -214,4 +214,4 @@ def test_a_busy_lock_ends_the_run_without_aws_calls(aws: Any, emulator: Any, gat
     )
     run_inline("create_gateway", gateway.pk)
     gateway.refresh_from_db()
-    assert gateway.provisioning_status == "provisioned" and gateway.provisioning_lock == ""
+    assert gateway.provisioning_status == "deployed" and gateway.provisioning_lock == ""

@@ -49,7 +49,7 @@ def test_custom_domain_with_alias_record_failing_at_every_step(
         for phase in ("created", "recorded")
     }
     gateway.refresh_from_db()
-    assert gateway.custom_domain_created and gateway.provisioning_status == "provisioned"
+    assert gateway.custom_domain_created and gateway.provisioning_status == "mapped"
     assert gateway.websocket_url == "wss://ws.example.com/v1"
     assert len(aws.get_domain_names()["Items"]) == 1
     domain = aws.get_domain_name(DomainName="ws.example.com")

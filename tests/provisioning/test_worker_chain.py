@@ -54,9 +54,9 @@ def test_create_gateway_runs_the_chain_on_the_worker_and_routes_follow_their_row
         handle = gateway.create_gateway()
         assert status_of(gateway.pk) == "queued"
     final = handle.result.get(timeout=WAIT)
-    assert final["step"] == "finish:create_gateway" and final["status"] == "provisioned"
+    assert final["step"] == "finish:create_gateway" and final["status"] == "deployed"
     gateway.refresh_from_db()
-    assert gateway.provisioning_status == "provisioned" and gateway.api_created
+    assert gateway.provisioning_status == "deployed" and gateway.api_created
     assert count_resources(aws, gateway.api_id)["deployments"] == 1
 
     # A new row on a deployed gateway is created in AWS and deployed (save() enqueues on commit).
@@ -65,7 +65,7 @@ def test_create_gateway_runs_the_chain_on_the_worker_and_routes_follow_their_row
     )
     wait_until(lambda: ApiGatewayAdditionalRoute.objects.get(pk=route.pk).deployed, what="route deployed")
     route.refresh_from_db()
-    assert route.provisioning_status == "provisioned" and route.route_id and route.integration_id
+    assert route.provisioning_status == "deployed" and route.route_id and route.integration_id
     assert aws.get_route(ApiId=gateway.api_id, RouteId=route.route_id)["RouteKey"] == "chat"
     assert count_resources(aws, gateway.api_id)["deployments"] == 2
 

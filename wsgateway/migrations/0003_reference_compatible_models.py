@@ -22,6 +22,16 @@ STATUS_CHOICES = [
 ]
 
 
+def status_field(help_text: str) -> models.CharField:
+    return models.CharField(
+        choices=STATUS_CHOICES,
+        default="pending",
+        help_text=help_text,
+        max_length=20,
+        verbose_name="provisioning status",
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
@@ -108,27 +118,15 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="apigateway",
             name="provisioning_status",
-            field=models.CharField(
-                choices=STATUS_CHOICES,
-                default="pending",
-                help_text=(
-                    "How far provisioning in AWS has got, or where the current run is. Runs are resumable: "
-                    "enqueueing the operation again continues from what exists."
-                ),
-                max_length=20,
-                verbose_name="provisioning status",
+            field=status_field(
+                "How far provisioning in AWS has got, or where the current run is. Runs are resumable: "
+                "enqueueing the operation again continues from what exists."
             ),
         ),
         migrations.AlterField(
             model_name="apigatewayadditionalroute",
             name="provisioning_status",
-            field=models.CharField(
-                choices=STATUS_CHOICES,
-                default="pending",
-                help_text="Where this route's provisioning is.",
-                max_length=20,
-                verbose_name="provisioning status",
-            ),
+            field=status_field("Where this route's provisioning is."),
         ),
         migrations.AlterField(
             model_name="channelpermission",

@@ -52,7 +52,7 @@ class ProvisioningHandle:
 def problems(operation: str, gateway: ApiGateway) -> list[str]:
     """What stops ``operation`` from running on ``gateway``, found before anything is queued."""
     found: list[str] = []
-    if operation in ("create_gateway", "sync_to_aws"):
+    if operation in ("create_gateway", "sync_to_aws", "push_changes"):
         if not gateway.target_base_endpoint:
             found.append(
                 "set target_base_endpoint (the URL of the Django view, e.g. https://example.com/ws/)"
