@@ -172,9 +172,14 @@ def _python_value(name: str, value: Any) -> Any:
     return value
 
 
-def _invalid(kind: str, key: str, err: ValidationError) -> str:
+def _invalid(label: str, err: ValidationError) -> str:
     details = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in err.message_dict.items())
-    return f"{kind} {key!r}: {details}"
+    return f"{label}: {details}"
+
+
+def _stamps(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's ``created_on`` / ``updated_on``, kept as the reference recorded them."""
+    return {name: row[name] for name in _DATETIMES if row.get(name)}
 
 
 def _differences(instance: Any, values: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +189,58 @@ def _differences(instance: Any, values: dict[str, Any]) -> dict[str, Any]:
 def _status(value: Any) -> str:
     """The reference's provisioning status is also one of ours; an unknown one restarts at pending."""
     return value if value in ProvisioningStatus.values else ProvisioningStatus.PENDING
+
+
+@dataclass
+class _Upsert:
+    """Writes one kind of row: matched by its natural key, validated, created or updated."""
+
+    model: type[Any]
+    using: str
+    report: ImportReport
+    tally: Tally
+    errors: list[str] = field(default_factory=list)
+
+    def __call__(
+        self,
+        label: str,
+        key: dict[str, Any],
+        values: dict[str, Any],
+        stamps: dict[str, Any],
+        exclude: tuple[str, ...] = (),
+    ) -> int | None:
+        """The row's pk in wsgateway's table; ``None`` (and an error noted) when it is invalid."""
+        manager = self.model.objects.using(self.using)
+        existing = manager.filter(**key).first()
+        candidate = existing or self.model(**key)
+        for name, value in values.items():
+            setattr(candidate, name, value)
+        try:
+            candidate.full_clean(exclude=list(exclude), validate_unique=False)
+        except ValidationError as err:
+            self.errors.append(_invalid(label, err))
+            return None
+        if existing is None:
+            # A bulk insert: save() of a gateway or route would enqueue AWS work.
+            manager.bulk_create([self.model(**key, **values)])
+            pk: int = manager.get(**key).pk
+            manager.filter(pk=pk).update(**stamps)  # auto_now(_add) would overwrite them in save()
+            self.tally.created += 1
+            self.report.lines.append(f"{label}: created")
+            return pk
+        changed = _differences(manager.get(pk=existing.pk), values)
+        if changed:
+            manager.filter(pk=existing.pk).update(**changed, **stamps)
+            self.tally.updated += 1
+            self.report.lines.append(f"{label}: updated {', '.join(sorted(changed))}")
+        else:
+            self.tally.unchanged += 1
+        return int(existing.pk)
+
+    def check(self) -> None:
+        """Raise with every invalid row of this kind: the transaction then writes nothing."""
+        if self.errors:
+            raise ReferenceImportError("Invalid rows (nothing was imported):\n  " + "\n  ".join(self.errors))
 
 
 def import_reference_rows(*, using: str = "default", dry_run: bool = False) -> ImportReport:
@@ -218,95 +275,36 @@ def import_reference_rows(*, using: str = "default", dry_run: bool = False) -> I
 def _import_gateways(source: _Source, report: ImportReport, using: str) -> dict[int, int]:
     """Gateways by ``api_name``; returns the reference's gateway id → wsgateway's."""
     ids: dict[int, int] = {}
-    errors: list[str] = []
-    manager = ApiGateway.objects.using(using)
-    for row in source.rows(GATEWAY_TABLE, ("id", "api_name", *_GATEWAY_FIELDS, "created_on", "updated_on")):
+    upsert = _Upsert(ApiGateway, using, report, report.gateways)
+    for row in source.rows(GATEWAY_TABLE, ("id", "api_name", *_GATEWAY_FIELDS, *sorted(_DATETIMES))):
         values = {name: row[name] for name in _GATEWAY_FIELDS if name in row}
         values["provisioning_status"] = _status(values.get("provisioning_status"))
         values["stage_created"] = bool(values.get("api_created") and values.get("deployment_id"))
-        stamps = {name: row[name] for name in _DATETIMES if row.get(name)}
-        existing = manager.filter(api_name=row["api_name"]).first()
-        candidate = existing or ApiGateway(api_name=row["api_name"])
-        for name, value in values.items():
-            setattr(candidate, name, value)
-        try:
-            candidate.full_clean(validate_unique=False)
-        except ValidationError as err:
-            errors.append(_invalid("gateway", row["api_name"], err))
-            continue
-        if existing is None:
-            created = ApiGateway(api_name=row["api_name"], **values)
-            # A bulk insert: save() would enqueue a push of a deployed gateway to AWS.
-            manager.bulk_create([created])
-            created = manager.get(api_name=row["api_name"])
-            manager.filter(pk=created.pk).update(**stamps)
-            report.gateways.created += 1
-            report.lines.append(f"gateway {row['api_name']}: created")
-            ids[row["id"]] = created.pk
-            continue
-        ids[row["id"]] = existing.pk
-        changed = _differences(manager.get(pk=existing.pk), values)
-        if changed:
-            manager.filter(pk=existing.pk).update(**changed, **stamps)
-            report.gateways.updated += 1
-            report.lines.append(f"gateway {row['api_name']}: updated {', '.join(sorted(changed))}")
-        else:
-            report.gateways.unchanged += 1
-    if errors:
-        raise ReferenceImportError("Invalid rows (nothing was imported):\n  " + "\n  ".join(errors))
+        pk = upsert(f"gateway {row['api_name']}", {"api_name": row["api_name"]}, values, _stamps(row))
+        if pk is not None:
+            ids[row["id"]] = pk
+    upsert.check()
     return ids
 
 
 def _import_routes(source: _Source, report: ImportReport, using: str, gateway_ids: dict[int, int]) -> None:
     """Additional routes by gateway and ``route_key``."""
-    errors: list[str] = []
-    manager = ApiGatewayAdditionalRoute.objects.using(using)
+    upsert = _Upsert(ApiGatewayAdditionalRoute, using, report, report.routes)
     wanted = ("id", "api_gateway_id", "name", "route_key", "integration_url", "deployed", "route_id")
-    for row in source.rows(ROUTE_TABLE, (*wanted, "integration_id", "created_on", "updated_on")):
-        gateway_pk = gateway_ids[row["api_gateway_id"]]
+    for row in source.rows(ROUTE_TABLE, (*wanted, "integration_id", *sorted(_DATETIMES))):
+        deployed = bool(row.get("deployed"))
         values = {
             "name": row["name"],
             "integration_url": row["integration_url"],
-            "deployed": bool(row.get("deployed")),
+            "deployed": deployed,
             "route_id": row.get("route_id") or "",
             "integration_id": row.get("integration_id") or "",
+            "provisioning_status": ProvisioningStatus.DEPLOYED if deployed else ProvisioningStatus.PENDING,
         }
-        values["provisioning_status"] = (
-            ProvisioningStatus.DEPLOYED if values["deployed"] else ProvisioningStatus.PENDING
-        )
-        stamps = {name: row[name] for name in _DATETIMES if row.get(name)}
-        key = f"{gateway_pk}:{row['route_key']}"
-        existing = manager.filter(api_gateway_id=gateway_pk, route_key=row["route_key"]).first()
-        candidate = existing or ApiGatewayAdditionalRoute(
-            api_gateway_id=gateway_pk, route_key=row["route_key"]
-        )
-        for name, value in values.items():
-            setattr(candidate, name, value)
-        try:
-            candidate.full_clean(exclude=["api_gateway"], validate_unique=False)
-        except ValidationError as err:
-            errors.append(_invalid("route", key, err))
-            continue
-        if existing is None:
-            # A bulk insert: save() would enqueue the route's creation in AWS.
-            manager.bulk_create(
-                [ApiGatewayAdditionalRoute(api_gateway_id=gateway_pk, route_key=row["route_key"], **values)]
-            )
-            manager.filter(api_gateway_id=gateway_pk, route_key=row["route_key"]).update(**stamps)
-            report.routes.created += 1
-            report.lines.append(f"route {row['route_key']} of gateway {gateway_pk}: created")
-            continue
-        changed = _differences(manager.get(pk=existing.pk), values)
-        if changed:
-            manager.filter(pk=existing.pk).update(**changed, **stamps)
-            report.routes.updated += 1
-            report.lines.append(
-                f"route {row['route_key']} of gateway {gateway_pk}: updated {', '.join(sorted(changed))}"
-            )
-        else:
-            report.routes.unchanged += 1
-    if errors:
-        raise ReferenceImportError("Invalid rows (nothing was imported):\n  " + "\n  ".join(errors))
+        key = {"api_gateway_id": gateway_ids[row["api_gateway_id"]], "route_key": row["route_key"]}
+        label = f"route {row['route_key']} of gateway {key['api_gateway_id']}"
+        upsert(label, key, values, _stamps(row), exclude=("api_gateway",))
+    upsert.check()
 
 
 def _auth_hash(reference_hash: str, user: Any) -> str:
@@ -357,7 +355,7 @@ def _import_sessions(source: _Source, report: ImportReport, using: str, gateway_
             "session_key_hash": row.get("session_key_hash") or "",
             "auth_hash": _auth_hash(row.get("auth_hash") or "", user),
         }
-        stamps = {name: row[name] for name in _DATETIMES if row.get(name)}
+        stamps = _stamps(row)
         if "created_on" in stamps:
             values["connected_at"] = stamps["created_on"]
         if "updated_on" in stamps:
@@ -386,42 +384,17 @@ def _import_sessions(source: _Source, report: ImportReport, using: str, gateway_
 
 def _import_channel_permissions(source: _Source, report: ImportReport, using: str) -> None:
     """Channel permissions by ``channel_name``; their rules mirror the reference's."""
-    errors: list[str] = []
-    manager = ChannelPermission.objects.using(using)
     channel_ids: dict[int, int] = {}
+    upsert = _Upsert(ChannelPermission, using, report, report.channel_permissions)
     for row in source.rows(
         CHANNEL_TABLE, ("id", "channel_name", "access", "description", *sorted(_DATETIMES))
     ):
         values = {"access": row["access"], "description": row.get("description") or ""}
-        stamps = {name: row[name] for name in _DATETIMES if row.get(name)}
-        existing = manager.filter(channel_name=row["channel_name"]).first()
-        candidate = existing or ChannelPermission(channel_name=row["channel_name"])
-        for name, value in values.items():
-            setattr(candidate, name, value)
-        try:
-            candidate.full_clean(validate_unique=False)
-        except ValidationError as err:
-            errors.append(_invalid("channel permission", row["channel_name"], err))
-            continue
-        if existing is None:
-            created = manager.create(channel_name=row["channel_name"], **values)
-            manager.filter(pk=created.pk).update(**stamps)
-            channel_ids[row["id"]] = created.pk
-            report.channel_permissions.created += 1
-            report.lines.append(f"channel permission {row['channel_name']}: created")
-            continue
-        channel_ids[row["id"]] = existing.pk
-        changed = _differences(existing, values)
-        if changed:
-            manager.filter(pk=existing.pk).update(**changed, **stamps)
-            report.channel_permissions.updated += 1
-            report.lines.append(
-                f"channel permission {row['channel_name']}: updated {', '.join(sorted(changed))}"
-            )
-        else:
-            report.channel_permissions.unchanged += 1
-    if errors:
-        raise ReferenceImportError("Invalid rows (nothing was imported):\n  " + "\n  ".join(errors))
+        key = {"channel_name": row["channel_name"]}
+        pk = upsert(f"channel permission {row['channel_name']}", key, values, _stamps(row))
+        if pk is not None:
+            channel_ids[row["id"]] = pk
+    upsert.check()
     if source.has(RULE_TABLE):
         _import_rules(source, report, using, channel_ids)
 

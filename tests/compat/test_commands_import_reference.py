@@ -287,11 +287,14 @@ def test_a_rerun_brings_changed_rows_up_to_date(installation: tuple[Reference, A
         "DELETE FROM {channelpermissionrule_permissions} WHERE channelpermissionrule_id = 12", []
     )
     reference.execute("DELETE FROM {channelpermissionrule} WHERE id = 12", [])
+    reference.execute("UPDATE {channelpermission} SET access = %s", ["staff_only"])
     output = run()
     assert "gateway Chat API: updated api_description" in output
+    assert "channel permission vip: updated access" in output
     assert "WebSocket sessions: 0 created, 1 updated, 1 unchanged" in output
     assert "Channel permission rules: 0 created, 0 updated, 1 unchanged, 1 deleted" in output
     assert ApiGateway.objects.get().api_description == "changed"
+    assert ChannelPermission.objects.get().access == "staff_only"
     assert not WebSocketSession.objects.get(connection_id="alice=").connected
     assert [str(rule) for rule in ChannelPermissionRule.objects.all()] == [
         "auth.change_user AND auth.view_user"
@@ -316,8 +319,8 @@ def test_an_invalid_row_stops_the_import_with_every_reason_and_writes_nothing(
     )
     with pytest.raises(CommandError) as raised:
         run()
-    assert "gateway 'Second': stage_name:" in str(raised.value)
-    assert "gateway 'Third': target_base_endpoint:" in str(raised.value)
+    assert "gateway Second: stage_name:" in str(raised.value)
+    assert "gateway Third: target_base_endpoint:" in str(raised.value)
     assert not ApiGateway.objects.exists() and not WebSocketSession.objects.exists()
 
 
