@@ -180,24 +180,14 @@ def test_undeployed_and_up_to_date_rows_are_explained_not_queued(
 
 def change_form_data(gateway: ApiGateway, **changes: str) -> dict[str, str]:
     """The POST of the gateway's change form with ``changes`` (no inline routes)."""
-    data = {
-        name: "" if getattr(gateway, name) is None else str(getattr(gateway, name))
-        for name in (
-            "api_name",
-            "api_description",
-            "target_base_endpoint",
-            "default_channel_name",
-            "route_selection_expression",
-            "api_key_selection_expression",
-            "route_key",
-            "stage_name",
-            "stage_description",
-            "domain_name",
-            "certificate_arn",
-            "hosted_zone_id",
-            "api_mapping_key",
-        )
-    }
+    readonly = set(wsgateway_admin.ApiGatewayAdmin.readonly_fields)
+    editable = [
+        name
+        for _, options in wsgateway_admin.ApiGatewayAdmin.fieldsets
+        for name in options["fields"]
+        if name not in readonly and name != "tags"
+    ]
+    data = {name: "" if getattr(gateway, name) is None else str(getattr(gateway, name)) for name in editable}
     data["tags"] = "{}"
     for prefix in ("additional_routes",):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
