@@ -1,27 +1,33 @@
 """Django admin for every wsgateway model.
 
-``ApiGateway``: actions that *enqueue* provisioning runs ("Provision", "Create custom domain",
-"Redeploy", "Sync to AWS", "Sync from AWS", "Rotate gateway secret", "Delete from AWS") and report
-what was queued; status, last error and every AWS id are shown read-only, with filters. Additional
-routes are edited inline: saving one of a deployed gateway enqueues its sync, deleting one enqueues
-the deletion of its AWS route. Deleting a gateway *row* leaves AWS alone: use "Delete from AWS".
+``ApiGateway``: actions that *enqueue* provisioning runs and report, per gateway, what was
+queued (the run id) or why nothing was. The reference package's actions keep their names and
+descriptions — :func:`create_api_gateway`, :func:`create_custom_domain`, :func:`sync_from_aws`,
+:func:`sync_to_aws` — beside wsgateway's :func:`redeploy`, :func:`rotate_secret`,
+:func:`delete_from_aws` and :func:`delete_from_aws_and_row`. Every action declares the
+permission it needs: a staff user with only the view permission is offered none of them, and a
+POST naming one anyway runs nothing. Status, last error and every AWS id are read-only.
 
-Sessions are read-mostly (a "Disconnect" action enqueues ``DELETE @connections``); tokens are
-read-only and only ever stored hashed, so there is nothing secret to show.
+Additional routes are edited inline: saving one of a deployed gateway enqueues its sync, deleting
+one enqueues the deletion of its AWS route. Deleting a gateway *row* leaves AWS alone: use
+"Delete from AWS". Sessions are read-only except for "Disconnect" (enqueues ``DELETE
+@connections``); tokens are read-only and stored hashed, so there is nothing secret to show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
 from wsgateway import provisioning
-from wsgateway.exceptions import ProvisioningError
+from wsgateway.exceptions import ApiGatewaySyncError, ProvisioningError
 from wsgateway.models import (
     ApiGateway,
     ApiGatewayAdditionalRoute,
@@ -31,6 +37,8 @@ from wsgateway.models import (
     WebSocketSession,
     WebSocketToken,
 )
+
+logger = logging.getLogger("wsgateway.admin")
 
 _AWS_ID_FIELDS = (
     "api_id",
@@ -54,6 +62,7 @@ _AWS_ID_FIELDS = (
 )
 # Django 6 changes forms.URLField's default scheme; say which one we mean (and silence the warning).
 _URL_FIELDS: dict[type[models.Field], dict[str, Any]] = {models.URLField: {"assume_scheme": "https"}}
+# Written by the provisioning runs only: a hand edit could contradict what a running chain records.
 _STATUS_FIELDS = (
     "provisioning_status",
     "provisioning_step",
@@ -62,8 +71,157 @@ _STATUS_FIELDS = (
     "provisioning_locked_at",
 )
 
+# --------------------------------------------------------------------------- gateway actions
 
-class AdditionalRouteInline(admin.TabularInline):
+
+@dataclass(frozen=True)
+class _Queueing:
+    """How one action enqueues for one gateway, and how it words the outcome."""
+
+    #: Enqueues the run for a gateway: a handle, or ``False``/``None`` when there is nothing to do.
+    enqueue: Callable[[Any], Any]
+    #: What was queued, e.g. "API creation" → "chat: queued API creation (run …)."
+    queued: str
+    #: Why nothing was queued when ``enqueue`` had nothing to do; ``{name}`` is the gateway's.
+    nothing_to_do: str
+    #: The message for an unexpected failure; ``{name}`` and ``{error}`` (the class name only).
+    failure: str
+    #: A gateway this returns ``False`` for is reported with ``nothing_to_do`` and not enqueued.
+    applies: Callable[[Any], bool] = lambda gateway: True
+    #: The message when the row refuses the run (``ValueError``, ``ProvisioningError``).
+    refused: str = "{name}: {error}"
+
+
+def _username(request: HttpRequest) -> str:
+    user = getattr(request, "user", None)
+    return str(getattr(user, "username", None) or user)
+
+
+def _queue_each(request: HttpRequest, queryset: Iterable[Any], how: _Queueing) -> None:
+    """Run ``how.enqueue`` for every selected gateway and say what happened to each.
+
+    One gateway that cannot be queued never hides what was queued for the others.
+    """
+    for gateway in queryset:
+        name = gateway.api_name
+        if not how.applies(gateway):
+            messages.info(request, how.nothing_to_do.format(name=name))
+            continue
+        logger.info(
+            "admin %r queues %s for gateway %r (pk %s)", _username(request), how.queued, name, gateway.pk
+        )
+        try:
+            handle = how.enqueue(gateway)
+        except (ValueError, ProvisioningError) as err:  # the row cannot run it: say why
+            refused = how.refused if isinstance(err, ApiGatewaySyncError) else "{name}: {error}"
+            messages.error(request, refused.format(name=name, error=err))
+            continue
+        except Exception as err:
+            # Unexpected: the log has the details, the page only the class name.
+            logger.exception("admin could not queue %s for gateway %r", how.queued, name)
+            messages.error(request, how.failure.format(name=name, error=type(err).__name__))
+            continue
+        if not handle:
+            messages.info(request, how.nothing_to_do.format(name=name))
+            continue
+        messages.success(request, f"{name}: queued {how.queued} (run {handle.run_id}).")
+
+
+_CREATE_API = _Queueing(
+    enqueue=lambda gateway: gateway.create_gateway(),
+    queued="API creation",
+    nothing_to_do="{name} already created",
+    failure="Failed to create {name}: {error}",
+    applies=lambda gateway: bool(gateway.needs_api_creation),
+)
+_CREATE_DOMAIN = _Queueing(
+    enqueue=lambda gateway: gateway.create_custom_domain(),
+    queued="custom domain creation",
+    nothing_to_do="{name}: no custom domain to create (the API is not deployed yet, or its domain is mapped)",
+    failure="Failed to create custom domain for {name}: {error}",
+    applies=lambda gateway: bool(gateway.needs_custom_domain),
+)
+
+
+@admin.action(description="Create API Gateway", permissions=["change"])
+def create_api_gateway(modeladmin: Any, request: HttpRequest, queryset: Iterable[ApiGateway]) -> None:
+    """Enqueue the creation (or the completion after a failure) of each selected API."""
+    _queue_each(request, queryset, _CREATE_API)
+
+
+@admin.action(description="Create Custom Domain", permissions=["change"])
+def create_custom_domain(modeladmin: Any, request: HttpRequest, queryset: Iterable[ApiGateway]) -> None:
+    """Enqueue the custom domain, API mapping and DNS alias of each selected deployed API."""
+    _queue_each(request, queryset, _CREATE_DOMAIN)
+
+
+def _sync(direction: str) -> _Queueing:
+    return _Queueing(
+        enqueue=lambda gateway: getattr(gateway, f"sync_{direction}_aws")(),
+        queued=f"sync {direction} AWS",
+        nothing_to_do="{name}: already in sync with AWS",
+        failure=f"{{name}}: could not sync {direction} AWS ({{error}})",
+        refused=f"{{name}}: could not sync {direction} AWS ({{error}})",
+    )
+
+
+@admin.action(description="Sync from AWS", permissions=["change"])
+def sync_from_aws(modeladmin: Any, request: HttpRequest, queryset: Iterable[ApiGateway]) -> None:
+    """Enqueue reading each deployed API into its rows (the run's result lists the differences)."""
+    _queue_each(request, queryset, _sync("from"))
+
+
+@admin.action(description="Sync to AWS", permissions=["change"])
+def sync_to_aws(modeladmin: Any, request: HttpRequest, queryset: Iterable[ApiGateway]) -> None:
+    """Enqueue writing each gateway's rows to its API (routes only in AWS are removed), then a deployment."""
+    _queue_each(request, queryset, _sync("to"))
+
+
+def _run_action(
+    name: str, operation: Callable[[Any], Any], queued: str, description: str, permission: str
+) -> Callable[[Any, HttpRequest, Iterable[ApiGateway]], None]:
+    """A module-level action called ``name`` (the admin knows a function action by its name)."""
+    how = _Queueing(
+        enqueue=operation,
+        queued=queued,
+        nothing_to_do="{name}: nothing to do",
+        failure=f"{{name}}: could not queue {queued} ({{error}})",
+    )
+
+    @admin.action(description=description, permissions=[permission])
+    def action(modeladmin: Any, request: HttpRequest, queryset: Iterable[ApiGateway]) -> None:
+        _queue_each(request, queryset, how)
+
+    action.__name__ = action.__qualname__ = name
+    action.__doc__ = f"Enqueue {queued} for each selected gateway."
+    return action
+
+
+redeploy = _run_action("redeploy", provisioning.enqueue_redeploy, "a redeployment", "Redeploy", "change")
+rotate_secret = _run_action(
+    "rotate_secret",
+    provisioning.enqueue_rotate_secret,
+    "secret rotation",
+    "Rotate gateway secret (update integrations, redeploy)",
+    "change",
+)
+delete_from_aws = _run_action(
+    "delete_from_aws",
+    provisioning.enqueue_delete_from_aws,
+    "deletion from AWS",
+    "Delete from AWS (keeps the row)",
+    "aws_delete",
+)
+delete_from_aws_and_row = _run_action(
+    "delete_from_aws_and_row",
+    lambda gateway: provisioning.enqueue_delete_from_aws(gateway, delete_row=True),
+    "deletion from AWS and of the row",
+    "Delete from AWS, then delete the row",
+    "aws_delete",
+)
+
+
+class ApiGatewayAdditionalRouteInline(admin.TabularInline):
     """Additional routes of a gateway; the AWS side follows each row."""
 
     model = ApiGatewayAdditionalRoute
@@ -81,56 +239,86 @@ class AdditionalRouteInline(admin.TabularInline):
     )
     readonly_fields = ("provisioning_status", "deployed", "route_id", "integration_id", "last_error")
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiGatewayAdditionalRoute]:
+        return super().get_queryset(request).select_related("api_gateway")
 
-def _enqueue_action(
-    operation: Callable[[ApiGateway], Any], verb: str
-) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[ApiGateway]], None]:
-    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[ApiGateway]) -> None:
-        queued: list[str] = []
-        for gateway in queryset.order_by("pk"):
-            try:
-                handle = operation(gateway)
-            except ProvisioningError as err:  # one bad row must not hide what was queued for the others
-                modeladmin.message_user(request, f"{gateway}: not queued: {err}", messages.ERROR)
-                continue
-            queued.append(f"{gateway} (run {handle.run_id})")
-        if queued:
-            modeladmin.message_user(
-                request, f"Queued {verb} for {len(queued)} gateway(s): {', '.join(queued)}.", messages.SUCCESS
-            )
 
-    return action
+class QueuedPushMessagesMixin:
+    """Saving a row of a deployed gateway enqueues its push to AWS: say so, or say why not.
+
+    The model's ``save()`` keeps the local change and raises ``ApiGatewaySyncError`` when the
+    push cannot even be queued (e.g. no gateway secret configured); the admin shows that as a
+    message instead of an error page. The push itself runs on a worker: its failure is the
+    gateway's ``last_error``.
+    """
+
+    def _report_push(self, request: HttpRequest, obj: Any) -> None:
+        handle = getattr(obj, "last_push", None)
+        if handle is not None:
+            messages.info(request, f"{obj}: queued the push of the changes to AWS (run {handle.run_id}).")
+
+    def _report_failure(self, request: HttpRequest, error: ApiGatewaySyncError) -> None:
+        messages.error(
+            request,
+            f"The change was saved, but AWS was not updated ({error}). "
+            "Use the 'Sync to AWS' action on the API gateway to try again.",
+        )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        try:
+            super().save_model(request, obj, form, change)  # type: ignore[misc]
+        except ApiGatewaySyncError as error:
+            self._report_failure(request, error)
+        else:
+            self._report_push(request, obj)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Save each inline route on its own, so one that cannot be queued does not stop the rest."""
+        if formset.model is not ApiGatewayAdditionalRoute:
+            super().save_formset(request, form, formset, change)  # type: ignore[misc]
+            return
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            obj.delete()
+        for instance in instances:
+            self.save_model(request, instance, form, change)
+        formset.save_m2m()
 
 
 @admin.register(ApiGateway)
-class ApiGatewayAdmin(admin.ModelAdmin):
+class ApiGatewayAdmin(QueuedPushMessagesMixin, admin.ModelAdmin):
     """API Gateway rows, their provisioning state, and the actions that enqueue runs."""
 
     list_display = (
         "api_name",
+        "domain_name",
+        "default_channel_name",
+        "api_id",
+        "api_endpoint",
+        "api_gateway_domain_name",
         "provisioning_status",
         "provisioning_step",
-        "api_id",
-        "stage_name",
-        "domain_name",
+        "api_created",
+        "deployment_id",
         "custom_domain_created",
-        "deployed_at",
+        "created_on",
         "updated_on",
     )
     list_filter = ("provisioning_status", "api_created", "custom_domain_created", "stage_name")
     formfield_overrides = _URL_FIELDS
     search_fields = ("api_name", "api_id", "domain_name")
     readonly_fields = (*_STATUS_FIELDS, *_AWS_ID_FIELDS, "created_on", "updated_on")
-    inlines = (AdditionalRouteInline,)
+    date_hierarchy = "created_on"
+    inlines = (ApiGatewayAdditionalRouteInline,)
     actions = (
-        "provision",
-        "create_custom_domain",
-        "redeploy",
-        "sync_to_aws",
-        "sync_from_aws",
-        "rotate_secret",
-        "delete_from_aws",
-        "delete_from_aws_and_row",
+        create_api_gateway,
+        create_custom_domain,
+        sync_from_aws,
+        sync_to_aws,
+        redeploy,
+        rotate_secret,
+        delete_from_aws,
+        delete_from_aws_and_row,
     )
     fieldsets = (
         (
@@ -158,43 +346,24 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         ("AWS ids", {"classes": ("collapse",), "fields": (*_AWS_ID_FIELDS, "created_on", "updated_on")}),
     )
 
-    provision = admin.action(description="Provision (create the API in AWS)")(
-        _enqueue_action(provisioning.enqueue_create_gateway, "provisioning")
-    )
-    create_custom_domain = admin.action(description="Create custom domain")(
-        _enqueue_action(provisioning.enqueue_create_custom_domain, "custom domain creation")
-    )
-    redeploy = admin.action(description="Redeploy")(
-        _enqueue_action(provisioning.enqueue_redeploy, "a redeployment")
-    )
-    sync_to_aws = admin.action(description="Sync to AWS")(
-        _enqueue_action(provisioning.enqueue_sync_to_aws, "sync to AWS")
-    )
-    sync_from_aws = admin.action(description="Sync from AWS")(
-        _enqueue_action(provisioning.enqueue_sync_from_aws, "sync from AWS")
-    )
-    rotate_secret = admin.action(description="Rotate gateway secret (update integrations, redeploy)")(
-        _enqueue_action(provisioning.enqueue_rotate_secret, "secret rotation")
-    )
-    delete_from_aws = admin.action(description="Delete from AWS (keeps the row)")(
-        _enqueue_action(provisioning.enqueue_delete_from_aws, "deletion from AWS")
-    )
-    delete_from_aws_and_row = admin.action(description="Delete from AWS, then delete the row")(
-        _enqueue_action(
-            lambda gateway: provisioning.enqueue_delete_from_aws(gateway, delete_row=True),
-            "deletion from AWS and of the row",
-        )
-    )
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiGateway]:
+        return super().get_queryset(request).prefetch_related("additional_routes")
+
+    def has_aws_delete_permission(self, request: HttpRequest) -> bool:
+        """Deleting AWS resources needs both the change and the delete permission."""
+        return self.has_change_permission(request) and self.has_delete_permission(request)
 
 
 @admin.register(ApiGatewayAdditionalRoute)
-class ApiGatewayAdditionalRouteAdmin(admin.ModelAdmin):
+class ApiGatewayAdditionalRouteAdmin(QueuedPushMessagesMixin, admin.ModelAdmin):
     """Additional routes on their own (also editable inline on the gateway)."""
 
-    list_display = ("name", "route_key", "api_gateway", "integration_url", "provisioning_status", "deployed")
+    list_display = ("name", "api_gateway", "route_key", "integration_url", "provisioning_status", "deployed")
     list_filter = ("provisioning_status", "deployed", "api_gateway")
+    list_select_related = ("api_gateway",)
     formfield_overrides = _URL_FIELDS
     search_fields = ("name", "route_key", "integration_url")
+    date_hierarchy = "created_on"
     readonly_fields = (
         "integration_id",
         "route_id",
@@ -213,9 +382,9 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
     list_display = (
         "connection_id",
         "channel_name",
+        "api_gateway",
         "user",
         "connected",
-        "api_gateway",
         "request_count",
         "connected_at",
         "last_seen_at",
@@ -223,16 +392,19 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
     list_filter = ("connected", "channel_name", "api_gateway")
     search_fields = ("connection_id", "channel_name", "user__username")
     list_select_related = ("user", "api_gateway")
+    date_hierarchy = "created_on"
     actions = ("disconnect",)
+    # Hashes that tie a session to a login: not for display.
     exclude = ("session_key_hash", "auth_hash")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        # Sessions are created by $connect; adding one here would attach a socket to any user.
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Disconnect (close at API Gateway)")
+    @admin.action(description="Disconnect (close at API Gateway)", permissions=["delete"])
     def disconnect(self, request: HttpRequest, queryset: QuerySet[WebSocketSession]) -> None:
         """Enqueue ``DELETE @connections/{id}`` for each selected live connection."""
         from wsgateway import sending
@@ -251,10 +423,16 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
 class WebSocketTokenAdmin(admin.ModelAdmin):
     """Connect tokens (read-only). Only hashes are stored, and not even those are shown."""
 
-    list_display = ("user", "created_at", "used", "used_at")
-    list_filter = ("used",)
+    list_display = ("token_preview", "user", "created_at", "used", "used_at")
+    list_filter = ("used", "created_at")
+    search_fields = ("user__username", "user__email")
     fields = ("user", "created_at", "used", "used_at")
     readonly_fields = fields
+
+    @admin.display(description="Token")
+    def token_preview(self, obj: WebSocketToken) -> str:
+        """The reference showed the token's first characters; here only its hash exists, kept unshown."""
+        return "(stored hashed)"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -268,16 +446,20 @@ class ConnectionRateLimitAdmin(admin.ModelAdmin):
     """Connection attempts (read-only)."""
 
     list_display = ("ip_address", "user", "attempt_time", "successful")
-    list_filter = ("successful",)
-    search_fields = ("ip_address", "user__username")
+    list_filter = ("successful", "attempt_time")
+    search_fields = ("ip_address", "user__username", "user__email")
     readonly_fields = ("ip_address", "user", "attempt_time", "successful")
+    date_hierarchy = "attempt_time"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 class ChannelPermissionRuleInline(admin.TabularInline):
-    """A rule: all of its permissions (rules are alternatives)."""
+    """One rule: the user needs all of its permissions. Several rules are alternatives."""
 
     model = ChannelPermissionRule
     extra = 0
@@ -288,7 +470,18 @@ class ChannelPermissionRuleInline(admin.TabularInline):
 class ChannelPermissionAdmin(admin.ModelAdmin):
     """Who may join which channel (the same on every gateway)."""
 
-    list_display = ("channel_name", "access", "description")
+    list_display = ("channel_name", "access", "rules_summary", "updated_on")
     list_filter = ("access",)
     search_fields = ("channel_name", "description")
-    inlines = [ChannelPermissionRuleInline]
+    inlines = (ChannelPermissionRuleInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChannelPermission]:
+        rules = ChannelPermissionRule.objects.prefetch_related("permissions__content_type")
+        return super().get_queryset(request).prefetch_related(Prefetch("rules", queryset=rules))
+
+    @admin.display(description="Rules")
+    def rules_summary(self, obj: ChannelPermission) -> str:
+        """The rules as ``(a AND b)  OR  (c)``; empty unless access is "Requires Django permissions"."""
+        if obj.access != ChannelPermission.Access.PERMISSIONS:
+            return ""
+        return "  OR  ".join(f"({rule})" for rule in obj.rules.all())

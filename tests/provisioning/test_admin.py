@@ -42,7 +42,7 @@ def queued_tasks(redis_client: Any, queue: str) -> list[dict[str, Any]]:
 
 
 ACTIONS = {
-    "provision": "lock:create_gateway",
+    "create_api_gateway": "lock:create_gateway",
     "create_custom_domain": "lock:create_custom_domain",
     "redeploy": "lock:redeploy",
     "sync_to_aws": "lock:sync_to_aws",
@@ -62,8 +62,12 @@ def test_each_action_enqueues_a_run_on_the_provisioning_queue(
     clean_redis: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
+    # Deployed and able to take a custom domain, so every action has something to queue.
+    deployed = dict(api_created=True, deployment_id="dep1", provisioning_status="deployed")
+    if action == "create_api_gateway":
+        deployed = {}
     ApiGateway.objects.filter(pk=gateway.pk).update(
-        api_id="abc123defg", domain_name="ws.example.com", certificate_arn=CERT_ARN
+        api_id="abc123defg", domain_name="ws.example.com", certificate_arn=CERT_ARN, **deployed
     )
     url = reverse("admin:wsgateway_apigateway_changelist")
     with django_capture_on_commit_callbacks(execute=True):
@@ -72,7 +76,7 @@ def test_each_action_enqueues_a_run_on_the_provisioning_queue(
         )
     assert answer.status_code == 200
     text = [str(m) for m in answer.context["messages"]]
-    assert len(text) == 1 and text[0].startswith("Queued ") and "chat-api (run " in text[0]
+    assert len(text) == 1 and text[0].startswith("chat-api: queued ") and " (run " in text[0]
     gateway.refresh_from_db()
     assert gateway.provisioning_status == "queued"
     tasks = queued_tasks(clean_redis, "provisioning")
@@ -156,14 +160,12 @@ def test_a_row_that_cannot_run_the_action_is_reported_and_nothing_is_queued(
     url = reverse("admin:wsgateway_apigateway_changelist")
     with django_capture_on_commit_callbacks(execute=True):
         answer = admin_client_logged_in.post(
-            url, {"action": "provision", "_selected_action": [gateway.pk, ready.pk]}, follow=True
+            url, {"action": "create_api_gateway", "_selected_action": [gateway.pk, ready.pk]}, follow=True
         )
     text = sorted(str(m) for m in answer.context["messages"])
     assert len(text) == 2
-    assert text[0].startswith("Queued provisioning for 1 gateway(s): ready (run ")
-    assert text[1].startswith(
-        "chat-api: not queued: Cannot create gateway gateway chat-api: set target_base_endpoint"
-    )
+    assert text[0] == "chat-api: target_base_endpoint is required to create the API Gateway"
+    assert text[1].startswith("ready: queued API creation (run ")
     gateway.refresh_from_db()
     assert gateway.provisioning_status == "pending"
     assert len(queued_tasks(clean_redis, "provisioning")) == 1

@@ -56,7 +56,7 @@ def test_errors_are_command_errors(aws: Any, gateway: ApiGateway) -> None:
         run("redeployApiGateway", "--pk", str(gateway.pk))  # refused before anything is queued
     gateway.refresh_from_db()
     assert gateway.provisioning_status == "pending"
-    with pytest.raises(CommandError, match="needs domain_name and certificate_arn"):
+    with pytest.raises(CommandError, match="chat-api is not ready for a custom domain, or already has one"):
         run("createCustomDomain", "--pk", str(gateway.pk), "--here")
     ApiGateway.objects.filter(pk=gateway.pk).update(
         provisioning_lock="someone", provisioning_locked_at=timezone.now()
@@ -111,9 +111,11 @@ def test_clear_sessions_and_cleanup_tokens() -> None:
     )
     # The reference's flags: --token-age seconds, --rate-limit-age days; both tables are cleaned.
     out = run("cleanupWebSocketTokens", "--token-age", "200", "--rate-limit-age", "5")
-    assert "Deleted 0 expired WebSocket token(s)" in out and "Deleted 0 old rate limit record(s)" in out
+    assert "Successfully deleted 0 expired WebSocket tokens (older than 200s)" in out
+    assert "Successfully deleted 0 old rate limit records (older than 5 days)" in out
     out = run("cleanupWebSocketTokens", "--token-age", "50", "--rate-limit-age", "2")
-    assert "Deleted 2 expired WebSocket token(s)" in out and "Deleted 1 old rate limit record(s)" in out
+    assert "Successfully deleted 2 expired WebSocket tokens (older than 50s)" in out
+    assert "Successfully deleted 1 old rate limit records (older than 2 days)" in out
     assert not WebSocketToken.objects.exists() and not ConnectionRateLimit.objects.exists()
     with pytest.raises(CommandError):
         run("cleanupWebSocketTokens", "--token-age", "-1")

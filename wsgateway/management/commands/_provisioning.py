@@ -21,9 +21,17 @@ class ProvisioningCommand(BaseCommand):
     """Enqueue one operation on one gateway; optionally follow or run it here."""
 
     operation = ""
+    #: Commands for which ``--pk`` is optional run on :meth:`default_gateways` without it.
+    pk_required = True
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--pk", type=int, required=True, help="Primary key of the ApiGateway row.")
+        parser.add_argument(
+            "--pk",
+            type=int,
+            required=self.pk_required,
+            help="Primary key of the ApiGateway row"
+            + ("." if self.pk_required else " (default: every gateway whose API was created)."),
+        )
         parser.add_argument("--wait", action="store_true", help="Follow the chain and print each step.")
         parser.add_argument(
             "--timeout", type=float, default=300.0, help="Seconds --wait follows the chain (default 300)."
@@ -40,18 +48,38 @@ class ProvisioningCommand(BaseCommand):
         """Enqueue ``operation`` (commands override for special entry points)."""
         return provisioning.enqueue(operation, gateway.pk)
 
+    def default_gateways(self) -> list[ApiGateway]:
+        """The gateways a command with an optional ``--pk`` runs on when none is given."""
+        return list(ApiGateway.objects.filter(api_created=True).order_by("pk"))
+
+    def get_gateway(self, pk: int) -> ApiGateway:
+        """The row ``--pk`` names."""
+        return ApiGateway.objects.get(pk=pk)
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["pk"] is None:
+            for gateway in self.default_gateways():
+                self.handle_gateway(gateway, options)
+            return
         try:
-            gateway = ApiGateway.objects.get(pk=options["pk"])
+            gateway = self.get_gateway(options["pk"])
         except ApiGateway.DoesNotExist:
             raise CommandError(f"No ApiGateway with pk {options['pk']}.") from None
+        self.handle_gateway(gateway, options)
+
+    def check_gateway(self, gateway: ApiGateway) -> None:
+        """Raise ``CommandError`` when the operation does not apply to ``gateway`` (nothing is run)."""
+
+    def handle_gateway(self, gateway: ApiGateway, options: dict[str, Any]) -> None:
+        """Enqueue (or with ``--here`` run) the operation on one gateway."""
+        self.check_gateway(gateway)
         operation = self.operation_for(options)
         if options["here"]:
             self.run_here(operation, gateway, options["timeout"])
             return
         try:
             handle = self.enqueue(operation, gateway)
-        except ProvisioningError as err:
+        except (ValueError, ProvisioningError) as err:
             raise CommandError(str(err)) from err
         self.stdout.write(f"Queued {operation} of gateway {gateway.pk} ({gateway}): run {handle.run_id}")
         if options["wait"]:

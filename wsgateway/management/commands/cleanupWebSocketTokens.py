@@ -2,7 +2,7 @@
 
 The reference command: deletes used and expired connect tokens
 (``WebSocketToken.cleanup_expired``) and old connection-attempt rows
-(``ConnectionRateLimit.cleanup_old_records``).
+(``ConnectionRateLimit.cleanup_old_records``). Beat runs the same cleanups on a schedule.
 """
 
 from typing import Any
@@ -11,6 +11,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import ConnectionRateLimit, WebSocketToken
+
+
+def default_token_age() -> int:
+    """``TOKEN_RETENTION_SECONDS`` (300), or the token lifetime if longer: a valid token is never deleted."""
+    return max(int(wsgateway_settings.TOKEN_RETENTION_SECONDS), int(wsgateway_settings.TOKEN_MAX_AGE_SECONDS))
 
 
 class Command(BaseCommand):
@@ -23,7 +28,10 @@ class Command(BaseCommand):
             "--token-age",
             type=int,
             default=None,
-            help="Delete tokens older than this many seconds (default: TOKEN_RETENTION_SECONDS, 300).",
+            help=(
+                "Delete tokens older than this many seconds (default: TOKEN_RETENTION_SECONDS, 300, "
+                "or the token lifetime if that is longer)."
+            ),
         )
         parser.add_argument(
             "--rate-limit-age",
@@ -35,7 +43,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         token_age = options["token_age"]
         if token_age is None:
-            token_age = int(wsgateway_settings.TOKEN_RETENTION_SECONDS)
+            token_age = default_token_age()
         rate_limit_age = options["rate_limit_age"]
         if rate_limit_age is None:
             rate_limit_age = wsgateway_settings.RATE_LIMIT_RETENTION_DAYS
@@ -43,11 +51,13 @@ class Command(BaseCommand):
             raise CommandError("Ages cannot be negative.")
         tokens, _ = WebSocketToken.cleanup_expired(max_age_seconds=token_age)
         self.stdout.write(
-            self.style.SUCCESS(f"Deleted {tokens} expired WebSocket token(s) (older than {token_age}s).")
+            self.style.SUCCESS(
+                f"Successfully deleted {tokens} expired WebSocket tokens (older than {token_age}s)"
+            )
         )
         attempts, _ = ConnectionRateLimit.cleanup_old_records(days=rate_limit_age)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Deleted {attempts} old rate limit record(s) (older than {rate_limit_age} days)."
+                f"Successfully deleted {attempts} old rate limit records (older than {rate_limit_age} days)"
             )
         )

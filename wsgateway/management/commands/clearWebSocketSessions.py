@@ -22,8 +22,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         rows = (
             WebSocketSession.objects.all()
-            if options["all"]
+            if options.get("all")
             else WebSocketSession.objects.filter(connected=False)
         )
-        deleted, _ = rows.delete()
+        deleted = rows.delete()[0]
         self.stdout.write(f"Deleted {deleted} WebSocket session row(s).")
