@@ -103,7 +103,7 @@ def round_trip(
     timeout: float = 10.0,
 ) -> list[Stage]:
     """Run the six stages against ``gateway``; return them timed or raise :class:`RoundTripFailed`."""
-    from websockets.exceptions import InvalidStatus
+    from websockets.exceptions import InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect
     from websockets.typing import Origin
 
@@ -119,31 +119,22 @@ def round_trip(
         query = f"?{wsgateway_settings.TOKEN_QUERY_PARAM}={token}"
         headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={store.session_key}"} if send_cookie else {}
         started = time.time()
-        sockets: list[Any] = []
-
-        def open_socket() -> str:
-            try:
-                sockets.append(
-                    connect(
-                        url + query,
-                        origin=Origin(origin) if origin else None,
-                        additional_headers=headers,
-                        open_timeout=timeout,
-                    )
-                )
-            except InvalidStatus as err:
-                body = err.response.body.decode(errors="replace")[:300] if err.response.body else ""
-                raise RoundTripFailed(
-                    "connect", f"refused with HTTP {err.response.status_code} {body}".strip(), trip.stages
-                ) from err
-            return url
-
-        trip.timed("connect", open_socket)
-        socket = sockets[0]
+        opened = time.monotonic()
         try:
-            _exchange(trip, socket, user, store.session_key if send_cookie else None, started)
-        finally:
-            socket.close()
+            with connect(
+                url + query,
+                origin=Origin(origin) if origin else None,
+                additional_headers=headers,
+                open_timeout=timeout,
+            ) as socket:
+                trip.stages.append(Stage("connect", time.monotonic() - opened, url))
+                _exchange(trip, socket, user, store.session_key if send_cookie else None, started)
+        except InvalidStatus as err:
+            body = err.response.body.decode(errors="replace")[:300] if err.response.body else ""
+            reason = f"refused with HTTP {err.response.status_code} {body}".strip()
+            raise RoundTripFailed("connect", reason, trip.stages) from err
+        except (OSError, TimeoutError, InvalidHandshake) as err:
+            raise RoundTripFailed("connect", f"{type(err).__name__}: {err}", trip.stages) from err
     finally:
         store.delete()
     return trip.stages
