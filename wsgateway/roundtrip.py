@@ -2,10 +2,11 @@
 
 Stages, each timed, as a browser and a worker would go through them:
 
-1. ``connect`` — a WebSocket handshake on the stage URL (``ApiGateway.websocket_url``) with a
-   one-time token issued to a Django session of ``user`` (created for the check and deleted
-   after), the Origin of ``ALLOWED_ORIGINS[0]``, and the session cookie unless ``send_cookie`` is
-   off (a browser sends none to the default ``execute-api`` host);
+1. ``connect`` — a WebSocket handshake on the stage URL (``ApiGateway.websocket_url``) as
+   ``user``: a Django session is logged in for the check (and deleted after), a one-time token is
+   issued to it when ``REQUIRE_TOKEN`` is on, the Origin is ``ALLOWED_ORIGINS[0]``, and the session
+   cookie is sent unless ``send_cookie`` is off (a browser sends none to the default
+   ``execute-api`` host);
 2. ``recorded`` — Django's ``$connect`` view wrote the session row;
 3. ``message`` — a ``heartbeat`` message reached Django (the session's request count grew);
 4. ``broadcast`` — a message POSTed to the connection through the management API, signed with
@@ -115,8 +116,10 @@ def round_trip(
     trip = _Trip(gateway, timeout)
     store = _login_session(user)
     try:
-        token = WebSocketToken.generate_token(user, store.session_key)
-        query = f"?{wsgateway_settings.TOKEN_QUERY_PARAM}={token}"
+        query = ""
+        if wsgateway_settings.REQUIRE_TOKEN:
+            token = WebSocketToken.generate_token(user, store.session_key)
+            query = f"?{wsgateway_settings.TOKEN_QUERY_PARAM}={token}"
         headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={store.session_key}"} if send_cookie else {}
         started = time.time()
         opened = time.monotonic()

@@ -158,3 +158,34 @@ def test_the_custom_domain_and_its_mapping_are_checked(aws: Any, provisioned: Ap
     assert differing(provisioned) == [
         "api_mapping: row='ws.example.com/v1' aws=None (the API mapping is missing at AWS)"
     ]
+
+
+def test_an_api_of_another_protocol_is_reported(aws: Any, provisioned: ApiGateway) -> None:
+    http_api = aws.create_api(Name="not-a-socket", ProtocolType="HTTP")["ApiId"]
+    ApiGateway.objects.filter(pk=provisioned.pk).update(api_id=http_api)
+    provisioned.refresh_from_db()
+    assert "protocol: row='WEBSOCKET' aws='HTTP'" in differing(provisioned)
+
+
+def test_the_route53_alias_is_checked(
+    aws: Any, provisioned: ApiGateway, hosted_zone: tuple[Any, str]
+) -> None:
+    route53, zone_id = hosted_zone
+    ApiGateway.objects.filter(pk=provisioned.pk).update(
+        domain_name="ws.example.com", certificate_arn=CERT_ARN, hosted_zone_id=zone_id
+    )
+    run_inline("create_custom_domain", provisioned.pk)
+    provisioned.refresh_from_db()
+    assert "matches AWS" in check(provisioned)
+    record = next(
+        r
+        for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        if r["Type"] == "A"
+    )
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]}
+    )
+    target = provisioned.api_gateway_domain_name
+    assert differing(provisioned) == [
+        f"dns_alias: row={target!r} aws=None (the A alias of ws.example.com. in the hosted zone)"
+    ]

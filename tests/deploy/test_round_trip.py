@@ -13,7 +13,7 @@ from django.contrib.sessions.models import Session
 from wsgateway.models import ApiGateway, WebSocketSession, WebSocketToken
 from wsgateway.provisioning import run_inline
 
-from .conftest import run, run_failing
+from .conftest import run, run_failing, wsgateway_overrides
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,3 +66,16 @@ def test_a_refused_connect_and_a_missing_user_fail_the_check(live_gateway: ApiGa
         "checkApiGateway", "--pk", str(live_gateway.pk), "--round-trip", "--user", "nobody"
     )
     assert "No user 'nobody'" in str(error)
+
+
+def test_without_required_tokens_the_session_cookie_alone_carries_the_user(
+    live_gateway: ApiGateway, settings: Any
+) -> None:
+    settings.WSGATEWAY = wsgateway_overrides(
+        ENDPOINT_URLS=settings.WSGATEWAY["ENDPOINT_URLS"], REQUIRE_TOKEN=False
+    )
+    User.objects.create_user("bob", password="pw")
+    output = run("checkApiGateway", "--pk", str(live_gateway.pk), "--round-trip", "--user", "bob")
+    assert tuple(stage_times(output)) == STAGES, output
+    assert not WebSocketToken.objects.exists()  # none asked for, none issued
+    assert WebSocketSession.objects.get().user.username == "bob"
