@@ -169,13 +169,13 @@ def _exchange(
     trip.timed("recorded", recorded)
     session = holder["session"]
 
+    def session_is(**lookup: Any) -> Callable[[], bool]:
+        return lambda: WebSocketSession.objects.filter(pk=session.pk, **lookup).exists()
+
     def message() -> str:
-        before = session.request_count
         socket.send(json.dumps({"action": "heartbeat"}))
         trip.wait(
-            "message",
-            lambda: WebSocketSession.objects.filter(pk=session.pk, request_count__gt=before).exists(),
-            "the message did not reach Django",
+            "message", session_is(request_count__gt=session.request_count), "the message did not reach Django"
         )
         return "heartbeat"
 
@@ -200,11 +200,7 @@ def _exchange(
 
     def disconnect() -> str:
         socket.close()
-        trip.wait(
-            "disconnect",
-            lambda: WebSocketSession.objects.filter(pk=session.pk, connected=False).exists(),
-            "Django did not mark the session disconnected",
-        )
+        trip.wait("disconnect", session_is(connected=False), "Django did not mark the session disconnected")
         return ""
 
     trip.timed("disconnect", disconnect)
