@@ -137,6 +137,12 @@ def test_an_api_deleted_at_aws_and_a_changed_selection_expression(aws: Any, prov
     aws.update_api(ApiId=provisioned.api_id, RouteSelectionExpression="$request.body.handler")
     lines = differing(provisioned)
     assert lines[0] == ("route_selection_expression: row='$request.body.action' aws='$request.body.handler'")
+    aws.delete_stage(ApiId=provisioned.api_id, StageName="production")
+    assert differing(provisioned)[1:] == [
+        "stage_created: row=True aws=False (the stage is missing at AWS)",
+        f"deployment_id: row={provisioned.deployment_id!r} aws='' "
+        "(the stage serves another deployment than the row records)",
+    ]
     aws.delete_api(ApiId=provisioned.api_id)
     assert differing(provisioned) == [
         f"api_id: row={provisioned.api_id!r} aws=None (no WEBSOCKET API with this id or name at AWS)"
