@@ -151,6 +151,10 @@ def test_an_api_deleted_at_aws_and_a_changed_selection_expression(aws: Any, prov
     assert "No ApiGateway" in str(error)
 
 
+def test_a_row_never_provisioned_does_not_match(aws: Any, gateway: ApiGateway) -> None:
+    assert differing(gateway) == ["api_id: row='' aws=None (no API yet: run createApiGateway)"]
+
+
 def test_the_custom_domain_and_its_mapping_are_checked(aws: Any, provisioned: ApiGateway) -> None:
     ApiGateway.objects.filter(pk=provisioned.pk).update(
         domain_name="ws.example.com", certificate_arn=CERT_ARN, api_mapping_key="v1"

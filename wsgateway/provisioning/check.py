@@ -277,7 +277,8 @@ def check_gateway(gateway: ApiGateway, client: Any, route53: Any = None) -> list
     found = compare_with_aws(gateway, client)
     differences = _from_comparison(found)
     if found.api is None:
-        return differences
+        # Sync from AWS has nothing to pull for a row that never had an API; a check must say so.
+        return differences or [Difference("api_id", "", None, "no API yet: run createApiGateway")]
     if found.api.get("ProtocolType") != "WEBSOCKET":
         differences.append(Difference("protocol", "WEBSOCKET", found.api.get("ProtocolType")))
     try:
