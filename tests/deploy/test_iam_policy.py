@@ -200,3 +200,20 @@ def test_every_call_of_a_provisioning_life_cycle_is_allowed_by_the_printed_polic
     ApiGateway.objects.filter(pk=gateway.pk).update(api_id="a1b2c3d4e5", domain_name="", hosted_zone_id="")
     without_domain = policy(gateway, "provisioning")
     assert [c for c in calls if allows(without_domain, c[0], c[1])] != calls
+
+
+def test_china_and_govcloud_regions_use_their_partition(aws: Any, gateway: ApiGateway, settings: Any) -> None:
+    ApiGateway.objects.filter(pk=gateway.pk).update(api_id="a1b2c3d4e5")
+    for region, partition in (
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("eu-west-1", "aws"),
+    ):
+        settings.AWS_REGION_NAME = region
+        resources = [
+            r
+            for d in json.loads(run("printIamPolicy", "--pk", str(gateway.pk))).values()
+            for s in d["Statement"]
+            for r in s["Resource"]
+        ]
+        assert all(r.startswith(f"arn:{partition}:") and f":{region}:" in r for r in resources), resources
