@@ -3,11 +3,13 @@
 Sync to AWS is the provisioning chain itself (every step brings AWS in line with the row, field
 by field) plus :func:`step_prune_routes`, which deletes AWS routes no row describes any more.
 Sync from AWS (:func:`step_sync_from_aws`) pulls AWS's values into the row and reports every
-difference as ``{"field", "row", "aws"}``.
+difference as ``{"field", "row", "aws"}``; its comparison, :func:`compare_with_aws`, only reads
+(``checkApiGateway`` reports the same differences without pulling them).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from wsgateway.exceptions import ConflictError
@@ -72,22 +74,32 @@ def _difference(differences: list[dict[str, Any]], field: str, row: Any, aws: An
         differences.append({"field": field, "row": row, "aws": aws})
 
 
-def step_sync_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
-    """Pull AWS's values into the row; return the differences field by field."""
-    gateway, client = ctx.gateway, ctx.client
-    differences: list[dict[str, Any]] = []
+@dataclass
+class Comparison:
+    """What :func:`compare_with_aws` found: AWS's API (None: none), its routes and integrations,
+    the differences, and the values Sync from AWS would pull into the row."""
+
+    api: dict[str, Any] | None
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    pulled: dict[str, Any] = field(default_factory=dict)
+    route_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    routes: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    integrations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def compare_with_aws(gateway: ApiGateway, client: Any) -> Comparison:
+    """Compare the row with AWS field by field, reading only (Sync from AWS and checkApiGateway)."""
     api = get_or_none(client, "get_api", ApiId=gateway.api_id) if gateway.api_id else None
     if api is None:
         for candidate in items(client, "get_apis"):
             if candidate.get("Name") == gateway.api_name and candidate.get("ProtocolType") == "WEBSOCKET":
                 api = candidate
                 break
+    found = Comparison(api)
+    differences, pulled = found.differences, found.pulled
     if api is None:
         _difference(differences, "api_id", gateway.api_id, None)
-        if gateway.api_id:
-            ctx.record(api_id="", api_endpoint="", api_created=False, stage_created=False, deployment_id="")
-        return {"result": UPDATED if differences else REUSED, "differences": differences}
-    pulled: dict[str, Any] = {}
+        return found
     fields = {"api_id": api["ApiId"], "api_endpoint": api.get("ApiEndpoint", "")}
     fields.update({attr: api.get(member) or "" for member, attr in spec.API_FIELDS.items()})
     for attr, aws_value in fields.items():
@@ -95,14 +107,11 @@ def step_sync_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         if (row_value or "") != (aws_value or ""):
             differences.append({"field": attr, "row": row_value, "aws": aws_value})
             pulled[attr] = aws_value
-    if (
-        "api_name" in pulled
-        and ApiGateway.objects.filter(api_name=pulled["api_name"]).exclude(pk=gateway.pk).exists()
-    ):
-        pulled.pop("api_name")  # another row owns that name: report it, do not break uniqueness
     api_id = api["ApiId"]
-    integrations = {i["IntegrationId"]: i for i in items(client, "get_integrations", ApiId=api_id)}
-    routes = {r.get("RouteKey"): r for r in items(client, "get_routes", ApiId=api_id)}
+    integrations = found.integrations = {
+        i["IntegrationId"]: i for i in items(client, "get_integrations", ApiId=api_id)
+    }
+    routes = found.routes = {r.get("RouteKey"): r for r in items(client, "get_routes", ApiId=api_id)}
     for builtin in spec.BUILTIN_ROUTES:
         route = routes.get(builtin.route_key) or {}
         integration_id = str(route.get("Target", "")).removeprefix("integrations/")
@@ -130,7 +139,7 @@ def step_sync_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
                 if aws_value or attr != "integration_url":
                     updates[attr] = aws_value
         if updates:
-            ApiGatewayAdditionalRoute.objects.filter(pk=row.pk).update(**updates)  # no save(): no re-sync
+            found.route_updates[row.pk] = updates
     known = {
         r.route_key for r in ApiGatewayAdditionalRoute.objects.filter(api_gateway=gateway)
     } | spec.BUILTIN_KEYS
@@ -149,6 +158,25 @@ def step_sync_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         if getattr(gateway, attr) != aws_value:
             differences.append({"field": attr, "row": getattr(gateway, attr), "aws": aws_value})
             pulled[attr] = aws_value
+    return found
+
+
+def step_sync_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+    """Pull AWS's values into the row; return the differences field by field."""
+    gateway = ctx.gateway
+    found = compare_with_aws(gateway, ctx.client)
+    differences, pulled = found.differences, found.pulled
+    if found.api is None:
+        if gateway.api_id:
+            ctx.record(api_id="", api_endpoint="", api_created=False, stage_created=False, deployment_id="")
+        return {"result": UPDATED if differences else REUSED, "differences": differences}
+    if (
+        "api_name" in pulled
+        and ApiGateway.objects.filter(api_name=pulled["api_name"]).exclude(pk=gateway.pk).exists()
+    ):
+        pulled.pop("api_name")  # another row owns that name: report it, do not break uniqueness
+    for pk, updates in found.route_updates.items():
+        ApiGatewayAdditionalRoute.objects.filter(pk=pk).update(**updates)  # no save(): no re-sync
     if pulled:
         ctx.record(**pulled)
     return {"result": UPDATED if differences else REUSED, "differences": differences}
