@@ -7,6 +7,9 @@
 - ``wsgateway.W001`` no allowed origins outside DEBUG (browsers cannot connect).
 - ``wsgateway.W002`` the broker's visibility timeout is shorter than the longest task countdown.
 - ``wsgateway.W003`` tokens are deleted before they expire.
+- ``wsgateway.W006`` a setting is in both ``WSGATEWAY`` and the reference's ``WEBSOCKETS``.
+- ``wsgateway.E005`` a ``WEBSOCKETS`` value wsgateway cannot use (its default is used instead).
+- ``wsgateway.W007`` an unknown ``WEBSOCKETS`` key (it is ignored).
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from wsgateway.conf import SETTINGS, aws_setting, validate_settings
+from wsgateway.conf import (
+    KNOWN_KEYS,
+    SETTINGS,
+    aws_setting,
+    settings_set_in_both,
+    validate_settings,
+    websockets_value_problem,
+    wsgateway_settings,
+)
 
 
 def check_region(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -43,8 +54,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     ]
     raw = getattr(settings, "WSGATEWAY", None)
     raw = raw if isinstance(raw, dict) else {}
-    secrets = raw.get("GATEWAY_SECRETS", SETTINGS["GATEWAY_SECRETS"].default)
-    if not settings.DEBUG and not (isinstance(secrets, list | tuple) and secrets):
+    if not settings.DEBUG and not problems and not wsgateway_settings.gateway_secrets:
         messages.append(
             checks.Error(
                 "No gateway secret is configured: anyone who can reach Django can forge WebSocket events.",
@@ -64,13 +74,47 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
+def check_websockets_setting(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The reference's ``WEBSOCKETS`` dict: E005 for a value that falls back, W005 for a typo, W004 for
+    a setting ``WSGATEWAY`` overrides.  Messages name keys, never values (one may be a secret)."""
+    configured = getattr(settings, "WEBSOCKETS", None)
+    if configured is None:
+        return []
+    if not isinstance(configured, dict):
+        return [checks.Error("WEBSOCKETS must be a dictionary.", id="wsgateway.E005")]
+    messages: list[checks.CheckMessage] = []
+    for name in sorted(configured.keys() & KNOWN_KEYS):
+        problem = websockets_value_problem(name, configured[name])
+        if problem:
+            messages.append(
+                checks.Error(problem, hint="The default is used until it is fixed.", id="wsgateway.E005")
+            )
+    for name in sorted(set(configured) - KNOWN_KEYS, key=str):
+        messages.append(
+            checks.Warning(
+                f'WEBSOCKETS has an unknown key "{name}", which is ignored.',
+                hint="Known keys: " + ", ".join(sorted(KNOWN_KEYS)),
+                id="wsgateway.W007",
+            )
+        )
+    for name in settings_set_in_both():
+        messages.append(
+            checks.Warning(
+                f'WEBSOCKETS["{name}"] is ignored: WSGATEWAY sets the same setting.',
+                hint="Keep one of the two; WSGATEWAY wins.",
+                id="wsgateway.W006",
+            )
+        )
+    return messages
+
+
 def check_token_retention(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """W003: the token cleanup must not delete tokens that are still valid."""
-    raw = getattr(settings, "WSGATEWAY", None)
-    raw = raw if isinstance(raw, dict) else {}
-    retention = raw.get("TOKEN_RETENTION_SECONDS", SETTINGS["TOKEN_RETENTION_SECONDS"].default)
-    max_age = raw.get("TOKEN_MAX_AGE_SECONDS", SETTINGS["TOKEN_MAX_AGE_SECONDS"].default)
-    if isinstance(retention, int | float) and isinstance(max_age, int | float) and retention < max_age:
+    if validate_settings():
+        return []  # E003 reports the settings first
+    retention = wsgateway_settings.TOKEN_RETENTION_SECONDS
+    max_age = wsgateway_settings.TOKEN_MAX_AGE_SECONDS  # WEBSOCKETS["token_expiry_seconds"] counts too
+    if retention < max_age:
         return [
             checks.Warning(
                 f"TOKEN_RETENTION_SECONDS ({retention}) is shorter than TOKEN_MAX_AGE_SECONDS ({max_age}): "
@@ -131,6 +175,7 @@ def register() -> None:
     for check in (
         check_region,
         check_settings,
+        check_websockets_setting,
         check_credentials,
         check_visibility_timeout,
         check_token_retention,
