@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_protect
 
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import WebSocketToken
+from wsgateway.strict_json import StrictJsonResponse
 from wsgateway.views.errors import error_response
 
 __all__ = ["WebSocketTokenView"]
@@ -44,7 +45,7 @@ class WebSocketTokenView(View):
         session_key = session.session_key
         assert session_key is not None
         token = WebSocketToken.generate_token(user, session_key)
-        return JsonResponse({"token": token, "expires_in": wsgateway_settings.TOKEN_MAX_AGE_SECONDS})
+        return StrictJsonResponse({"token": token, "expires_in": wsgateway_settings.TOKEN_MAX_AGE_SECONDS})
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """405 as JSON."""
