@@ -10,7 +10,12 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from wsgateway import conf
-from wsgateway.checks import check_settings, check_token_retention, check_websockets_setting
+from wsgateway.checks import (
+    check_gateway_secret_format,
+    check_settings,
+    check_token_retention,
+    check_websockets_setting,
+)
 from wsgateway.conf import wsgateway_settings
 
 BASE: dict[str, Any] = {"GATEWAY_SECRETS": ["s" * 40], "ALLOWED_ORIGINS": ["https://a.example.com"]}
@@ -119,8 +124,8 @@ def test_websockets_that_is_not_a_dict_means_defaults_and_an_error() -> None:
 
 def test_an_unknown_websockets_key_is_a_warning_that_never_shows_values() -> None:
     with override_settings(WSGATEWAY={}, WEBSOCKETS={"gateway_secrt": "hunter2-value", "gateway_secret": 5}):
-        messages = check_websockets_setting()
-        assert ids(messages) == ["wsgateway.E005", "wsgateway.W007"]
+        messages = check_websockets_setting() + check_gateway_secret_format()
+        assert ids(messages) == ["wsgateway.W007", "wsgateway.E005"]
         assert all("hunter2" not in str(m) for m in messages)
 
 
