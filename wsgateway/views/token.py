@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -12,7 +12,6 @@ from django.views.decorators.csrf import csrf_protect
 
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import WebSocketToken
-from wsgateway.strict_json import StrictJsonResponse
 from wsgateway.views.errors import error_response
 
 __all__ = ["WebSocketTokenView"]
@@ -45,7 +44,7 @@ class WebSocketTokenView(View):
         session_key = session.session_key
         assert session_key is not None
         token = WebSocketToken.generate_token(user, session_key)
-        return StrictJsonResponse({"token": token, "expires_in": wsgateway_settings.TOKEN_MAX_AGE_SECONDS})
+        return JsonResponse({"token": token, "expires_in": wsgateway_settings.TOKEN_MAX_AGE_SECONDS})
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """405 as JSON."""

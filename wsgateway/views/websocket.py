@@ -15,7 +15,7 @@ from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -595,15 +595,16 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     def get_channel_permission(self, channel_name: str) -> ChannelPermission | None:
         """The ``ChannelPermission`` that decides ``channel_name`` on this gateway, or ``None``.
 
-        The gateway's own rule wins over a global one. Override to find the rule elsewhere;
-        :meth:`can_join_channel` then uses yours.
+        A rule for this gateway wins over one for every gateway. Override to find the rule
+        elsewhere; :meth:`can_join_channel` then uses yours.
         """
-        return (
-            ChannelPermission.objects.filter(channel_name=channel_name)
-            .filter(Q(api_gateway__isnull=True) | Q(api_gateway=self.gateway))
-            .order_by(F("api_gateway").asc(nulls_last=True))
-            .first()
-        )
+        rules = list(ChannelPermission.objects.filter(channel_name=channel_name))
+        # getattr: rows without a gateway field apply to every gateway.
+        for wanted in (self.gateway.pk, None):
+            for rule in rules:
+                if getattr(rule, "api_gateway_id", None) == wanted:
+                    return rule
+        return None
 
     def can_join_channel(self, request: HttpRequest, channel_name: str) -> bool:
         """Whether ``request.user`` may be in ``channel_name`` (on ``$connect`` and ``change_channel``).
