@@ -4,6 +4,13 @@ Project settings live in a ``WSGATEWAY`` dict in Django settings.  Every key has
 default below; unknown keys are rejected (system check ``wsgateway.E003`` and an
 ``ImproperlyConfigured`` on access) so a typo never silently falls back to a default.
 
+The reference package's ``WEBSOCKETS`` dict is honoured too, with its own key names (see
+``WEBSOCKETS_KEYS``) and its own leniency: a value it cannot use falls back to the default and is
+reported by the system check ``wsgateway.E005``.  Where both dicts set a setting, ``WSGATEWAY``
+wins (warning ``wsgateway.W006``).  The reference's functions ``get_websockets_config``,
+``get_setting``, ``get_boolean_setting`` and ``get_allowed_integration_hosts`` return the values
+wsgateway actually uses, whichever dict they came from.
+
 Values are read at call time, not import time, so ``override_settings`` works in tests.
 
 The AWS credential settings keep the top-level names the reference package uses:
@@ -14,6 +21,7 @@ The AWS credential settings keep the top-level names the reference package uses:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,12 +80,12 @@ SETTINGS: dict[str, Setting] = {
     "TOKEN_QUERY_PARAM": Setting("token", (str,), "Query-string parameter carrying the token."),
     "CHANNEL_QUERY_PARAM": Setting("channel", (str,), "Query-string parameter naming the channel."),
     "TOKEN_MAX_AGE_SECONDS": Setting(60, (int,), "Lifetime of a connect token.", minimum=1),
-    "TOKEN_RATE_LIMIT_PER_MINUTE": Setting(10, (int,), "Tokens one user may obtain per minute.", minimum=1),
+    "TOKEN_RATE_LIMIT_PER_MINUTE": Setting(20, (int,), "Tokens one user may obtain per minute.", minimum=1),
     "CONNECT_RATE_LIMIT_ATTEMPTS": Setting(
         20, (int,), "$connect attempts allowed per IP and per user in the window.", minimum=1
     ),
     "CONNECT_RATE_LIMIT_WINDOW_MINUTES": Setting(
-        5, (int,), "Window of the $connect rate limit, in minutes.", minimum=1
+        1, (int,), "Window of the $connect rate limit, in minutes.", minimum=1
     ),
     "MAX_MESSAGE_BYTES": Setting(
         128 * 1024, (int,), "Largest message body accepted and sent (API Gateway: 128 KiB).", minimum=1
@@ -237,6 +245,9 @@ def _problems_in(raw: Any) -> list[str]:
             for name, url in mapping.items():
                 if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                     problems.append(f"WSGATEWAY[{key!r}][{name!r}] must be an http(s) URL, not {url!r}.")
+    hosts = raw.get("ALLOWED_INTEGRATION_HOSTS")
+    if isinstance(hosts, list | tuple) and not all(isinstance(h, str) and h.strip() for h in hosts):
+        problems.append("WSGATEWAY['ALLOWED_INTEGRATION_HOSTS'] must contain host names only.")
     problems.extend(_maintenance_interval_problems(raw.get("MAINTENANCE_INTERVALS")))
     return problems
 
@@ -286,7 +297,7 @@ class WsGatewaySettings:
         problems = _problems_of(user) if user else []
         if problems:
             raise ImproperlyConfigured("Invalid WSGATEWAY settings: " + " ".join(problems))
-        value = user.get(name, spec.default)
+        value = user[name] if name in user else _websockets_value(name, spec.default)
         # Hand out copies of dicts and lists so callers cannot change the settings for everyone.
         if isinstance(value, dict | list):
             return type(value)(value)
@@ -305,3 +316,156 @@ def aws_setting(name: str) -> str | None:
     """A top-level AWS setting (the reference package's names), ``None`` when unset or empty."""
     value = getattr(settings, name, None)
     return value or None
+
+
+# --- the reference package's ``WEBSOCKETS`` dict ---------------------------------------------
+
+#: Each ``WEBSOCKETS`` key and the ``WSGATEWAY`` key that holds the same setting.
+WEBSOCKETS_KEYS: dict[str, str] = {
+    "token_rate_limit_per_minute": "TOKEN_RATE_LIMIT_PER_MINUTE",
+    "token_expiry_seconds": "TOKEN_MAX_AGE_SECONDS",
+    "rate_limit_max_attempts": "CONNECT_RATE_LIMIT_ATTEMPTS",
+    "rate_limit_window_minutes": "CONNECT_RATE_LIMIT_WINDOW_MINUTES",
+    "push_changes_to_aws": "PUSH_CHANGES_TO_AWS",
+    "gateway_secret": "GATEWAY_SECRETS",
+    "allowed_integration_hosts": "ALLOWED_INTEGRATION_HOSTS",
+}
+_WSGATEWAY_TO_WEBSOCKETS = {key: name for name, key in WEBSOCKETS_KEYS.items()}
+
+#: The whole-number ``WEBSOCKETS`` settings and their defaults (the same as ``WSGATEWAY``'s).
+DEFAULTS: dict[str, int] = {
+    name: SETTINGS[WEBSOCKETS_KEYS[name]].default
+    for name in (
+        "token_rate_limit_per_minute",
+        "token_expiry_seconds",
+        "rate_limit_max_attempts",
+        "rate_limit_window_minutes",
+    )
+}
+#: The true/false ``WEBSOCKETS`` settings and their defaults.
+BOOLEAN_DEFAULTS: dict[str, bool] = {"push_changes_to_aws": SETTINGS["PUSH_CHANGES_TO_AWS"].default}
+#: ``WEBSOCKETS`` keys without a default.
+OPTIONAL_KEYS = frozenset({"gateway_secret", "allowed_integration_hosts"})
+#: Every key a ``WEBSOCKETS`` dict may have.
+KNOWN_KEYS = frozenset(DEFAULTS) | frozenset(BOOLEAN_DEFAULTS) | OPTIONAL_KEYS
+
+
+def get_websockets_config() -> dict[str, Any]:
+    """The ``WEBSOCKETS`` dict, or an empty dict when it is unset or not a dict."""
+    configured = getattr(settings, "WEBSOCKETS", None)
+    return configured if isinstance(configured, dict) else {}
+
+
+def _host_names(value: Any) -> list[str] | None:
+    """A host name or a list of them, stripped and lower-cased; ``None`` when unusable."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        return None
+    return [host.strip().lower() for host in value if isinstance(host, str) and host.strip()]
+
+
+def _secrets(value: Any) -> list[str] | None:
+    """A secret or a list of them; ``None`` when unusable."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        return None
+    return [secret for secret in value if isinstance(secret, str) and secret]
+
+
+def _is_host_list(value: Any) -> bool:
+    """``None``, a host name, or a list of host names (the shapes the reference accepts)."""
+    if value is None or (isinstance(value, str) and value.strip()):
+        return True
+    return isinstance(value, list | tuple) and all(isinstance(h, str) and h.strip() for h in value)
+
+
+#: What the reference accepts as a gateway secret: it goes into a static mapping expression
+#: ('value'), so a quote or whitespace would change the expression, and it should be long.
+GATEWAY_SECRET_PATTERN = re.compile(r"[A-Za-z0-9._~+/=-]{32,}")
+
+
+def _is_usable_secret_setting(value: Any) -> bool:
+    """Unset/empty, or a secret (or a list of them) matching ``GATEWAY_SECRET_PATTERN``."""
+    if value in (None, ""):
+        return True
+    values = value if isinstance(value, list | tuple) else [value]
+    return all(
+        secret in (None, "") or (isinstance(secret, str) and GATEWAY_SECRET_PATTERN.fullmatch(secret))
+        for secret in values
+    )
+
+
+def websockets_value_problem(name: str, value: Any) -> str | None:
+    """Why ``WEBSOCKETS[name] = value`` cannot be used (it then falls back), or ``None``."""
+    if name in DEFAULTS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f'WEBSOCKETS["{name}"] must be a whole number of 1 or more.'
+    elif name in BOOLEAN_DEFAULTS:
+        if not isinstance(value, bool):
+            return f'WEBSOCKETS["{name}"] must be True or False.'
+    elif name == "gateway_secret" and not _is_usable_secret_setting(value):
+        return (
+            'WEBSOCKETS["gateway_secret"] is not a valid secret: use a string, or a list of strings, of at '
+            "least 32 characters from A-Z a-z 0-9 . _ ~ + / = - with no newline or other whitespace."
+        )
+    elif name == "allowed_integration_hosts" and not _is_host_list(value):
+        return 'WEBSOCKETS["allowed_integration_hosts"] must be a host name or a list of host names.'
+    return None
+
+
+def _websockets_value(key: str, default: Any) -> Any:
+    """The ``WSGATEWAY``-shaped value of ``key`` taken from ``WEBSOCKETS``, else ``default``."""
+    name = _WSGATEWAY_TO_WEBSOCKETS.get(key)
+    if name is None:
+        return default
+    configured = get_websockets_config()
+    if name not in configured:
+        return default
+    value = configured[name]
+    if name == "gateway_secret":
+        secrets = _secrets(value)
+        return default if secrets is None else secrets
+    if name == "allowed_integration_hosts":
+        hosts = _host_names(value)
+        return default if hosts is None else hosts
+    # The reference ignores a value it cannot use; the system check reports it.
+    return default if websockets_value_problem(name, value) else value
+
+
+def get_setting(name: str) -> int:
+    """A whole-number setting under its ``WEBSOCKETS`` name, e.g. ``"token_expiry_seconds"``.
+
+    :raises KeyError: If ``name`` is not one of ``DEFAULTS``.
+    """
+    if name not in DEFAULTS:  # a programming error, as in the reference
+        raise KeyError(name)
+    value: int = getattr(wsgateway_settings, WEBSOCKETS_KEYS[name])
+    return value
+
+
+def get_boolean_setting(name: str) -> bool:
+    """A true/false setting under its ``WEBSOCKETS`` name, e.g. ``"push_changes_to_aws"``.
+
+    :raises KeyError: If ``name`` is not one of ``BOOLEAN_DEFAULTS``.
+    """
+    if name not in BOOLEAN_DEFAULTS:
+        raise KeyError(name)
+    return bool(getattr(wsgateway_settings, WEBSOCKETS_KEYS[name]))
+
+
+def get_allowed_integration_hosts() -> list[str]:
+    """The hosts a gateway's integrations may point at, in lower case; empty means any host.
+
+    An entry ``*.example.com`` matches the sub-domains of ``example.com``, not the domain itself.
+    """
+    return _host_names(wsgateway_settings.ALLOWED_INTEGRATION_HOSTS) or []
+
+
+def settings_set_in_both() -> list[str]:
+    """``WEBSOCKETS`` keys that ``WSGATEWAY`` also sets (``WSGATEWAY`` wins)."""
+    raw = getattr(settings, "WSGATEWAY", None)
+    if not isinstance(raw, dict):
+        return []
+    return sorted(name for name in get_websockets_config() if WEBSOCKETS_KEYS.get(name) in raw)

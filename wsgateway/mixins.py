@@ -17,16 +17,24 @@ values plus the query-parameter names, ready for ``{{ websocket_config|json_scri
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.urls import reverse
+from django.http import HttpRequest
+from django.urls import resolve, reverse
 from django.views.generic.base import ContextMixin
 
 from wsgateway.conf import wsgateway_settings
-from wsgateway.models import ApiGateway
+from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute
 
-__all__ = ["WebSocketLoginRequiredPageMixin", "WebSocketPageMixin"]
+__all__ = [
+    "AddWebSocketRouteToContextMixin",
+    "AppChannelWebSocketMixin",
+    "WebSocketLoginRequiredPageMixin",
+    "WebSocketPageMixin",
+]
 
 
 class WebSocketPageMixin(ContextMixin):
@@ -88,3 +96,54 @@ class WebSocketPageMixin(ContextMixin):
 
 class WebSocketLoginRequiredPageMixin(LoginRequiredMixin, WebSocketPageMixin):
     """:class:`WebSocketPageMixin` for logged-in users only (tokens are issued to users)."""
+
+
+class AddWebSocketRouteToContextMixin:
+    """The reference package's page mixin: ``api_gateway_route`` and ``channel_name`` in the context.
+
+    ``api_gateway_route`` is the ``ApiGatewayAdditionalRoute`` whose ``route_key`` is
+    :attr:`websocket_route_key` (with its gateway; ``None`` when there is none) and
+    ``channel_name`` is :attr:`channel_name`. Put it before a view with ``get_context_data``.
+    """
+
+    #: The route key of the page's additional route.
+    websocket_route_key: str = "default"
+    #: The channel the page joins.
+    channel_name: str = ""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """The view's context plus ``api_gateway_route`` and ``channel_name`` (one query)."""
+        context: dict[str, Any] = super().get_context_data(**kwargs)  # type: ignore[misc]
+        context["api_gateway_route"] = (
+            ApiGatewayAdditionalRoute.objects.filter(route_key=self.websocket_route_key)
+            .select_related("api_gateway")
+            .first()
+        )
+        context["channel_name"] = self.channel_name
+        return context
+
+
+class AppChannelWebSocketMixin(AddWebSocketRouteToContextMixin):
+    """The reference package's mixin whose route key and channel are the name of the app that
+    contains the view serving the request (``app_channel_override``, if set, names the channel)."""
+
+    request: HttpRequest | None = None
+    #: The channel to join instead of the app's name.
+    app_channel_override: str | None = None
+
+    def get_app_name(self) -> str:
+        """The name of the installed app whose module serves this request's path."""
+        assert self.request is not None, "AppChannelWebSocketMixin needs self.request"
+        module = resolve(self.request.path_info).func.__module__
+        app_config = apps.get_containing_app_config(module)
+        if app_config is not None:
+            return app_config.name
+        package = getattr(sys.modules.get(module), "__package__", None)
+        return package or module.rpartition(".")[0]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """Set the route key and channel from the app, then add the route to the context."""
+        app_name = self.get_app_name()
+        self.websocket_route_key = app_name
+        self.channel_name = self.app_channel_override or app_name
+        return super().get_context_data(**kwargs)

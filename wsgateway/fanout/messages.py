@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
-
+from wsgateway import strict_json
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import PayloadTooLargeError
 
@@ -37,7 +35,7 @@ def encode_message(data: dict[str, Any], message_id: str | None = None) -> tuple
     else:
         chosen = new_message_id()
     try:
-        body = json.dumps({**data, "message_id": chosen}, cls=DjangoJSONEncoder, separators=(",", ":"))
+        body = strict_json.dumps({**data, "message_id": chosen})
     except (TypeError, ValueError) as err:
         raise TypeError(f"The message is not JSON-serialisable: {err}") from err
     size = len(body.encode())

@@ -56,6 +56,7 @@ rule restricted to permissions, and per-handler permissions, add the auth backen
 """
 
 from wsgateway.views.errors import EventRefused
+from wsgateway.views.handlers import handler
 from wsgateway.views.permissions import HandlerPermissions, requires_permissions
 from wsgateway.views.token import WebSocketTokenView
 from wsgateway.views.websocket import WebSocketView
@@ -65,5 +66,6 @@ __all__ = [
     "HandlerPermissions",
     "WebSocketTokenView",
     "WebSocketView",
+    "handler",
     "requires_permissions",
 ]

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
+from wsgateway import strict_json
 from wsgateway.views.errors import EventRefused
 
 __all__ = ["parse_message_body"]
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON; Python's parser accepts them unless told otherwise.
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def parse_message_body(request: HttpRequest, max_bytes: int) -> dict[str, Any]:
@@ -40,10 +35,16 @@ def parse_message_body(request: HttpRequest, max_bytes: int) -> dict[str, Any]:
     if not raw.strip():
         raise EventRefused(400, "empty_body", "The message is empty; send a JSON object.")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        # Strict: NaN, Infinity and 1e999 (which Python reads as inf) are refused, so a handler
+        # never sees a number it could not send back out as JSON.
+        data = strict_json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         # RecursionError: deeply nested arrays exhaust the parser's stack; still just bad input.
-        raise EventRefused(400, "invalid_json", "The message is not valid UTF-8 JSON.") from None
+        raise EventRefused(
+            400,
+            "invalid_json",
+            "The message is not valid UTF-8 JSON (no NaN, Infinity, out-of-range numbers).",
+        ) from None
     if not isinstance(data, dict):
         raise EventRefused(400, "not_an_object", "The message must be a JSON object.")
     return data

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import JsonResponse
-
 from wsgateway.exceptions import InvalidEventError
+from wsgateway.strict_json import StrictJsonResponse
 
 __all__ = ["EventRefused", "error_response"]
 
 
-def error_response(status: int, code: str, message: str) -> JsonResponse:
+def error_response(status: int, code: str, message: str) -> StrictJsonResponse:
     """The JSON body of a refusal."""
-    return JsonResponse({"error": code, "message": message}, status=status)
+    return StrictJsonResponse({"error": code, "message": message}, status=status)
 
 
 class EventRefused(InvalidEventError):
@@ -34,6 +33,6 @@ class EventRefused(InvalidEventError):
         super().__init__(message, status=status, **context)
         self.code = code
 
-    def response(self) -> JsonResponse:
+    def response(self) -> StrictJsonResponse:
         """The refusal as an HTTP answer."""
         return error_response(self.status, self.code, self.message)

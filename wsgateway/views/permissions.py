@@ -19,11 +19,11 @@ first time a user's permissions are read in a request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["HandlerPermissions", "requires_permissions"]
+__all__ = ["HandlerPermissions", "ViewPermissionsMixin", "requires_permissions"]
 
 _ATTRIBUTE = "wsgateway_permissions"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,3 +70,35 @@ def declared_on(method: Any) -> HandlerPermissions | None:
     """The permissions set on a handler with :func:`requires_permissions`, if any."""
     value = getattr(method, _ATTRIBUTE, None)
     return value if isinstance(value, HandlerPermissions) else None
+
+
+class ViewPermissionsMixin:
+    """The reference package's view-wide permissions, checked on every message.
+
+    ``all_permissions_required`` (the user needs every one) wins over ``permissions_required``
+    (any one). With ``CHECK_PERMISSIONS_ON_CONNECT = True`` they are checked on ``$connect`` too.
+    Empty lists allow everyone.
+    """
+
+    #: The user must hold at least one of these (empty: no requirement).
+    permissions_required: Sequence[str] = ()
+    #: The user must hold all of these (empty: no requirement).
+    all_permissions_required: Sequence[str] = ()
+    #: Also apply the two lists to ``$connect``.
+    CHECK_PERMISSIONS_ON_CONNECT: bool = False
+
+    def has_any_permission(self, request: Any) -> bool:
+        """Whether ``request.user`` holds any of ``permissions_required`` (``True`` when empty)."""
+        required = list(self.permissions_required)
+        return not required or any(request.user.has_perms([p]) for p in required)
+
+    def has_all_permission(self, request: Any) -> bool:
+        """Whether ``request.user`` holds all of ``all_permissions_required`` (``True`` when empty)."""
+        return all(request.user.has_perms([p]) for p in self.all_permissions_required)
+
+    def _passes_permission_checks(self, request: Any) -> bool:
+        if self.all_permissions_required:
+            return self.has_all_permission(request)
+        if self.permissions_required:
+            return self.has_any_permission(request)
+        return True

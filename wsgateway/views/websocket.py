@@ -7,7 +7,7 @@ the settings it reads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.conf import settings
@@ -16,7 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from wsgateway import security, signals
 from wsgateway.conf import wsgateway_settings
+from wsgateway.exceptions import PayloadTooLargeError
 from wsgateway.gateway_cache import get_gateway
 from wsgateway.hashing import session_key_hash
 from wsgateway.models import (
@@ -34,9 +35,12 @@ from wsgateway.models import (
     WebSocketToken,
     auth_hash_matches,
 )
+from wsgateway.strict_json import StrictJsonResponse
+from wsgateway.views import handlers as handler_table
 from wsgateway.views.body import parse_message_body
 from wsgateway.views.errors import EventRefused, error_response
-from wsgateway.views.permissions import HandlerPermissions, declared_on
+from wsgateway.views.hooks import RefusalHooks
+from wsgateway.views.permissions import HandlerPermissions, ViewPermissionsMixin, declared_on
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -48,44 +52,35 @@ log = logging.getLogger(__name__)
 CONNECT, DISCONNECT, DEFAULT = "connect", "disconnect", "default"
 _CLOSE_DEDUP_SECONDS = 5
 
-# Names a message can never select, whatever a subclass lists: the view's own machinery.
-_RESERVED_HANDLERS = frozenset(
-    {
-        "as_view",
-        "check_connect",
-        "connect",
-        "connected",
-        "default",
-        "disconnect",
-        "dispatch",
-        "http_method_not_allowed",
-        "options",
-        "post",
-        "reply",
-        "send_to_channel",
-        "setup",
-    }
-)
-
 
 @method_decorator(csrf_exempt, name="dispatch")
-class WebSocketView(View):
+class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     """Receives ``$connect``, ``$disconnect`` and message events from API Gateway.
 
     Mount it with a ``route`` slug (``path("ws/<slug:route>", WebSocketView.as_view())``): the
-    integrations POST to ``…/ws/connect``, ``…/ws/disconnect``, ``…/ws/default`` and, for each
-    additional route listed in :attr:`custom_routes`, ``…/ws/<route>``.
+    integrations POST to ``…/ws/connect``, ``…/ws/disconnect``, ``…/ws/default`` and, for an
+    additional route, ``…/ws/<route>`` (listed in :attr:`custom_routes`, or a handler's name).
 
     Messages name their handler in the body: ``{"handler": "change_channel", …}``, falling back
-    to ``"action"`` (the key API Gateway's default route selection uses), then, on a custom
-    route, to the route's name. Only names in :attr:`allowed_handlers` run, never one starting
-    with ``_``. A handler is a method ``def name(self, body: dict) -> dict | HttpResponse | None``;
-    inside it ``self.request.user``, ``self.session``, ``self.gateway`` and
-    ``self.connection_id`` describe the sender, and :meth:`reply` / :meth:`send_to_channel`
+    to ``"action"`` (the key API Gateway's default route selection uses), then, on an additional
+    route, to the route's name. Handlers are looked up in the class's handler table, never as
+    plain attributes (see :mod:`wsgateway.views.handlers`): a name listed in
+    :attr:`allowed_handlers` (or the reference package's ``ALLOWED_HANDLERS``), or registered
+    with :func:`~wsgateway.views.handlers.handler`. A name starting with ``_`` or belonging to
+    the view itself (``post``, ``dispatch``, ``reply`` …) never runs, and a class that tries to
+    redefine one as a handler is refused when it is created.
+
+    A handler is ``def name(self, body: dict) -> dict | HttpResponse | None`` (wsgateway), or
+    ``def name(self, request, *args, **kwargs) -> HttpResponse | None`` (the reference package,
+    reading ``self.body``). Inside it ``self.request.user``, ``self.session``, ``self.gateway``
+    and ``self.connection_id`` describe the sender, and :meth:`reply` / :meth:`send_to_channel`
     enqueue messages. Raise :class:`~wsgateway.views.errors.EventRefused` for a clear 4xx.
 
     Extension points: :meth:`check_connect` (project checks on ``$connect``), :meth:`connected`
-    (e.g. a welcome message), :meth:`default` (a message naming no handler), and the
+    (e.g. a welcome message), :meth:`default` (a message naming no handler),
+    :meth:`can_join_channel`, the reference package's :meth:`connect` / :meth:`disconnect`
+    (call ``super()``), its response hooks (:class:`~wsgateway.views.hooks.RefusalHooks`) and
+    permission lists (:class:`~wsgateway.views.permissions.ViewPermissionsMixin`), and the
     ``websocket_connected`` / ``websocket_message_received`` / ``websocket_disconnected``
     signals of :mod:`wsgateway.signals` (sender: the view class).
     """
@@ -100,6 +95,29 @@ class WebSocketView(View):
     #: Route slugs besides connect/disconnect/default this view accepts (additional routes).
     custom_routes: ClassVar[Sequence[str]] = ()
 
+    # --- the reference package's class attributes (same names and meanings) ---
+    #: Handlers a message may select. Empty: the reference's automatic list (``"default"``,
+    #: ``ADDITIONAL_ALLOWED_HANDLERS`` and the class's own ``(self, request, …)`` methods).
+    ALLOWED_HANDLERS: ClassVar[Collection[str]] = frozenset()
+    #: Added to the automatic list when ``ALLOWED_HANDLERS`` is empty.
+    ADDITIONAL_ALLOWED_HANDLERS: ClassVar[Collection[str]] = ()
+    #: Body keys naming the handler: ``handler_selection_key`` first, then ``route_selection_key``.
+    handler_selection_key: ClassVar[str] = "handler"
+    route_selection_key: ClassVar[str] = "action"
+    #: A channel without a ``ChannelPermission`` row is open to everyone (``False``: closed).
+    ALLOW_UNLISTED_CHANNELS: ClassVar[bool] = True
+    #: Require a one-time token on ``$connect`` (``False`` for this view only; see ``REQUIRE_TOKEN``).
+    USE_WS_TOKEN: ClassVar[bool] = True
+    #: Count ``$connect`` attempts per IP and user; 0 means the ``WSGATEWAY``/``WEBSOCKETS`` setting.
+    RATE_LIMIT_ENABLED: ClassVar[bool] = True
+    RATE_LIMIT_MAX_ATTEMPTS: ClassVar[int] = 0
+    RATE_LIMIT_WINDOW_MINUTES: ClassVar[int] = 0
+    #: Accept events from this API id only (``None``: any registered ``ApiGateway``).
+    aws_api_gateway_id: ClassVar[str | None] = None
+    #: With ``CHECK_CONNECT_USERAGENT``, ``$connect`` must come with ``<prefix><api id>``.
+    expected_useragent_prefix: ClassVar[str] = "AmazonAPIGateway_"
+    CHECK_CONNECT_USERAGENT: ClassVar[bool] = False
+
     # Set while an event is handled.
     request: HttpRequest
     route: str
@@ -110,30 +128,75 @@ class WebSocketView(View):
     client_ip: str | None = None
     connect_user: AbstractBaseUser | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handler_table.validate_view_class(cls, WebSocketView)
+        cls._registered_handlers = handler_table.registered_handlers(cls)
+
+    _registered_handlers: ClassVar[dict[str, str]] = {}
+
+    # --- the reference package's names for the event's gateway and session ---
+
+    @property
+    def api_gateway(self) -> ApiGateway | None:
+        """The event's ``ApiGateway`` (the reference package's name for :attr:`gateway`)."""
+        return getattr(self, "gateway", None)
+
+    @api_gateway.setter
+    def api_gateway(self, value: ApiGateway) -> None:
+        self.gateway = value
+
+    @property
+    def websocket_session(self) -> WebSocketSession | None:
+        """The sender's session row (the reference package's name for :attr:`session`)."""
+        return self.session
+
+    @websocket_session.setter
+    def websocket_session(self, value: WebSocketSession | None) -> None:
+        self.session = value
+
     # ------------------------------------------------------------------ entry
 
-    def post(self, request: HttpRequest, route: str = DEFAULT, **kwargs: Any) -> HttpResponseBase:
-        """Dispatch one event; every refusal becomes its JSON 4xx answer."""
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Handle one event; every refusal becomes its 4xx answer (through the response hooks).
+
+        The view answers POST itself, here: no method a subclass defines (not even one named
+        ``post``) can take its place.
+        """
+        if (request.method or "").lower() not in self.http_method_names:
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        route = str(kwargs.get("route", DEFAULT))
         self.route = route
         self.body = {}
         try:
-            self._check_transport(request)
-            if route not in (CONNECT, DISCONNECT, DEFAULT) and route not in self.custom_routes:
-                raise EventRefused(404, "unknown_route", f"This endpoint has no route {route[:64]!r}.")
-            self.gateway = self._gateway(request)
-            self.connection_id = self._connection_id(request)
-            if route == CONNECT:
-                return self.handle_connect(request)
-            if route == DISCONNECT:
-                return self.handle_disconnect(request)
-            return self.handle_message(request)
-        except EventRefused as refusal:
-            return refusal.response()
+            try:
+                self._check_transport(request)
+                if not self._route_exists(route):
+                    raise EventRefused(404, "unknown_route", f"This endpoint has no route {route[:64]!r}.")
+                self.gateway = self._gateway(request)
+                self.connection_id = self._connection_id(request)
+                if route == CONNECT:
+                    self._check_connect_user_agent(request)
+                    return self._as_response(self.connect(request, *args, **kwargs))
+                if route == DISCONNECT:
+                    return self._as_response(self.disconnect(request, *args, **kwargs))
+                return self._as_response(self.handle_message(request, *args, **kwargs))
+            except EventRefused as refusal:
+                return self.refused(request, refusal, *args, **kwargs)
+        except PayloadTooLargeError as err:
+            # A handler's self.reply()/send_to_channel() of more than API Gateway carries.
+            return error_response(413, "reply_too_large", str(err))
         except DatabaseError:
             # The database is down or overloaded: a clean 503 (API Gateway refuses the socket or
             # drops the message); transactions have rolled back, nothing is half-written.
             log.exception("wsgateway: %s event failed on the database", route)
             return error_response(503, "database_unavailable", "Try again shortly.")
+
+    def _route_exists(self, route: str) -> bool:
+        if route in (CONNECT, DISCONNECT, DEFAULT) or route in self.custom_routes:
+            return True
+        # An additional route named after a handler (the reference package routes by body only).
+        return self._handler_method(route) is not None
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """405 as JSON: API Gateway integrations only ever POST."""
@@ -154,7 +217,8 @@ class WebSocketView(View):
         api_id = request.headers.get("X-Amzn-Apigateway-Api-Id", "")
         if not api_id:
             raise EventRefused(400, "missing_api_id", "The X-Amzn-Apigateway-Api-Id header is missing.")
-        gateway = get_gateway(api_id)
+        pinned = self.aws_api_gateway_id
+        gateway = get_gateway(api_id) if not pinned or constant_time_compare(pinned, api_id) else None
         if gateway is None:
             raise EventRefused(404, "unknown_gateway", "No API Gateway is registered with this API id.")
         return gateway
@@ -171,7 +235,27 @@ class WebSocketView(View):
             raise EventRefused(400, "invalid_connection_id", "The connection id is malformed.")
         return connection_id
 
+    def _check_connect_user_agent(self, request: HttpRequest) -> None:
+        # Off by default, as in the reference: API Gateway forwards the browser's User-Agent on
+        # $connect for some APIs. A sanity check, not authentication (the secret is that).
+        if not self.CHECK_CONNECT_USERAGENT:
+            return
+        expected = f"{self.expected_useragent_prefix}{self.gateway.api_id}"
+        if not constant_time_compare(request.headers.get("User-Agent", ""), expected):
+            raise EventRefused(400, "invalid_user_agent", "Unexpected User-Agent.")
+
     # ------------------------------------------------------------------ $connect
+
+    def connect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """``$connect`` (the reference package's hook): run the checks and open the session.
+
+        Override it and call ``super().connect(request, *args, **kwargs)`` to act on the answer;
+        a refusal comes back as its response (through the response hooks), not as an exception.
+        """
+        try:
+            return self.handle_connect(request)
+        except EventRefused as refusal:
+            return self.refused(request, refusal, *args, **kwargs)
 
     def handle_connect(self, request: HttpRequest) -> HttpResponse:
         """Run the ``$connect`` checks, then write the session row and a successful attempt.
@@ -203,7 +287,7 @@ class WebSocketView(View):
             return error_response(503, "database_unavailable", "Try again shortly.")
         self.session = session
         signals.websocket_connected.send(sender=type(self), request=request, session=session)
-        return JsonResponse({"status": "connected"})
+        return StrictJsonResponse({"status": "connected"})
 
     def _requested_channel(self, request: HttpRequest) -> str:
         requested = request.GET.get(wsgateway_settings.CHANNEL_QUERY_PARAM)
@@ -216,20 +300,27 @@ class WebSocketView(View):
         # Inside one transaction: any refusal rolls back the token consumption with it.
         user, auth_refusal = self._authenticate_connect(request)
         self.connect_user = user
-        allowed, _count = ConnectionRateLimit.check_rate_limit(
-            self.client_ip or "",
-            user,
-            max_attempts=wsgateway_settings.CONNECT_RATE_LIMIT_ATTEMPTS,
-            window_minutes=wsgateway_settings.CONNECT_RATE_LIMIT_WINDOW_MINUTES,
-        )
-        if not allowed:
-            raise EventRefused(429, "rate_limited", "Too many connection attempts; try again later.")
+        if self.RATE_LIMIT_ENABLED:
+            allowed, _count = ConnectionRateLimit.check_rate_limit(
+                self.client_ip or "",
+                user,
+                max_attempts=self.RATE_LIMIT_MAX_ATTEMPTS or wsgateway_settings.CONNECT_RATE_LIMIT_ATTEMPTS,
+                window_minutes=self.RATE_LIMIT_WINDOW_MINUTES
+                or wsgateway_settings.CONNECT_RATE_LIMIT_WINDOW_MINUTES,
+            )
+            if not allowed:
+                raise EventRefused(429, "rate_limited", "Too many connection attempts; try again later.")
         if auth_refusal is not None:
             raise auth_refusal
         request.user = user if user is not None else AnonymousUser()  # type: ignore[assignment]
-        if not ChannelPermission.user_may_join(channel_name, user, self.gateway):
+        if self.CHECK_PERMISSIONS_ON_CONNECT and not self._passes_permission_checks(request):
+            raise EventRefused(403, "permission_denied", "You may not connect.")
+        if not self.can_join_channel(request, channel_name):
             raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
         self.check_connect(request, user, channel_name)
+        passed, reason = self._additional_connection_checks(request)
+        if not passed:
+            raise EventRefused(400, "connection_refused", reason or "The connection was refused.")
         ConnectionRateLimit.record_attempt(self.client_ip or "", user, successful=True)
         now = timezone.now()
         session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
@@ -258,7 +349,7 @@ class WebSocketView(View):
         one is known) decides first: a flood of bad tokens gets 429, not endless 401s.
         """
         session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
-        if not wsgateway_settings.REQUIRE_TOKEN:
+        if not (wsgateway_settings.REQUIRE_TOKEN and self.USE_WS_TOKEN):
             return self._user_from_session(request, session_key), None
         token = request.GET.get(wsgateway_settings.TOKEN_QUERY_PARAM, "")
         if not token:
@@ -302,6 +393,16 @@ class WebSocketView(View):
 
     # ------------------------------------------------------------------ $disconnect
 
+    def disconnect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """``$disconnect`` (the reference package's hook): mark the session disconnected.
+
+        Override it and call ``super().disconnect(request, *args, **kwargs)``.
+        """
+        try:
+            return self.handle_disconnect(request)
+        except EventRefused as refusal:
+            return self.refused(request, refusal, *args, **kwargs)
+
     def handle_disconnect(self, request: HttpRequest) -> HttpResponse:
         """Mark the session disconnected. Idempotent; an unknown connection id is fine."""
         session = (
@@ -310,12 +411,12 @@ class WebSocketView(View):
             .first()
         )
         if session is None:
-            return JsonResponse({"status": "unknown"})
+            return StrictJsonResponse({"status": "unknown"})
         self.session = session
         if session.connected and self._mark_disconnected(session):
             request.user = session.user if session.user is not None else AnonymousUser()
             signals.websocket_disconnected.send(sender=type(self), request=request, session=session)
-        return JsonResponse({"status": "disconnected"})
+        return StrictJsonResponse({"status": "disconnected"})
 
     def _mark_disconnected(self, session: WebSocketSession) -> bool:
         now = timezone.now()
@@ -328,7 +429,7 @@ class WebSocketView(View):
 
     # ------------------------------------------------------------------ messages
 
-    def handle_message(self, request: HttpRequest) -> HttpResponseBase:
+    def handle_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Check the sender's session and user, then run the handler the message names.
 
         Two queries on a live session: the session joined with its user, and the update of its
@@ -363,15 +464,16 @@ class WebSocketView(View):
         session.last_seen_at = now
         request.user = user if user is not None else AnonymousUser()
         name = self._handler_name()
-        if name is None:
-            result = self.default(self.body)
-        else:
-            method = self._resolve_handler(name, request)
+        method = self._select_handler(name)
+        self._check_handler_permissions(name, method, request)
+        if name is not None:
             signals.websocket_message_received.send(
                 sender=type(self), request=request, session=session, handler=name, body=self.body
             )
-            result = method(self.body)
-        return self._as_response(result)
+        if handler_table.takes_request(getattr(method, "__func__", method)):
+            # The reference package's convention; it answers an empty object for None.
+            return self._as_response(method(request, *args, **kwargs), empty={})
+        return self._as_response(method(self.body))
 
     @staticmethod
     def _auth_hash_current(session: WebSocketSession, user: AbstractBaseUser) -> bool:
@@ -396,7 +498,7 @@ class WebSocketView(View):
             sending.disconnect_connection(self.connection_id)
 
     def _handler_name(self) -> str | None:
-        for key in ("handler", "action"):
+        for key in (self.handler_selection_key, self.route_selection_key):
             value = self.body.get(key)
             if value is None or value == "":
                 continue
@@ -405,32 +507,76 @@ class WebSocketView(View):
             return value
         return self.route if self.route != DEFAULT else None
 
-    def _resolve_handler(self, name: str, request: HttpRequest) -> Any:
+    def _allowed_handler_names(self) -> set[str]:
+        names = set(self.allowed_handlers)
+        if self.ALLOWED_HANDLERS:
+            return names | set(self.ALLOWED_HANDLERS)
+        # The reference package's automatic list, when a class lists no ALLOWED_HANDLERS.
+        automatic = handler_table.automatic_handlers(type(self), WebSocketView)
+        return names | {"default", *self.ADDITIONAL_ALLOWED_HANDLERS, *automatic}
+
+    def _handler_method(self, name: str) -> Any:
+        """The bound method messages naming ``name`` run, or ``None``: never a view attribute."""
+        registered = self._registered_handlers.get(name)
+        if registered is not None:
+            return getattr(self, registered)
         if (
             name.startswith("_")
-            or name in _RESERVED_HANDLERS
-            or name.startswith("handle_")
-            or name not in self.allowed_handlers
+            or name in handler_table.protected_names(WebSocketView)
+            or name not in self._allowed_handler_names()
         ):
-            raise EventRefused(400, "unknown_handler", f"There is no handler {name[:64]!r}.")
+            return None
         method = getattr(self, name, None)
-        if not callable(method):
-            raise EventRefused(400, "unknown_handler", f"There is no handler {name[:64]!r}.")
+        return method if callable(method) else None
+
+    def _default_takes_request(self) -> bool:
+        # A subclass overriding default(self, request, ...) gets the reference's routing.
+        return handler_table.takes_request(type(self).default)
+
+    def _select_handler(self, name: str | None) -> Any:
+        if name is None:
+            if self._default_takes_request():
+                # The reference answers a message without a handler key from this hook.
+                raise EventRefused(
+                    400, "missing_handler", "Name a handler in the message ('handler' or 'action')."
+                )
+            return self.default
+        method = self._handler_method(name)
+        if method is not None:
+            return method
+        if self._default_takes_request():
+            return self.default  # the reference sends unknown names to default()
+        raise EventRefused(400, "unknown_handler", f"There is no handler {name[:64]!r}.")
+
+    def _check_handler_permissions(self, name: str | None, method: Any, request: HttpRequest) -> None:
         declared = [declared_on(method)]
-        mapping = self.handler_permissions.get(name)
+        mapping = self.handler_permissions.get(name) if name is not None else None
         if mapping is not None:
             declared.append(HandlerPermissions.from_mapping(mapping))
         if not all(p.allows(request.user) for p in declared if p is not None):
             raise EventRefused(403, "permission_denied", f"You may not run {name!r}.")
-        return method
+        if not self._passes_permission_checks(request):
+            raise EventRefused(403, "permission_denied", "You may not send messages here.")
 
-    @staticmethod
-    def _as_response(result: Any) -> HttpResponseBase:
+    def _as_response(self, result: Any, *, empty: dict[str, Any] | None = None) -> HttpResponseBase:
+        """A handler's result as the answer API Gateway relays: strict JSON, at most
+        ``MAX_MESSAGE_BYTES`` (a larger answer is a 413, never a 500)."""
         if isinstance(result, HttpResponseBase):
-            return result
-        if result is None:
-            return JsonResponse({"status": "ok"})
-        return JsonResponse(result, safe=not isinstance(result, list))
+            response = result
+        else:
+            if result is None:
+                result = {"status": "ok"} if empty is None else empty
+            try:
+                response = StrictJsonResponse(result, safe=not isinstance(result, list))
+            except (TypeError, ValueError):
+                log.exception(
+                    "wsgateway: %s.%s answered with data JSON cannot hold", type(self).__name__, self.route
+                )
+                return error_response(500, "invalid_reply", "The handler's answer is not valid JSON.")
+        limit = wsgateway_settings.MAX_MESSAGE_BYTES
+        if isinstance(response, HttpResponse) and len(response.content) > limit:
+            return error_response(413, "reply_too_large", f"The answer exceeds {limit} bytes.")
+        return response
 
     # ------------------------------------------------------------------ extension points
 
@@ -440,6 +586,50 @@ class WebSocketView(View):
         Raise :class:`~wsgateway.views.errors.EventRefused` to refuse (nothing is written).
         ``self.gateway``, ``self.connection_id`` and ``self.client_ip`` are available.
         """
+
+    def _additional_connection_checks(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> tuple[bool, str]:
+        """The reference package's connect hook: ``(False, reason)`` refuses with a 400.
+
+        Runs after :meth:`check_connect`, inside the ``$connect`` transaction.
+        """
+        return True, ""
+
+    def get_channel_permission(self, channel_name: str) -> ChannelPermission | None:
+        """The ``ChannelPermission`` that decides ``channel_name`` on this gateway, or ``None``.
+
+        A rule for this gateway wins over one for every gateway. Override to find the rule
+        elsewhere; :meth:`can_join_channel` then uses yours.
+        """
+        rules = list(ChannelPermission.objects.filter(channel_name=channel_name))
+        # getattr: rows without a gateway field apply to every gateway.
+        for wanted in (self.gateway.pk, None):
+            for rule in rules:
+                if getattr(rule, "api_gateway_id", None) == wanted:
+                    return rule
+        return None
+
+    def can_join_channel(self, request: HttpRequest, channel_name: str) -> bool:
+        """Whether ``request.user`` may be in ``channel_name`` (on ``$connect`` and ``change_channel``).
+
+        Applies the channel's ``ChannelPermission``; a channel without one is open unless
+        ``ALLOW_UNLISTED_CHANNELS`` is ``False``. Override to add rules, calling ``super()`` to keep
+        the rows. ``False`` answers 403 through :meth:`permission_denied`.
+        """
+        if (
+            self.ALLOW_UNLISTED_CHANNELS
+            and type(self).get_channel_permission is WebSocketView.get_channel_permission
+        ):
+            # The model decides (one query), the same rule sending to a channel follows.
+            return ChannelPermission.user_may_join(channel_name, request.user, self.gateway)
+        rule = self.get_channel_permission(channel_name)
+        if rule is None:
+            return self.ALLOW_UNLISTED_CHANNELS
+        return rule.allows(request.user)
+
+    def _is_valid_channel_name(self, channel_name: Any) -> bool:
+        return isinstance(channel_name, str) and security.channel_name_valid(channel_name)
 
     def connected(self, session: WebSocketSession) -> None:
         """Called with the new session row inside the ``$connect`` transaction.
@@ -458,9 +648,9 @@ class WebSocketView(View):
     def change_channel(self, body: dict[str, Any]) -> dict[str, Any]:
         """Move this connection to ``body["channel"]`` if the user may join it."""
         channel_name = body.get("channel")
-        if not isinstance(channel_name, str) or not security.channel_name_valid(channel_name):
+        if not isinstance(channel_name, str) or not self._is_valid_channel_name(channel_name):
             raise EventRefused(400, "invalid_channel", "'channel' must be a valid channel name.")
-        if not ChannelPermission.user_may_join(channel_name, self.request.user, self.gateway):
+        if not self.can_join_channel(self.request, channel_name):
             raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
         session = self.session
         assert session is not None
