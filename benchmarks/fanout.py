@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -79,12 +80,19 @@ def setup_django(database: str | None) -> None:
     django.setup()
 
 
+#: The emulator's admin API needs a token; this run chooses it (see wsgateway.emulator.security).
+ADMIN_TOKEN = secrets.token_urlsafe(16)
+
+
 @contextmanager
 def emulator() -> Iterator[str]:
     """The emulator in its own process; yields its base URL."""
     command = [sys.executable, "-m", "wsgateway.emulator", "--port", "0"]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1")
+        command,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", WSGATEWAY_EMULATOR_ADMIN_TOKEN=ADMIN_TOKEN),
     )
     try:
         assert process.stdout is not None
@@ -100,7 +108,9 @@ def emulator() -> Iterator[str]:
 def admin(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(  # noqa: S310 (the local emulator)
-        f"{base}/_emulator/{path}", data=data, headers={"Content-Type": "application/json"}
+        f"{base}/_emulator/{path}",
+        data=data,
+        headers={"Content-Type": "application/json", "X-Emulator-Admin-Token": ADMIN_TOKEN},
     )
     with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
         return json.load(answer)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -35,11 +36,7 @@ def _open(emulator, api, backend):
 
 
 def _admin(emulator, path, body=None, method=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{emulator.url}{path}", data=data, method=method)
-    with urllib.request.urlopen(request, timeout=5) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
+    return emulator.admin(path.removeprefix("/_emulator/"), body, method)
 
 
 def test_post_delivers_text_and_binary(emulator, recording_backend, ws_api, mgmt):
@@ -126,7 +123,7 @@ def test_forbidden_wrong_stage_wrong_api_and_unsigned(emulator, recording_backen
         with pytest.raises(urllib.error.HTTPError) as http_err:
             urllib.request.urlopen(unsigned, timeout=5)
         assert http_err.value.code == 403
-        assert http_err.value.headers["x-amzn-ErrorType"] == "ForbiddenException"
+        assert http_err.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
         assert json.loads(http_err.value.read()) == {"message": "Missing Authentication Token"}
 
 
@@ -258,12 +255,12 @@ def test_config_endpoint(emulator):
 
 
 def test_signature_verification_with_known_credentials():
-    with EmulatorServer(EmulatorConfig(port=0)) as emu, RecordingBackend() as backend:
-        api = create_websocket_api(emu.url, backend.url("ws/"))
+    config = EmulatorConfig(port=0, access_key="AKIDGOOD", secret_key="good-secret")
+    with EmulatorServer(config) as emu, RecordingBackend() as backend:
+        api = create_websocket_api(emu.url, backend.url("ws/"), client=emu.client("apigatewayv2"))
         created = _admin(
             emu, "/_emulator/virtual-connections", {"apiId": api.api_id, "stage": api.stage, "count": 1}
         )
-        emu.configure(access_key="AKIDGOOD", secret_key="good-secret")
         connection_id = created["connectionIds"][0]
         endpoint = emu.management_url(api.api_id, api.stage)
         good = boto3_client(
@@ -289,6 +286,7 @@ def test_signature_verification_with_known_credentials():
 
 
 def test_cli_prints_the_port_and_serves(tmp_path):
+    token = "cli-admin-token"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -305,12 +303,14 @@ def test_cli_prints_the_port_and_serves(tmp_path):
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "WSGATEWAY_EMULATOR_ADMIN_TOKEN": token},
     )
     try:
         line = process.stdout.readline()
         assert line.startswith("wsgateway emulator listening on http://127.0.0.1:")
         url = line.split()[-1]
-        with urllib.request.urlopen(f"{url}/_emulator/config", timeout=5) as response:
+        request = urllib.request.Request(f"{url}/_emulator/config", headers={"X-Emulator-Admin-Token": token})
+        with urllib.request.urlopen(request, timeout=5) as response:
             config = json.loads(response.read())
         assert config["idle_timeout"] == 5.0 and config["fail_429"] == 0.1 and config["seed"] == 1
         apis = boto3_client("apigatewayv2", url).get_apis()
@@ -340,7 +340,9 @@ def test_bad_config_change_is_refused_as_a_whole(emulator, change):
 
 
 def test_deeply_nested_admin_body_is_a_400(emulator):
-    request = urllib.request.Request(f"{emulator.url}/_emulator/config", data=b"[" * 20000, method="POST")
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/config", data=b"[" * 20000, method="POST", headers=emulator.admin_headers
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=5)
     assert err.value.code == 400

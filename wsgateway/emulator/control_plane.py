@@ -69,16 +69,16 @@ class ControlPlane:
             try:
                 authorization = request.headers.get("Authorization")
                 body_bytes = await request.read() if request.can_read_body else b""
-                if self.config.access_key and self.config.secret_key:
-                    sigv4.verify(
-                        method=request.method,
-                        raw_path=request.raw_path.partition("?")[0],
-                        query=request.rel_url.raw_query_string,
-                        headers={k.lower(): v for k, v in request.headers.items()},
-                        body=body_bytes,
-                        access_key=self.config.access_key,
-                        secret_key=self.config.secret_key,
-                    )
+                sigv4.authenticate(
+                    service="apigateway",
+                    method=request.method,
+                    raw_path=request.raw_path.partition("?")[0],
+                    query=request.rel_url.raw_query_string,
+                    headers=request.headers,
+                    body=body_bytes,
+                    access_key=self.config.access_key,
+                    secret_key=self.config.secret_key,
+                )
                 fault = self.faults.control_plane_fault()
                 if fault is not None:
                     raise fault

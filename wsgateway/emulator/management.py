@@ -12,8 +12,9 @@ Status codes and ``x-amzn-ErrorType`` as AWS answers them (botocore raises the t
 - 429 LimitExceededException: injected fault, or the socket's send buffer is full;
 - 500 InternalServerErrorException: injected fault;
 - 403 ForbiddenException: unknown API/stage (or a stage used instead of the mapping key on a
-  custom domain), no SigV4 Authorization header ("Missing Authentication Token");
-  with known credentials, a bad signature answers 403 InvalidSignatureException.
+  custom domain); 403 MissingAuthenticationTokenException: no SigV4 Authorization header;
+  403 InvalidSignatureException: a signature older than 5 minutes or, with known credentials,
+  a wrong one (:mod:`wsgateway.emulator.sigv4`).
 
 This is the fan-out hot path: no logging, no JSON parsing of bodies, dict lookups only.
 """
@@ -33,9 +34,6 @@ from .data_plane import DataPlane
 from .errors import AwsError, error_response
 from .faults import FaultInjector
 from .state import ControlPlaneState
-
-_SERVICE_SCOPE = "/execute-api/aws4_request"
-_ALGORITHM = "AWS4-HMAC-SHA256"
 
 
 class Management:
@@ -65,28 +63,21 @@ class Management:
     async def handle(self, request: web.Request, api_id: str, stage: str, raw_id: str) -> web.Response:
         """Serve one @connections request for ``api_id``/``stage``."""
         method = request.method
-        authorization = request.headers.get("Authorization")
-        if (
-            authorization is None
-            or not authorization.startswith(_ALGORITHM)
-            or _SERVICE_SCOPE not in authorization
-        ):
-            return self._error(method, 403, "ForbiddenException", "Missing Authentication Token")
         config = self.config
-        if config.access_key and config.secret_key:
-            try:
-                sigv4.verify(
-                    method=method,
-                    raw_path=request.raw_path.partition("?")[0],
-                    query=request.rel_url.raw_query_string,
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    body=await request.read(),
-                    access_key=config.access_key,
-                    secret_key=config.secret_key,
-                )
-            except AwsError as err:
-                self._count(method, err.status)
-                return err.response()
+        try:
+            sigv4.authenticate(
+                service="execute-api",
+                method=method,
+                raw_path=request.raw_path.partition("?")[0],
+                query=request.rel_url.raw_query_string,
+                headers=request.headers,
+                body=await request.read() if config.secret_key else b"",
+                access_key=config.access_key,
+                secret_key=config.secret_key,
+            )
+        except AwsError as err:
+            self._count(method, err.status)
+            return err.response()
         if self.state.stage_snapshot(api_id, stage) is None:
             return self._error(method, 403, "ForbiddenException", "Forbidden")
 
@@ -162,4 +153,4 @@ class Management:
                 self.data_plane.close(conn, 1000, "")
             self._count(method, 204)
             return web.Response(status=204)
-        return self._error(method, 403, "ForbiddenException", "Missing Authentication Token")
+        return self._error(method, 403, "MissingAuthenticationTokenException", "Missing Authentication Token")
