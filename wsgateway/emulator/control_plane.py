@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import sigv4
+from . import sigv4, wire_model
 from .config import EmulatorConfig
 from .errors import AwsError, bad_request
 from .faults import FaultInjector
@@ -94,6 +94,10 @@ class ControlPlane:
                         raise bad_request("Invalid JSON body") from None
                     if not isinstance(body, dict):
                         raise bad_request("The request body must be a JSON object")
+                resource = request.match_info.route.resource
+                model = wire_model.operation_for(request.method, resource.canonical if resource else "")
+                if model is not None:
+                    body = wire_model.validate_body(model, body)
                 region = sigv4.region_of(authorization, self.config.region)
                 params = dict(request.match_info)
                 result = operation(request, params, body, region)
