@@ -11,6 +11,7 @@ back to break the AWS CLI, never a 500 later. Members the model does not know ar
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -35,13 +36,18 @@ def _operations() -> dict[tuple[str, str], str]:
     table: dict[tuple[str, str], str] = {}
     for name in model.operation_names:
         http = model.operation_model(name).http
-        table[(http["method"], http["requestUri"].partition("?")[0])] = name
+        table[(http["method"], _shape_of(http["requestUri"].partition("?")[0]))] = name
     return table
+
+
+def _shape_of(template: str) -> str:
+    """``/v2/apis/{apiId}`` → ``/v2/apis/{}``: placeholder names do not matter."""
+    return re.sub(r"\{[^}]*\}", "{}", template)
 
 
 def operation_for(method: str, uri_template: str) -> OperationModel | None:
     """The operation served at ``method`` + ``uri_template`` (``/v2/apis/{apiId}``), if any."""
-    name = _operations().get((method, uri_template))
+    name = _operations().get((method, _shape_of(uri_template)))
     return service_model().operation_model(name) if name else None
 
 
