@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from wsgateway.emulator.pytest_plugin import emulator, emulator_session, recording_backend  # noqa: F401
+from wsgateway.emulator.pytest_plugin import (  # noqa: F401
+    emulator,
+    emulator_session,
+    emulator_tls,
+    emulator_tls_files,
+    recording_backend,
+)
 from wsgateway.emulator.server import EmulatorServer
 from wsgateway.emulator.testing import RecordingBackend, WebSocketApi, boto3_client, create_websocket_api
 

@@ -89,8 +89,9 @@ def test_connect_request_is_forwarded_like_api_gateway(emulator, recording_backe
     assert request.header("Sec-WebSocket-Key")
     assert request.header("User-Agent") == "test-browser/1.0"
     assert request.header("X-Forwarded-For") == "127.0.0.1"
-    assert request.header("X-Forwarded-Port") == str(emulator.port)
-    assert request.header("X-Forwarded-Proto") == "http"
+    # What AWS reports whatever the client used (issue 13, mismatch 12).
+    assert request.header("X-Forwarded-Port") == "443"
+    assert request.header("X-Forwarded-Proto") == "https"
     assert TRACE.match(request.header("X-Amzn-Trace-Id") or "")
     assert CONNECTION_ID.match(request.header("connectionId") or "")
     assert request.header("X-Ws-Gateway-Secret") == DEFAULT_SECRET

@@ -10,8 +10,8 @@ string appended to the integration URI, headers::
     Cookie / Origin / Sec-WebSocket-Extensions / Sec-WebSocket-Key / Sec-WebSocket-Version /
     User-Agent                                  (each only if the client sent it)
     X-Forwarded-For: <client ip>
-    X-Forwarded-Port: <port the client connected to>
-    X-Forwarded-Proto: <http|https, the scheme the client used; AWS always says https>
+    X-Forwarded-Port: 443
+    X-Forwarded-Proto: https         (what AWS reports: clients reach it over wss:// only)
     X-Amzn-Trace-Id: Root=1-<8 hex epoch>-<24 hex>
     + the integration's mapped RequestParameters (header / querystring / path)
 
@@ -242,9 +242,6 @@ class DataPlane:
         conn.headers = request.headers
         conn.query = request.query
         conn.query_string = request.rel_url.raw_query_string
-        conn.forwarded_proto = "https" if request.secure else "http"
-        sockname = request.transport.get_extra_info("sockname") if request.transport else None
-        conn.forwarded_port = str(sockname[1]) if sockname else ""
         self.registry.add(conn)
         stats["connections.attempted"] += 1
 
@@ -471,8 +468,8 @@ class DataPlane:
         else:
             headers["User-Agent"] = f"AmazonAPIGateway_{conn.api_id}"
         headers["X-Forwarded-For"] = conn.source_ip
-        headers["X-Forwarded-Port"] = conn.forwarded_port
-        headers["X-Forwarded-Proto"] = conn.forwarded_proto
+        headers["X-Forwarded-Port"] = "443"
+        headers["X-Forwarded-Proto"] = "https"
         headers["X-Amzn-Trace-Id"] = ids.trace_id()
         if is_text is not None:
             headers["Content-Type"] = "application/json" if is_text else "application/octet-stream"

@@ -108,9 +108,7 @@ def _admin_error(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
-def guard_middleware(
-    config: EmulatorConfig, is_custom_domain: Callable[[str], bool]
-) -> Middleware:
+def guard_middleware(config: EmulatorConfig, is_custom_domain: Callable[[str], bool]) -> Middleware:
     """The aiohttp middleware enforcing the Host, admin-token and admin-body rules.
 
     ``is_custom_domain(host)`` tells whether a domain name was created through the control
