@@ -78,6 +78,7 @@ def test_connect_request_is_forwarded_like_api_gateway(emulator, recording_backe
             "x-epoch",
             "x-ip",
             "x-custom-copy",
+            "x-custom",  # every handshake header reaches $connect, as on AWS (issue 13, 2)
             "content-length",
         ]
     )

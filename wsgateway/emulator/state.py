@@ -78,8 +78,13 @@ CONTEXT_VARIABLES = frozenset(
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _MAPPING_KEY = re.compile(r"^[A-Za-z0-9._\-]+(/[A-Za-z0-9._\-]+)*$")
 _PARAM_TARGET = re.compile(r"^integration\.request\.(header|querystring|path)\.([A-Za-z0-9_.\-]+)$")
-_ROUTE_SOURCE = re.compile(r"^route\.request\.(header|querystring)\.([A-Za-z0-9_.\-]+)$")
-_SELECTION = re.compile(r"^\$\{?request\.body((?:\.[A-Za-z0-9_\-]+)+)\}?$")
+_ROUTE_SOURCE = re.compile(
+    r"^route\.request\.(header|querystring|multivalueheader|multivaluequerystring|body)\.([A-Za-z0-9_.\-]+)$"
+)
+# One variable of a route selection expression: $request.body.a.b or ${request.body.a.b}.
+_SELECTION_VARIABLE = re.compile(
+    r"\$\{request\.body((?:\.[A-Za-z0-9_\-]+)+)\}|\$request\.body((?:\.[A-Za-z0-9_\-]+)+)"
+)
 _CERT_ARN = re.compile(r"^arn:aws[a-z\-]*:acm:([a-z0-9\-]+):\d{12}:certificate/[A-Za-z0-9\-]+$")
 
 
@@ -118,7 +123,8 @@ class ParamMapping:
     """One ``RequestParameters`` entry, parsed at deployment time.
 
     ``target_kind`` is ``header``/``querystring``/``path``; ``source_kind`` is ``static``,
-    ``context``, ``header``, ``querystring`` or ``stage`` (stage variable).
+    ``context``, ``header``, ``querystring``, ``multivalueheader``, ``multivaluequerystring``,
+    ``body`` (a member path of a JSON message) or ``stage`` (stage variable).
     """
 
     target_kind: str
@@ -154,7 +160,7 @@ class Snapshot:
     """A compiled deployment: route selection path + routes by key."""
 
     deployment_id: str
-    selection_path: tuple[str, ...] | None
+    selector: RouteSelector | None
     routes: dict[str, RouteSnapshot]
     stage_variables: dict[str, str] = field(default_factory=dict)
 
@@ -180,12 +186,50 @@ def parse_param_mapping(target: str, source: str) -> ParamMapping:
     raise bad_request(f"Invalid mapping expression specified: {source}")
 
 
-def parse_selection_expression(expression: str) -> tuple[str, ...] | None:
-    """``$request.body.a.b`` / ``${request.body.a.b}`` → ``("a", "b")``; anything else → None."""
-    match = _SELECTION.match(expression.strip())
-    if not match:
+def parse_selection_expression(expression: str) -> RouteSelector | None:
+    """Compile a route selection expression; None when it names no message-body variable.
+
+    ``$request.body.action`` or ``${request.body.action}`` select by one member;
+    ``${request.body.service}/${request.body.action}`` (AWS's own example) interpolates every
+    variable into the literal text around them.
+    """
+    parts: list[str | tuple[str, ...]] = []
+    position = 0
+    text = expression.strip()
+    for match in _SELECTION_VARIABLE.finditer(text):
+        if match.start() > position:
+            parts.append(text[position : match.start()])
+        parts.append(tuple((match.group(1) or match.group(2)).split(".")[1:]))
+        position = match.end()
+    if position < len(text):
+        parts.append(text[position:])
+    if not any(isinstance(part, tuple) for part in parts) or any(
+        isinstance(part, str) and "$" in part for part in parts
+    ):
         return None
-    return tuple(match.group(1).split(".")[1:])
+    return RouteSelector(tuple(parts))
+
+
+@dataclass(frozen=True)
+class RouteSelector:
+    """A compiled route selection expression: literal text and message-body member paths."""
+
+    parts: tuple[str | tuple[str, ...], ...]
+
+    def route_key(self, message: Any) -> str | None:
+        """The route key a parsed JSON message selects, or None (a member missing or not scalar)."""
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = message
+            for name in part:
+                value = value.get(name) if isinstance(value, dict) else None
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                return None
+            out.append(str(value))
+        return "".join(out)
 
 
 # --------------------------------------------------------------------------- records
@@ -1020,7 +1064,7 @@ class ControlPlaneState:
             )
         return Snapshot(
             deployment_id=deployment_id,
-            selection_path=parse_selection_expression(frozen["routeSelectionExpression"]),
+            selector=parse_selection_expression(frozen["routeSelectionExpression"]),
             routes=routes,
             stage_variables=dict(stage_variables),
         )

@@ -1,0 +1,295 @@
+"""Behaviours where the emulator used to differ from AWS's documentation (issue 13, 1-12).
+
+Sources: the API Gateway developer guide (WebSocket APIs: quotas, route selection, data
+mapping, $connect) and the apigatewayv2 / apigatewaymanagementapi API references.
+"""
+
+# ruff: noqa: S310  (urllib talks to the local emulator over http on purpose)
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+import pytest
+from botocore.exceptions import ClientError
+
+from wsgateway.emulator import EmulatorConfig, EmulatorServer
+from wsgateway.emulator.testing import create_websocket_api, signed_headers
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class RawClient:
+    """A WebSocket client on a plain socket that shows every frame (FIN bit, opcode, size)."""
+
+    def __init__(self, port: int, path: str, headers: dict[str, str] | None = None, rcvbuf: int = 0) -> None:
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        self.sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"{extra}\r\n"
+            ).encode()
+        )
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+        self.response_head = head.decode("latin-1")
+
+    def _read(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def frame(self) -> tuple[bool, int, bytes]:
+        """(FIN, opcode, payload) of the next frame."""
+        first, second = self._read(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(self._read(2), "big")
+        elif length == 127:
+            length = int.from_bytes(self._read(8), "big")
+        return bool(first & 0x80), first & 0x0F, self._read(length)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _connect_raw(emulator, api, recording_backend, **kwargs) -> tuple[RawClient, str]:
+    client = RawClient(emulator.port, f"/{api.api_id}/{api.stage}", **kwargs)
+    assert client.status == 101
+    connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
+    return client, connection_id
+
+
+# ----------------------------------------------------------------------------- 1 and 7: @connections
+
+
+def test_1_a_client_that_stops_reading_gets_429_not_a_hang(emulator, recording_backend, ws_api):
+    emulator.configure(send_buffer_limit=256 * 1024)
+    client, connection_id = _connect_raw(emulator, ws_api, recording_backend, rcvbuf=4096)
+    mgmt = emulator.client(
+        "apigatewaymanagementapi",
+        emulator.management_url(ws_api.api_id, ws_api.stage),
+        max_attempts=1,
+    )
+    statuses = []
+    try:
+        for _ in range(300):  # bounded: 300 x 64 KiB is far beyond any socket buffer
+            started = time.monotonic()
+            try:
+                mgmt.post_to_connection(ConnectionId=connection_id, Data=b"x" * 65536)
+            except mgmt.exceptions.LimitExceededException as err:
+                assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+                statuses.append(429)
+                break
+            statuses.append(200)
+            assert time.monotonic() - started < 5  # every POST answers promptly
+    finally:
+        client.close()
+    assert statuses[-1] == 429 and statuses.count(200) >= 1
+
+
+def test_7_a_large_post_reaches_the_client_in_frames_of_32_kib(emulator, recording_backend, ws_api):
+    client, connection_id = _connect_raw(emulator, ws_api, recording_backend)
+    try:
+        mgmt = emulator.client(
+            "apigatewaymanagementapi", emulator.management_url(ws_api.api_id, ws_api.stage)
+        )
+        data = (b"0123456789abcdef" * 6400)[: 100 * 1024]
+        mgmt.post_to_connection(ConnectionId=connection_id, Data=data)
+        frames = []
+        while not frames or not frames[-1][0]:
+            frames.append(client.frame())
+    finally:
+        client.close()
+    assert [len(f[2]) for f in frames] == [32768, 32768, 32768, 4096]
+    assert [f[1] for f in frames] == [1, 0, 0, 0]  # text, then continuations
+    assert [f[0] for f in frames] == [False, False, False, True]
+    assert b"".join(f[2] for f in frames) == data
+
+
+# ----------------------------------------------------------------------------- 8 and 9: signatures
+
+
+def _signed_then_aged(url: str, service: str, age_seconds: int, **kwargs) -> urllib.request.Request:
+    """A request signed ``age_seconds`` ago (botocore reads the clock through ``datetime``)."""
+    import botocore.auth
+
+    real = botocore.auth.datetime.datetime
+
+    class Past(real):  # type: ignore[misc, valid-type]
+        @classmethod
+        def utcnow(cls):
+            return real.utcnow() - __import__("datetime").timedelta(seconds=age_seconds)
+
+        @classmethod
+        def now(cls, tz=None):
+            return real.now(tz) - __import__("datetime").timedelta(seconds=age_seconds)
+
+    botocore.auth.datetime.datetime = Past
+    try:
+        headers = signed_headers(kwargs.get("method", "GET"), url, kwargs.get("body", b""), service=service)
+    finally:
+        botocore.auth.datetime.datetime = real
+    return urllib.request.Request(
+        url, data=kwargs.get("body") or None, method=kwargs.get("method", "GET"), headers=headers
+    )
+
+
+@pytest.mark.parametrize("verified", [False, True])
+def test_8_a_signature_older_than_5_minutes_is_refused(verified):
+    config = EmulatorConfig(port=0)
+    if verified:
+        config.access_key, config.secret_key = "AKIDEMULATOR", "emulator-secret"
+    with EmulatorServer(config) as emu:
+        created = emu.admin("virtual-connections", {"count": 1})
+        connection = (
+            f"{created['managementEndpoint']}/@connections/{quote(created['connectionIds'][0], safe='')}"
+        )
+        for url, service in ((f"{emu.url}/v2/apis", "apigateway"), (connection, "execute-api")):
+            recent = _signed_then_aged(url, service, 200)
+            with urllib.request.urlopen(recent, timeout=5) as response:
+                assert response.status == 200
+            old = _signed_then_aged(url, service, 3600)
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(old, timeout=5)
+            assert err.value.code == 403
+            assert err.value.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+            assert "Signature expired" in err.value.read().decode()
+            future = _signed_then_aged(url, service, -3600)
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(future, timeout=5)
+            assert err.value.code == 403
+
+
+@pytest.mark.parametrize("verified", [False, True])
+def test_9_an_unsigned_control_plane_request_gets_missing_authentication_token(verified):
+    config = EmulatorConfig(port=0)
+    if verified:
+        config.access_key, config.secret_key = "AKIDEMULATOR", "emulator-secret"
+    with EmulatorServer(config) as emu:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{emu.url}/v2/apis", timeout=5)
+        assert err.value.code == 403
+        assert err.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+        assert err.value.read() == b'{"message": "Missing Authentication Token"}'
+        with pytest.raises(ClientError) as refused:
+            raise_for_unsigned(emu.url)
+        assert refused.value.response["Error"]["Code"] == "MissingAuthenticationTokenException"
+
+
+def raise_for_unsigned(url: str) -> None:
+    """What boto3 raises for an unsigned call (``signature_version=UNSIGNED``)."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    client = boto3.client(
+        "apigatewayv2", endpoint_url=url, region_name="us-east-1", config=Config(signature_version=UNSIGNED)
+    )
+    client.get_apis()
+
+
+# ----------------------------------------------------------------------------- 2, 3, 4: data plane
+
+
+def test_2_connect_forwards_the_clients_handshake_headers(emulator, recording_backend, ws_api):
+    client = RawClient(
+        emulator.port,
+        f"/{ws_api.api_id}/{ws_api.stage}",
+        headers={
+            "Authorization": "Bearer abc",
+            "X-Tenant": "t-1",
+            "Sec-WebSocket-Protocol": "chat.v1",
+            "X-Forwarded-For": "203.0.113.9",
+        },
+    )
+    try:
+        assert client.status == 101
+        request = recording_backend.wait_for(lambda r: r.path == "/ws/connect")
+    finally:
+        client.close()
+    assert request.header("Authorization") == "Bearer abc"
+    assert request.header("X-Tenant") == "t-1"
+    assert request.header("Sec-WebSocket-Protocol") == "chat.v1"
+    assert request.header("X-Forwarded-For") == "203.0.113.9, 127.0.0.1"
+    # What the gateway sets itself is not taken from the client.
+    assert request.header("X-Forwarded-Proto") == "https"
+    assert request.header("X-Amzn-Apigateway-Api-Id") == ws_api.api_id
+
+
+def test_3_multi_variable_route_selection_expression(emulator, recording_backend):
+    api = create_websocket_api(
+        emulator.url,
+        recording_backend.url("ws/"),
+        routes=("$connect", "$default", "chat/send"),
+        route_selection_expression="${request.body.service}/${request.body.action}",
+        client=emulator.client("apigatewayv2"),
+    )
+    from websockets.sync.client import connect
+
+    with connect(emulator.ws_url(api.api_id, api.stage), open_timeout=5) as ws:
+        ws.send('{"service": "chat", "action": "send", "n": 1}')
+        ws.send('{"service": "chat", "n": 2}')  # a variable missing: $default
+        ws.send('{"service": "chat", "action": "other", "n": 3}')
+        routed = recording_backend.wait_for(lambda r: r.path == "/ws/chat/send")
+        assert b'"n": 1' in routed.body
+        recording_backend.wait_for(lambda r: r.path == "/ws/default" and b'"n": 3' in r.body)
+    assert [b'"n": 2' in r.body for r in recording_backend.by_path("/ws/default")][:1] == [True]
+
+
+def test_4_body_and_multivalue_mapping_sources(emulator, recording_backend):
+    api = create_websocket_api(
+        emulator.url,
+        recording_backend.url("ws/"),
+        routes=("$connect", "$default"),
+        extra_parameters={
+            "integration.request.header.X-Action": "route.request.body.action",
+            "integration.request.header.X-Nested": "route.request.body.meta.kind",
+            "integration.request.header.X-Tags": "route.request.multivalueheader.X-Tag",
+            "integration.request.querystring.ids": "route.request.multivaluequerystring.id",
+        },
+        client=emulator.client("apigatewayv2"),
+    )
+    client = RawClient(
+        emulator.port,
+        f"/{api.api_id}/{api.stage}?id=1&id=2",
+        headers={"X-Tag": "a", "x-tag": "b"},
+    )
+    try:
+        assert client.status == 101
+        connect_request = recording_backend.wait_for(lambda r: r.path == "/ws/connect")
+        assert connect_request.header("X-Tags") == "a,b"
+        assert "ids=1%2C2" in connect_request.query_string
+        assert connect_request.header("X-Action") is None  # $connect has no body
+        payload = b'{"action": "post", "meta": {"kind": "note"}}'
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        client.sock.sendall(bytes((0x81, 0x80 | len(payload))) + mask + masked)
+        message = recording_backend.wait_for(lambda r: r.path == "/ws/default")
+    finally:
+        client.close()
+    assert message.header("X-Action") == "post"
+    assert message.header("X-Nested") == "note"
