@@ -293,3 +293,65 @@ def test_4_body_and_multivalue_mapping_sources(emulator, recording_backend):
         client.close()
     assert message.header("X-Action") == "post"
     assert message.header("X-Nested") == "note"
+
+
+# ----------------------------------------------------------------------------- 10, 11, domain
+
+
+def test_10_websocket_integrations_have_an_integration_response_selection_expression(emulator, ws_api):
+    client = emulator.client("apigatewayv2")
+    integration = client.get_integration(ApiId=ws_api.api_id, IntegrationId=ws_api.integrations["$default"])
+    assert integration["IntegrationResponseSelectionExpression"] == "${integration.response.statuscode}"
+    lambda_like = client.create_integration(
+        ApiId=ws_api.api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationUri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/x/invocations",
+    )
+    expected = "${integration.response.body.errorMessage}"
+    assert lambda_like["IntegrationResponseSelectionExpression"] == expected
+    http_api = client.create_api(Name="h", ProtocolType="HTTP")["ApiId"]
+    plain = client.create_integration(
+        ApiId=http_api, IntegrationType="HTTP_PROXY", IntegrationMethod="ANY", IntegrationUri="http://e.com/"
+    )
+    assert "IntegrationResponseSelectionExpression" not in plain  # WebSocket APIs only
+
+
+def test_11_urls_over_4096_characters_are_refused(emulator, recording_backend, ws_api):
+    base = f"/{ws_api.api_id}/{ws_api.stage}?q="
+    fits = RawClient(emulator.port, base + "a" * (4096 - len(base)))
+    fits.close()
+    assert fits.status == 101
+    too_long = RawClient(emulator.port, base + "a" * (4097 - len(base)))
+    too_long.close()
+    assert too_long.status == 414
+    assert len(recording_backend.by_path("/ws/connect")) == 1
+
+
+@pytest.mark.parametrize("name", ["127.0.0.1", "localhost", "::1", "10.0.0.1"])
+def test_a_domain_named_like_an_address_is_refused_and_stage_urls_keep_working(
+    emulator, recording_backend, ws_api, name
+):
+    client = emulator.client("apigatewayv2")
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_domain_name(
+            DomainName=name,
+            DomainNameConfigurations=[{"CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/x"}],
+        )
+    raw = RawClient(emulator.port, f"/{ws_api.api_id}/{ws_api.stage}")
+    raw.close()
+    assert raw.status == 101
+
+
+def test_a_custom_domain_matching_the_host_does_not_hide_stage_urls(emulator, recording_backend, ws_api):
+    # A state file from before the check above may hold such a domain.
+    emulator.call(
+        lambda: emulator.emulator.state.domains.__setitem__(
+            "127.0.0.1", __import__("wsgateway.emulator.state", fromlist=["DomainRecord"]).DomainRecord({})
+        )
+    )
+    raw = RawClient(emulator.port, f"/{ws_api.api_id}/{ws_api.stage}")
+    raw.close()
+    assert raw.status == 101
+    mgmt = emulator.client("apigatewaymanagementapi", emulator.management_url(ws_api.api_id, ws_api.stage))
+    with pytest.raises(mgmt.exceptions.GoneException):
+        mgmt.get_connection(ConnectionId="AAAAAAAAAAAAAAA=")

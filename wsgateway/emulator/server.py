@@ -33,6 +33,8 @@ from .security import ADMIN_TOKEN_HEADER
 from .state import ControlPlaneState
 
 _CONNECTIONS = ("@connections", "%40connections", "%40Connections")
+#: AWS's quota "Length, in characters, of the URL for a WebSocket API" (path and query).
+MAX_URL_LENGTH = 4096
 
 
 def _forbidden(message: str = "Forbidden") -> web.Response:
@@ -78,10 +80,12 @@ class Emulator:
         cut = raw.find("?")
         if cut >= 0:
             raw = raw[:cut]
+        if len(request.raw_path) > MAX_URL_LENGTH:
+            return error_response(414, "RequestUriTooLongException", "Request-URI Too Long")
         parts = raw.split("/")
         if self.state.domains:
             host = security.host_name(request.host or "")
-            if host in self.state.domains:
+            if host in self.state.domains and not self._is_stage_path(parts):
                 return await self._dispatch_domain(request, host, parts)
         count = len(parts)
         if count == 5 and parts[3] in _CONNECTIONS:
@@ -89,6 +93,11 @@ class Emulator:
         if (count == 3 or (count == 4 and parts[3] == "")) and parts[1] and parts[2]:
             return await self.data_plane.handle_handshake(request, parts[1], unquote(parts[2]), "")
         return _forbidden("Missing Authentication Token")
+
+    def _is_stage_path(self, parts: list[str]) -> bool:
+        # /{apiId}/{stage}[...] of a deployed stage is served as such even when the Host is a
+        # custom domain (a domain named like the emulator's own address must not hide it).
+        return len(parts) >= 3 and self.state.stage_snapshot(parts[1], unquote(parts[2])) is not None
 
     async def _dispatch_domain(self, request: web.Request, host: str, parts: list[str]) -> web.StreamResponse:
         # /{key}/@connections/{id} or /@connections/{id} (empty mapping key); /{key} or / for sockets.

@@ -14,6 +14,7 @@ per-message work is a few dict lookups.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 import re
@@ -85,7 +86,16 @@ _ROUTE_SOURCE = re.compile(
 _SELECTION_VARIABLE = re.compile(
     r"\$\{request\.body((?:\.[A-Za-z0-9_\-]+)+)\}|\$request\.body((?:\.[A-Za-z0-9_\-]+)+)"
 )
+_DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z0-9\-]{2,63}$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z\-]*:acm:([a-z0-9\-]+):\d{12}:certificate/[A-Za-z0-9\-]+$")
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def now_iso() -> str:
@@ -504,8 +514,17 @@ class ControlPlaneState:
         if merged["passthroughBehavior"] not in PASSTHROUGH:
             raise bad_request(f"Invalid passthrough behavior specified: {merged['passthroughBehavior']}")
         version = merged.setdefault("payloadFormatVersion", "1.0")
-        if rec.data["protocolType"] == "WEBSOCKET" and version != "1.0":
-            raise bad_request("PayloadFormatVersion must be 1.0 for WEBSOCKET APIs")
+        if rec.data["protocolType"] == "WEBSOCKET":
+            if version != "1.0":
+                raise bad_request("PayloadFormatVersion must be 1.0 for WEBSOCKET APIs")
+            # The developer guide's selection-expression summary: an HTTP or mock backend's
+            # answer is selected by status code, a Lambda's by its error message.
+            merged.setdefault(
+                "integrationResponseSelectionExpression",
+                "${integration.response.body.errorMessage}"
+                if itype in ("AWS", "AWS_PROXY")
+                else "${integration.response.statuscode}",
+            )
         params = _ensure_map(merged, "requestParameters")
         if params is not None:
             for target, source in params.items():
@@ -857,6 +876,9 @@ class ControlPlaneState:
         name = _ensure_str(body, "domainName", required=True)
         assert name is not None
         name = name.lower()
+        if not _DOMAIN_NAME.match(name) or _is_ip_address(name):
+            # A custom domain is a DNS name with an ACM certificate: never an IP address.
+            raise bad_request(f"Invalid domain name specified: {name}")
         if name in self.domains:
             raise conflict(f"The domain name you provided already exists: {name}")
         configs = body.get("domainNameConfigurations")
