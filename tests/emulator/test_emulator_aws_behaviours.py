@@ -355,3 +355,73 @@ def test_a_custom_domain_matching_the_host_does_not_hide_stage_urls(emulator, re
     mgmt = emulator.client("apigatewaymanagementapi", emulator.management_url(ws_api.api_id, ws_api.stage))
     with pytest.raises(mgmt.exceptions.GoneException):
         mgmt.get_connection(ConnectionId="AAAAAAAAAAAAAAA=")
+
+
+# ----------------------------------------------------------------------------- 6: more operations
+
+
+def test_6_authorizer_operations(emulator, ws_api):
+    client = emulator.client("apigatewayv2")
+    function = "arn:aws:lambda:us-east-1:123456789012:function:auth"
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function}/invocations"
+    created = client.create_authorizer(
+        ApiId=ws_api.api_id,
+        AuthorizerType="REQUEST",
+        Name="auth",
+        AuthorizerUri=uri,
+        IdentitySource=["route.request.header.Authorization"],
+    )
+    authorizer_id = created["AuthorizerId"]
+    assert client.get_authorizer(ApiId=ws_api.api_id, AuthorizerId=authorizer_id)["Name"] == "auth"
+    assert [a["AuthorizerId"] for a in client.get_authorizers(ApiId=ws_api.api_id)["Items"]] == [
+        authorizer_id
+    ]
+    updated = client.update_authorizer(ApiId=ws_api.api_id, AuthorizerId=authorizer_id, Name="renamed")
+    assert updated["Name"] == "renamed" and updated["AuthorizerUri"] == uri
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_authorizer(
+            ApiId=ws_api.api_id, AuthorizerType="JWT", Name="j", IdentitySource=["$request.header.A"]
+        )
+    client.update_route(
+        ApiId=ws_api.api_id,
+        RouteId=ws_api.routes["$connect"],
+        AuthorizationType="CUSTOM",
+        AuthorizerId=authorizer_id,
+    )
+    with pytest.raises(client.exceptions.ConflictException):
+        client.delete_authorizer(ApiId=ws_api.api_id, AuthorizerId=authorizer_id)
+    client.update_route(ApiId=ws_api.api_id, RouteId=ws_api.routes["$connect"], AuthorizationType="NONE")
+    client.delete_route(ApiId=ws_api.api_id, RouteId=ws_api.routes["$connect"])
+    client.delete_authorizer(ApiId=ws_api.api_id, AuthorizerId=authorizer_id)
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_authorizer(ApiId=ws_api.api_id, AuthorizerId=authorizer_id)
+
+
+def test_6_model_operations(emulator, ws_api):
+    client = emulator.client("apigatewayv2")
+    schema = '{"type": "object"}'
+    model = client.create_model(ApiId=ws_api.api_id, Name="Msg", Schema=schema)
+    assert model["ContentType"] == "application/json" and model["Schema"] == schema
+    with pytest.raises(client.exceptions.ConflictException):
+        client.create_model(ApiId=ws_api.api_id, Name="Msg", Schema=schema)
+    assert client.get_model_template(ApiId=ws_api.api_id, ModelId=model["ModelId"])["Value"]
+    client.update_model(ApiId=ws_api.api_id, ModelId=model["ModelId"], Description="d")
+    assert client.get_models(ApiId=ws_api.api_id)["Items"][0]["Description"] == "d"
+    client.delete_model(ApiId=ws_api.api_id, ModelId=model["ModelId"])
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_model(ApiId=ws_api.api_id, ModelId=model["ModelId"])
+
+
+def test_6_tag_operations(emulator, ws_api):
+    client = emulator.client("apigatewayv2")
+    arn = f"arn:aws:apigateway:us-east-1::/apis/{ws_api.api_id}"
+    client.tag_resource(ResourceArn=arn, Tags={"team": "chat", "env": "test"})
+    assert client.get_tags(ResourceArn=arn)["Tags"] == {"team": "chat", "env": "test"}
+    assert client.get_api(ApiId=ws_api.api_id)["Tags"] == {"team": "chat", "env": "test"}
+    client.untag_resource(ResourceArn=arn, TagKeys=["env"])
+    assert client.get_tags(ResourceArn=arn)["Tags"] == {"team": "chat"}
+    stage_arn = f"{arn}/stages/{ws_api.stage}"
+    client.tag_resource(ResourceArn=stage_arn, Tags={"tier": "1"})
+    assert client.get_stage(ApiId=ws_api.api_id, StageName=ws_api.stage)["Tags"] == {"tier": "1"}
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_tags(ResourceArn="arn:aws:apigateway:us-east-1::/apis/nope")

@@ -301,6 +301,24 @@ class ControlPlane:
             h(lambda rq, p, b, reg: s.delete_deployment(p["apiId"], p["deploymentId"]), 204, mutating=True),
         )
 
+        self._register_children(app, api, "authorizers", "authorizerId", "authorizer")
+        self._register_children(app, api, "models", "modelId", "model")
+        r.add_get(
+            api + "/models/{modelId}/template",
+            h(lambda rq, p, b, reg: s.model_template(p["apiId"], p["modelId"]), 200),
+        )
+        tags = "/v2/tags/{resourceArn:.+}"
+        r.add_get(tags, h(lambda rq, p, b, reg: s.get_tags(p["resourceArn"]), 200))
+        r.add_post(tags, h(lambda rq, p, b, reg: s.tag_resource(p["resourceArn"], b), 201, mutating=True))
+        r.add_delete(
+            tags,
+            h(
+                lambda rq, p, b, reg: s.untag_resource(p["resourceArn"], rq.query.getall("tagKeys", [])),
+                204,
+                mutating=True,
+            ),
+        )
+
         domains = "/v2/domainnames"
         one_domain = domains + "/{domainName}"
         domain_throttle = ("DomainName", DOMAIN_NAME_INTERVAL_S)
@@ -357,6 +375,26 @@ class ControlPlane:
                 mutating=True,
             ),
         )
+
+    def _register_children(self, app: web.Application, api: str, kind: str, id_name: str, noun: str) -> None:
+        """Create/Get/Update/Delete/List routes of a per-API collection served by ``state.<verb>_<noun>``."""
+        s = self.state
+        h = self._handler
+        many = f"{api}/{kind}"
+        one = f"{many}/{{{id_name}}}"
+        create, get, update, delete, listing = (
+            getattr(s, f"create_{noun}"),
+            getattr(s, noun),
+            getattr(s, f"update_{noun}"),
+            getattr(s, f"delete_{noun}"),
+            getattr(s, f"list_{noun}s"),
+        )
+        r = app.router
+        r.add_get(many, h(lambda rq, p, b, reg: listing(p["apiId"], _query(rq)), 200))
+        r.add_post(many, h(lambda rq, p, b, reg: create(p["apiId"], b), 201, mutating=True))
+        r.add_get(one, h(lambda rq, p, b, reg: get(p["apiId"], p[id_name]), 200))
+        r.add_patch(one, h(lambda rq, p, b, reg: update(p["apiId"], p[id_name], b), 200, mutating=True))
+        r.add_delete(one, h(lambda rq, p, b, reg: delete(p["apiId"], p[id_name]), 204, mutating=True))
 
 
 def _query(request: web.Request) -> dict[str, str]:
