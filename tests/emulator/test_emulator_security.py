@@ -22,7 +22,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from wsgateway.emulator import EmulatorConfig, EmulatorServer
-from wsgateway.emulator.security import InsecureConfigurationError, check_listen_address
 from wsgateway.emulator.testing import (
     DEFAULT_SECRET,
     RecordingBackend,
@@ -161,6 +160,8 @@ def test_a_custom_domain_host_does_not_open_the_control_plane_or_admin(emulator)
 
 
 def test_refuses_to_listen_off_loopback_without_credentials_and_admin_token():
+    from wsgateway.emulator.security import InsecureConfigurationError, check_listen_address
+
     with pytest.raises(InsecureConfigurationError):
         EmulatorServer(EmulatorConfig(host="0.0.0.0", port=0)).start()
     for incomplete in (

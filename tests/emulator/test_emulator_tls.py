@@ -23,13 +23,12 @@ from wsgateway.emulator.testing import (
     boto3_client,
     create_websocket_api,
 )
-from wsgateway.emulator.tls import TlsFiles
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def tls_files(emulator_tls_files) -> TlsFiles:
+def tls_files(emulator_tls_files):
     return emulator_tls_files
 
 
