@@ -9,6 +9,7 @@ mapping, $connect) and the apigatewayv2 / apigatewaymanagementapi API references
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 import socket
 import time
@@ -20,7 +21,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from wsgateway.emulator import EmulatorConfig, EmulatorServer
-from wsgateway.emulator.testing import create_websocket_api, signed_headers
+from wsgateway.emulator.testing import (
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_SECRET_KEY,
+    create_websocket_api,
+    signed_headers,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,11 +148,11 @@ def _signed_then_aged(url: str, service: str, age_seconds: int, **kwargs) -> url
     class Past(real):  # type: ignore[misc, valid-type]
         @classmethod
         def utcnow(cls):
-            return real.utcnow() - __import__("datetime").timedelta(seconds=age_seconds)
+            return real.utcnow() - dt.timedelta(seconds=age_seconds)
 
         @classmethod
         def now(cls, tz=None):
-            return real.now(tz) - __import__("datetime").timedelta(seconds=age_seconds)
+            return real.now(tz) - dt.timedelta(seconds=age_seconds)
 
     botocore.auth.datetime.datetime = Past
     try:
@@ -158,46 +164,46 @@ def _signed_then_aged(url: str, service: str, age_seconds: int, **kwargs) -> url
     )
 
 
-@pytest.mark.parametrize("verified", [False, True])
-def test_8_a_signature_older_than_5_minutes_is_refused(verified):
+@pytest.fixture(params=["any-key", "verified"])
+def checking_emulator(request):
+    """An emulator without credentials (any key), then one verifying signatures."""
     config = EmulatorConfig(port=0)
-    if verified:
-        config.access_key, config.secret_key = "AKIDEMULATOR", "emulator-secret"
+    if request.param == "verified":
+        config.access_key, config.secret_key = EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
     with EmulatorServer(config) as emu:
-        created = emu.admin("virtual-connections", {"count": 1})
-        connection = (
-            f"{created['managementEndpoint']}/@connections/{quote(created['connectionIds'][0], safe='')}"
-        )
-        for url, service in ((f"{emu.url}/v2/apis", "apigateway"), (connection, "execute-api")):
-            recent = _signed_then_aged(url, service, 200)
-            with urllib.request.urlopen(recent, timeout=5) as response:
-                assert response.status == 200
-            old = _signed_then_aged(url, service, 3600)
-            with pytest.raises(urllib.error.HTTPError) as err:
-                urllib.request.urlopen(old, timeout=5)
-            assert err.value.code == 403
-            assert err.value.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
-            assert "Signature expired" in err.value.read().decode()
-            future = _signed_then_aged(url, service, -3600)
-            with pytest.raises(urllib.error.HTTPError) as err:
-                urllib.request.urlopen(future, timeout=5)
-            assert err.value.code == 403
+        yield emu
 
 
-@pytest.mark.parametrize("verified", [False, True])
-def test_9_an_unsigned_control_plane_request_gets_missing_authentication_token(verified):
-    config = EmulatorConfig(port=0)
-    if verified:
-        config.access_key, config.secret_key = "AKIDEMULATOR", "emulator-secret"
-    with EmulatorServer(config) as emu:
+def test_8_a_signature_older_than_5_minutes_is_refused(checking_emulator):
+    emu = checking_emulator
+    created = emu.admin("virtual-connections", {"count": 1})
+    connection = f"{created['managementEndpoint']}/@connections/{quote(created['connectionIds'][0], safe='')}"
+    for url, service in ((f"{emu.url}/v2/apis", "apigateway"), (connection, "execute-api")):
+        recent = _signed_then_aged(url, service, 200)
+        with urllib.request.urlopen(recent, timeout=5) as response:
+            assert response.status == 200
+        old = _signed_then_aged(url, service, 3600)
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"{emu.url}/v2/apis", timeout=5)
+            urllib.request.urlopen(old, timeout=5)
         assert err.value.code == 403
-        assert err.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
-        assert err.value.read() == b'{"message": "Missing Authentication Token"}'
-        with pytest.raises(ClientError) as refused:
-            raise_for_unsigned(emu.url)
-        assert refused.value.response["Error"]["Code"] == "MissingAuthenticationTokenException"
+        assert err.value.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+        assert "Signature expired" in err.value.read().decode()
+        future = _signed_then_aged(url, service, -3600)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(future, timeout=5)
+        assert err.value.code == 403
+
+
+def test_9_an_unsigned_control_plane_request_gets_missing_authentication_token(checking_emulator):
+    emu = checking_emulator
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{emu.url}/v2/apis", timeout=5)
+    assert err.value.code == 403
+    assert err.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert err.value.read() == b'{"message": "Missing Authentication Token"}'
+    with pytest.raises(ClientError) as refused:
+        raise_for_unsigned(emu.url)
+    assert refused.value.response["Error"]["Code"] == "MissingAuthenticationTokenException"
 
 
 def raise_for_unsigned(url: str) -> None:
@@ -344,11 +350,9 @@ def test_a_domain_named_like_an_address_is_refused_and_stage_urls_keep_working(
 
 def test_a_custom_domain_matching_the_host_does_not_hide_stage_urls(emulator, recording_backend, ws_api):
     # A state file from before the check above may hold such a domain.
-    emulator.call(
-        lambda: emulator.emulator.state.domains.__setitem__(
-            "127.0.0.1", __import__("wsgateway.emulator.state", fromlist=["DomainRecord"]).DomainRecord({})
-        )
-    )
+    from wsgateway.emulator.state import DomainRecord
+
+    emulator.call(lambda: emulator.emulator.state.domains.__setitem__("127.0.0.1", DomainRecord({})))
     raw = RawClient(emulator.port, f"/{ws_api.api_id}/{ws_api.stage}")
     raw.close()
     assert raw.status == 101
