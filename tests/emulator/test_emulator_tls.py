@@ -129,3 +129,49 @@ def test_the_cli_serves_https(tls_files):
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broadcast_goes_out_over_https_through_the_whole_fanout_pipeline(
+    tls_emulator, tls_files, monkeypatch
+):
+    # The production path: planner -> chunk -> pooled keep-alive HTTPS connections, verified.
+    from wsgateway.aws.management import close_engine
+    from wsgateway.fanout.broadcast import broadcast
+    from wsgateway.fanout.delivery import run_chunk
+    from wsgateway.fanout.messages import encode_message
+    from wsgateway.fanout.planner import POST
+    from wsgateway.models import ApiGateway, WebSocketSession
+
+    monkeypatch.setenv("AWS_CA_BUNDLE", tls_files.ca)
+    created = tls_emulator.admin("virtual-connections", {"count": 300})
+    gateway = ApiGateway.objects.create(
+        api_name="tls",
+        api_id=created["apiId"],
+        api_endpoint=f"wss://127.0.0.1:{tls_emulator.port}/{created['apiId']}",
+        stage_name=created["stage"],
+        api_created=True,
+    )
+    assert gateway.management_endpoint_url.startswith("https://")
+    WebSocketSession.objects.bulk_create(
+        [
+            WebSocketSession(connection_id=c, channel_name="tls", api_gateway=gateway)
+            for c in created["connectionIds"]
+        ]
+    )
+    retries = []
+    message_id, body = encode_message({"text": "over tls"})
+    try:
+        broadcast(
+            WebSocketSession.objects.filter(channel_name="tls"),
+            message_id=message_id,
+            op=POST,
+            body=body,
+            emit=lambda chunk: run_chunk(chunk, lambda c, countdown: retries.append(c)),
+        )
+    finally:
+        close_engine()
+    assert retries == []
+    assert tls_emulator.admin("stats")["management.POST.200"] == 300
+    sample = created["connectionIds"][7]
+    assert "over tls" in tls_emulator.admin(f"virtual-connections/{sample}/messages")["messages"][0]["data"]
