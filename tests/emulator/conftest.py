@@ -9,6 +9,10 @@ the plugin's identical one).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,3 +45,21 @@ def ws_api(emulator: EmulatorServer, recording_backend: RecordingBackend) -> Ite
 def mgmt(emulator: EmulatorServer, ws_api: WebSocketApi) -> Any:
     """boto3 apigatewaymanagementapi client for ``ws_api``'s stage."""
     return boto3_client("apigatewaymanagementapi", emulator.management_url(ws_api.api_id, ws_api.stage))
+
+
+@contextlib.contextmanager
+def emulator_process(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``python -m wsgateway.emulator --port 0 ARGS`` in a child process; yields its banner line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wsgateway.emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(10)

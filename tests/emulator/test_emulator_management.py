@@ -7,9 +7,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,6 +18,7 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.emulator.conftest import emulator_process
 from wsgateway.emulator import EmulatorConfig, EmulatorServer
 from wsgateway.emulator.testing import RecordingBackend, boto3_client, create_websocket_api
 
@@ -285,28 +283,10 @@ def test_signature_verification_with_known_credentials():
             boto3_client("apigatewayv2", emu.url, max_attempts=1).get_apis()
 
 
-def test_cli_prints_the_port_and_serves(tmp_path):
+def test_cli_prints_the_port_and_serves():
     token = "cli-admin-token"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wsgateway.emulator",
-            "--port",
-            "0",
-            "--idle-timeout",
-            "5",
-            "--fail-429",
-            "0.1",
-            "--seed",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "WSGATEWAY_EMULATOR_ADMIN_TOKEN": token},
-    )
-    try:
-        line = process.stdout.readline()
+    args = ("--idle-timeout", "5", "--fail-429", "0.1", "--seed", "1")
+    with emulator_process(*args, env={"WSGATEWAY_EMULATOR_ADMIN_TOKEN": token}) as line:
         assert line.startswith("wsgateway emulator listening on http://127.0.0.1:")
         url = line.split()[-1]
         request = urllib.request.Request(f"{url}/_emulator/config", headers={"X-Emulator-Admin-Token": token})
@@ -315,9 +295,6 @@ def test_cli_prints_the_port_and_serves(tmp_path):
         assert config["idle_timeout"] == 5.0 and config["fail_429"] == 0.1 and config["seed"] == 1
         apis = boto3_client("apigatewayv2", url).get_apis()
         assert apis["Items"] == []
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
-import sys
 
 import pytest
 from botocore.exceptions import SSLError
 from websockets.sync.client import connect
 
+from tests.emulator.conftest import emulator_process
 from wsgateway.aws.management import NO_ANSWER, ConnectionsClient, Endpoint
 from wsgateway.aws.sigv4 import Credentials, Signer
 from wsgateway.emulator.testing import (
@@ -105,30 +104,10 @@ def test_an_untrusted_certificate_is_refused_by_every_client(tls_emulator, monke
 
 
 def test_the_cli_serves_https(tls_files):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wsgateway.emulator",
-            "--port",
-            "0",
-            "--tls-cert",
-            tls_files.cert,
-            "--tls-key",
-            tls_files.key,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
+    with emulator_process("--tls-cert", tls_files.cert, "--tls-key", tls_files.key) as line:
         assert line.startswith("wsgateway emulator listening on https://127.0.0.1:")
         url = line.split()[-1]
         assert boto3_client("apigatewayv2", url, verify=tls_files.ca).get_apis()["Items"] == []
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.mark.django_db(transaction=True)
