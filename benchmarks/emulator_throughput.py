@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -52,10 +53,14 @@ HELLO_SERVER = textwrap.dedent(
 )
 
 
+#: The emulator's admin API needs a token; this run chooses it (see wsgateway.emulator.security).
+ADMIN_TOKEN = secrets.token_urlsafe(16)
+
+
 @contextmanager
 def server(command: list[str]) -> Iterator[str]:
     """Run a server subprocess that prints '... listening on URL'; yield the URL."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", WSGATEWAY_EMULATOR_ADMIN_TOKEN=ADMIN_TOKEN)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
@@ -69,13 +74,15 @@ def server(command: list[str]) -> Iterator[str]:
 
 
 def signed_looking_headers() -> dict[str, str]:
-    """What a SigV4-signed @connections POST carries (the emulator only checks presence)."""
+    """What a SigV4-signed @connections POST carries (without credentials the emulator checks
+    the header's presence and the date's 5-minute window, not the signature)."""
+    now = time.gmtime()
     return {
         "Authorization": (
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/execute-api/aws4_request, "
-            "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
+            f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{time.strftime('%Y%m%d', now)}/us-east-1/"
+            "execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
         ),
-        "X-Amz-Date": "20250101T000000Z",
+        "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", now),
         "Content-Type": "application/octet-stream",
     }
 
@@ -137,7 +144,8 @@ async def admin(url: str, path: str, body: dict[str, object] | None = None) -> d
     """Call an emulator admin endpoint."""
     async with aiohttp.ClientSession() as session:
         method = "POST" if body is not None else "GET"
-        async with session.request(method, f"{url}{path}", json=body) as response:
+        headers = {"X-Emulator-Admin-Token": ADMIN_TOKEN}
+        async with session.request(method, f"{url}{path}", json=body, headers=headers) as response:
             data: dict[str, object] = await response.json()
             return data
 

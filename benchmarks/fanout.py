@@ -20,7 +20,11 @@ all threads). Delivery is verified from the emulator's counters (every connectio
 rows — planning and delivering every chunk — measured in a fresh child process against its own
 baseline after start-up.
 
-    python benchmarks/fanout.py [--connections 10000] [--mode speed|memory|all] [--database URL]
+    python benchmarks/fanout.py [--connections 10000] [--mode speed|memory|all] [--database URL] [--tls]
+
+``--tls``: the emulator serves HTTPS with a certificate of a throw-away local CA (``trustme``),
+trusted through ``AWS_CA_BUNDLE`` by boto3 and by the fan-out client alike — the TLS path
+production uses.
 
 Targets: ours uses at least 5x less CPU per delivered message and sends at least 3x the messages per second;
 the 100,000-row broadcast raises peak RSS by < 100 MB. Environment: ``WSGATEWAY_BENCH_REDIS_URL``
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -79,12 +84,23 @@ def setup_django(database: str | None) -> None:
     django.setup()
 
 
+#: The emulator's admin API needs a token; this run chooses it (see wsgateway.emulator.security).
+ADMIN_TOKEN = secrets.token_urlsafe(16)
+#: Set by ``--tls``: the emulator's certificate and the CA every client trusts.
+TLS: Any = None
+
+
 @contextmanager
 def emulator() -> Iterator[str]:
     """The emulator in its own process; yields its base URL."""
     command = [sys.executable, "-m", "wsgateway.emulator", "--port", "0"]
+    if TLS is not None:
+        command += ["--tls-cert", TLS.cert, "--tls-key", TLS.key]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1")
+        command,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", WSGATEWAY_EMULATOR_ADMIN_TOKEN=ADMIN_TOKEN),
     )
     try:
         assert process.stdout is not None
@@ -100,9 +116,12 @@ def emulator() -> Iterator[str]:
 def admin(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(  # noqa: S310 (the local emulator)
-        f"{base}/_emulator/{path}", data=data, headers={"Content-Type": "application/json"}
+        f"{base}/_emulator/{path}",
+        data=data,
+        headers={"Content-Type": "application/json", "X-Emulator-Admin-Token": ADMIN_TOKEN},
     )
-    with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
+    context = TLS.client_context() if TLS is not None else None
+    with urllib.request.urlopen(request, timeout=60, context=context) as answer:  # noqa: S310
         return json.load(answer)
 
 
@@ -117,7 +136,7 @@ def prepare(base: str, count: int, channel: str) -> tuple[Any, list[str]]:
     gateway = ApiGateway.objects.create(
         api_name=f"bench-{api_id}",
         api_id=api_id,
-        api_endpoint=f"ws://127.0.0.1:{port}/{api_id}",
+        api_endpoint=f"{'wss' if TLS is not None else 'ws'}://127.0.0.1:{port}/{api_id}",
         stage_name="test",
     )
     ids = info["connectionIds"]
@@ -214,7 +233,8 @@ def speed(args: argparse.Namespace) -> bool:
     ref_rate, our_rate = ref_ok / ref_s, our_ok / our_s
     ref_cpu_msg, our_cpu_msg = ref_cpu / max(ref_ok, 1), our_cpu / max(our_ok, 1)
     cpu_ratio, rate_ratio = ref_cpu_msg / our_cpu_msg, our_rate / ref_rate
-    print(f"fan-out to {n} connections (emulator in a separate process, {os.cpu_count()} CPUs)")
+    over = "HTTPS" if TLS is not None else "HTTP"
+    print(f"fan-out to {n} connections over {over} (emulator in a separate process, {os.cpu_count()} CPUs)")
     row = "{:<34}{:>10}{:>9.2f}{:>9.0f}{:>12.1f}"
     print(f"{'engine':<34}{'delivered':>10}{'seconds':>9}{'msgs/s':>9}{'CPU us/msg':>12}")
     print(row.format("reference (boto3, 10 threads)", ref_ok, ref_s, ref_rate, ref_cpu_msg * 1e6))
@@ -313,7 +333,16 @@ def main() -> int:
     parser.add_argument("--memory-rows", type=int, default=100_000)
     parser.add_argument("--mode", choices=["speed", "memory", "all", "memory-child"], default="all")
     parser.add_argument("--database", default=None, help="database URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--tls", action="store_true", help="HTTPS to the emulator, verified against a local CA"
+    )
     args = parser.parse_args()
+    if args.tls:
+        global TLS
+        from wsgateway.emulator.tls import local_ca_files
+
+        TLS = local_ca_files(tempfile.mkdtemp(prefix="wsgateway-bench-tls-"))
+        os.environ["AWS_CA_BUNDLE"] = TLS.ca  # boto3 and the fan-out client (and the memory child)
     setup_django(args.database)
     if args.mode == "memory-child":
         memory_child(args)

@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -162,10 +163,16 @@ def wait_for_port(port: int, deadline: Deadline, procs: Processes) -> None:
         time.sleep(0.05)
 
 
+#: The emulator's admin API needs a token; this run chooses it (see wsgateway.emulator.security).
+ADMIN_TOKEN = secrets.token_urlsafe(16)
+
+
 def start_emulator(procs: Processes, deadline: Deadline) -> str:
     port = free_port()
     procs.start(
-        "emulator", [sys.executable, "-m", "wsgateway.emulator", "--port", str(port)], dict(os.environ)
+        "emulator",
+        [sys.executable, "-m", "wsgateway.emulator", "--port", str(port)],
+        dict(os.environ, WSGATEWAY_EMULATOR_ADMIN_TOKEN=ADMIN_TOKEN),
     )
     wait_for_port(port, deadline, procs)
     return f"http://127.0.0.1:{port}"
@@ -340,7 +347,10 @@ def db_processed(gateway_pk: int) -> int:
 
 
 def emulator_stats(emulator_url: str) -> dict[str, int]:
-    with urllib.request.urlopen(f"{emulator_url}/_emulator/stats", timeout=10) as answer:  # noqa: S310
+    request = urllib.request.Request(  # noqa: S310 (the local emulator)
+        f"{emulator_url}/_emulator/stats", headers={"X-Emulator-Admin-Token": ADMIN_TOKEN}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
         return dict(json.load(answer))
 
 

@@ -9,12 +9,22 @@ the plugin's identical one).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from wsgateway.emulator.pytest_plugin import emulator, emulator_session, recording_backend  # noqa: F401
+from wsgateway.emulator.pytest_plugin import (  # noqa: F401
+    emulator,
+    emulator_session,
+    emulator_tls,
+    emulator_tls_files,
+    recording_backend,
+)
 from wsgateway.emulator.server import EmulatorServer
 from wsgateway.emulator.testing import RecordingBackend, WebSocketApi, boto3_client, create_websocket_api
 
@@ -35,3 +45,21 @@ def ws_api(emulator: EmulatorServer, recording_backend: RecordingBackend) -> Ite
 def mgmt(emulator: EmulatorServer, ws_api: WebSocketApi) -> Any:
     """boto3 apigatewaymanagementapi client for ``ws_api``'s stage."""
     return boto3_client("apigatewaymanagementapi", emulator.management_url(ws_api.api_id, ws_api.stage))
+
+
+@contextlib.contextmanager
+def emulator_process(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``python -m wsgateway.emulator --port 0 ARGS`` in a child process; yields its banner line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wsgateway.emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from wsgateway.emulator import EmulatorConfig, EmulatorServer
-from wsgateway.emulator.testing import boto3_client
+from wsgateway.emulator.testing import boto3_client, signed_headers
 
 pytestmark = pytest.mark.timeout(60)  # a hang guard, generous for loaded machines
 
@@ -235,10 +235,8 @@ def test_integration_timeout_below_50ms_is_rejected_by_the_server(emulator, apig
     # botocore refuses 49 before sending; the server must refuse it too (other SDKs do send it).
     api_id = _ws_api(apigw)["ApiId"]
     body = {"integrationType": "HTTP_PROXY", "integrationMethod": "POST", "integrationUri": "http://e.com/"}
-    raw = urllib.request.Request(
-        f"{emulator.url}/v2/apis/{api_id}/integrations",
-        data=json.dumps(dict(body, timeoutInMillis=49)).encode(),
-        method="POST",
+    raw = _signed(
+        f"{emulator.url}/v2/apis/{api_id}/integrations", json.dumps(dict(body, timeoutInMillis=49)).encode()
     )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(raw, timeout=5)
@@ -273,12 +271,7 @@ def test_throttling_emulation():
         client.create_route(ApiId=api_id, RouteKey="$default")
         client.create_deployment(ApiId=api_id)
         # A raw request: boto3 would retry a 429 by itself.
-        raw = urllib.request.Request(
-            f"{emu.url}/v2/apis/{api_id}/deployments",
-            data=b"{}",
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
+        raw = _signed(f"{emu.url}/v2/apis/{api_id}/deployments", b"{}")
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(raw, timeout=5)
         assert err.value.code == 429
@@ -287,12 +280,11 @@ def test_throttling_emulation():
 
 def test_control_plane_fault_injection():
     with EmulatorServer(EmulatorConfig(port=0, control_plane_fail=1.0)) as emu:
-        raw = urllib.request.Request(f"{emu.url}/v2/apis", method="GET")
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(raw, timeout=5)
+            urllib.request.urlopen(_signed(f"{emu.url}/v2/apis", method="GET"), timeout=5)
         assert err.value.code == 429
         emu.configure(control_plane_fail=0.0)
-        with urllib.request.urlopen(raw, timeout=5) as response:
+        with urllib.request.urlopen(_signed(f"{emu.url}/v2/apis", method="GET"), timeout=5) as response:
             assert json.loads(response.read()) == {"items": []}
 
 
@@ -311,11 +303,17 @@ def test_state_file_survives_restart(tmp_path):
         assert emu.call(lambda: emu.emulator.state.stage_snapshot(api_id, "prod")) is not None
 
 
+def _signed(url, data=None, method="POST", headers=None):
+    """A SigV4-signed raw request (what a non-boto3 SDK could send)."""
+    headers = dict(headers or {"Content-Type": "application/json"})
+    signed = signed_headers(method, url, data or b"", headers=headers)
+    return urllib.request.Request(url, data=data, method=method, headers=signed)
+
+
 def _raw_post_error(url, data):
-    """POST raw bytes (what a non-boto3 SDK could send); return the HTTPError it must raise."""
-    raw = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    """POST raw bytes; return the HTTPError it must raise."""
     with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(raw, timeout=5)
+        urllib.request.urlopen(_signed(url, data), timeout=5)
     return err.value
 
 

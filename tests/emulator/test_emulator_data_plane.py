@@ -1,7 +1,5 @@
 """The WebSocket data plane over real sockets against a real recording HTTP backend."""
 
-# ruff: noqa: S310  (urllib talks to the local emulator over http on purpose)
-
 from __future__ import annotations
 
 import http.client
@@ -10,14 +8,13 @@ import re
 import socket
 import threading
 import time
-import urllib.request
 from urllib.parse import quote
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from wsgateway.emulator.testing import DEFAULT_SECRET, boto3_client, create_websocket_api
+from wsgateway.emulator.testing import DEFAULT_SECRET, boto3_client, create_websocket_api, signed_headers
 
 pytestmark = pytest.mark.timeout(60)  # a hang guard, generous for loaded machines
 
@@ -81,6 +78,7 @@ def test_connect_request_is_forwarded_like_api_gateway(emulator, recording_backe
             "x-epoch",
             "x-ip",
             "x-custom-copy",
+            "x-custom",  # every handshake header reaches $connect, as on AWS (issue 13, 2)
             "content-length",
         ]
     )
@@ -92,8 +90,9 @@ def test_connect_request_is_forwarded_like_api_gateway(emulator, recording_backe
     assert request.header("Sec-WebSocket-Key")
     assert request.header("User-Agent") == "test-browser/1.0"
     assert request.header("X-Forwarded-For") == "127.0.0.1"
-    assert request.header("X-Forwarded-Port") == str(emulator.port)
-    assert request.header("X-Forwarded-Proto") == "http"
+    # What AWS reports whatever the client used (issue 13, mismatch 12).
+    assert request.header("X-Forwarded-Port") == "443"
+    assert request.header("X-Forwarded-Proto") == "https"
     assert TRACE.match(request.header("X-Amzn-Trace-Id") or "")
     assert CONNECTION_ID.match(request.header("connectionId") or "")
     assert request.header("X-Ws-Gateway-Secret") == DEFAULT_SECRET
@@ -343,26 +342,21 @@ def test_custom_domain_socket_and_management_via_host_header(emulator, recording
     sock = socket.create_connection(("127.0.0.1", emulator.port))
     with connect("ws://ws.example.com/v1", sock=sock, open_timeout=5) as ws:
         connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
-        auth = (
-            "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/execute-api/aws4_request, "
-            "SignedHeaders=host, Signature=0"
-        )
+
+        def signed(path, body):
+            headers = signed_headers("POST", f"http://ws.example.com{path}", body, service="execute-api")
+            return dict(headers, Host="ws.example.com")
+
         conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
         path = f"/v1/@connections/{quote(connection_id, safe='')}"
-        conn.request(
-            "POST", path, body=b"via domain", headers={"Host": "ws.example.com", "Authorization": auth}
-        )
+        conn.request("POST", path, body=b"via domain", headers=signed(path, b"via domain"))
         response = conn.getresponse()
         response.read()
         assert response.status == 200
         assert ws.recv(timeout=10) == "via domain"
         # The stage name instead of the mapping key is a 403 on a custom domain, like AWS.
-        conn.request(
-            "POST",
-            f"/{ws_api.stage}/@connections/{quote(connection_id, safe='')}",
-            body=b"x",
-            headers={"Host": "ws.example.com", "Authorization": auth},
-        )
+        path = f"/{ws_api.stage}/@connections/{quote(connection_id, safe='')}"
+        conn.request("POST", path, body=b"x", headers=signed(path, b"x"))
         response = conn.getresponse()
         response.read()
         assert response.status == 403
@@ -371,11 +365,8 @@ def test_custom_domain_socket_and_management_via_host_header(emulator, recording
 
 
 def test_connections_are_listed_by_the_admin_api(emulator, recording_backend, ws_api):
-    with (
-        connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5),
-        urllib.request.urlopen(f"{emulator.url}/_emulator/connections", timeout=5) as response,
-    ):
-        items = json.loads(response.read())["items"]
+    with connect(emulator.ws_url(ws_api.api_id, ws_api.stage), open_timeout=5):
+        items = emulator.admin("connections")["items"]
     assert len(items) == 1
     assert items[0]["apiId"] == ws_api.api_id and items[0]["stage"] == ws_api.stage
     assert items[0]["state"] == "CONNECTED" and items[0]["virtual"] is False
@@ -430,8 +421,7 @@ def _raw_handshake(port, path, extra_header_bytes=b""):
 
 
 def _live_connections(emulator):
-    with urllib.request.urlopen(f"{emulator.url}/_emulator/connections", timeout=5) as response:
-        return json.loads(response.read())["items"]
+    return emulator.admin("connections")["items"]
 
 
 def _connect_with_non_utf8_header(emulator, backend, target):

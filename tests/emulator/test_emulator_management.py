@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -20,6 +18,7 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.emulator.conftest import emulator_process
 from wsgateway.emulator import EmulatorConfig, EmulatorServer
 from wsgateway.emulator.testing import RecordingBackend, boto3_client, create_websocket_api
 
@@ -35,11 +34,7 @@ def _open(emulator, api, backend):
 
 
 def _admin(emulator, path, body=None, method=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{emulator.url}{path}", data=data, method=method)
-    with urllib.request.urlopen(request, timeout=5) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
+    return emulator.admin(path.removeprefix("/_emulator/"), body, method)
 
 
 def test_post_delivers_text_and_binary(emulator, recording_backend, ws_api, mgmt):
@@ -126,7 +121,7 @@ def test_forbidden_wrong_stage_wrong_api_and_unsigned(emulator, recording_backen
         with pytest.raises(urllib.error.HTTPError) as http_err:
             urllib.request.urlopen(unsigned, timeout=5)
         assert http_err.value.code == 403
-        assert http_err.value.headers["x-amzn-ErrorType"] == "ForbiddenException"
+        assert http_err.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
         assert json.loads(http_err.value.read()) == {"message": "Missing Authentication Token"}
 
 
@@ -258,12 +253,12 @@ def test_config_endpoint(emulator):
 
 
 def test_signature_verification_with_known_credentials():
-    with EmulatorServer(EmulatorConfig(port=0)) as emu, RecordingBackend() as backend:
-        api = create_websocket_api(emu.url, backend.url("ws/"))
+    config = EmulatorConfig(port=0, access_key="AKIDGOOD", secret_key="good-secret")
+    with EmulatorServer(config) as emu, RecordingBackend() as backend:
+        api = create_websocket_api(emu.url, backend.url("ws/"), client=emu.client("apigatewayv2"))
         created = _admin(
             emu, "/_emulator/virtual-connections", {"apiId": api.api_id, "stage": api.stage, "count": 1}
         )
-        emu.configure(access_key="AKIDGOOD", secret_key="good-secret")
         connection_id = created["connectionIds"][0]
         endpoint = emu.management_url(api.api_id, api.stage)
         good = boto3_client(
@@ -288,36 +283,18 @@ def test_signature_verification_with_known_credentials():
             boto3_client("apigatewayv2", emu.url, max_attempts=1).get_apis()
 
 
-def test_cli_prints_the_port_and_serves(tmp_path):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wsgateway.emulator",
-            "--port",
-            "0",
-            "--idle-timeout",
-            "5",
-            "--fail-429",
-            "0.1",
-            "--seed",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
+def test_cli_prints_the_port_and_serves():
+    token = "cli-admin-token"
+    args = ("--idle-timeout", "5", "--fail-429", "0.1", "--seed", "1")
+    with emulator_process(*args, env={"WSGATEWAY_EMULATOR_ADMIN_TOKEN": token}) as line:
         assert line.startswith("wsgateway emulator listening on http://127.0.0.1:")
         url = line.split()[-1]
-        with urllib.request.urlopen(f"{url}/_emulator/config", timeout=5) as response:
+        request = urllib.request.Request(f"{url}/_emulator/config", headers={"X-Emulator-Admin-Token": token})
+        with urllib.request.urlopen(request, timeout=5) as response:
             config = json.loads(response.read())
         assert config["idle_timeout"] == 5.0 and config["fail_429"] == 0.1 and config["seed"] == 1
         apis = boto3_client("apigatewayv2", url).get_apis()
         assert apis["Items"] == []
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.mark.parametrize(
@@ -340,7 +317,9 @@ def test_bad_config_change_is_refused_as_a_whole(emulator, change):
 
 
 def test_deeply_nested_admin_body_is_a_400(emulator):
-    request = urllib.request.Request(f"{emulator.url}/_emulator/config", data=b"[" * 20000, method="POST")
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/config", data=b"[" * 20000, method="POST", headers=emulator.admin_headers
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=5)
     assert err.value.code == 400

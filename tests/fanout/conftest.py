@@ -27,15 +27,7 @@ def admin(
     emu: EmulatorServer, path: str, body: dict[str, Any] | None = None, method: str | None = None
 ) -> Any:
     """Call the emulator's ``/_emulator/`` admin API."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 (localhost emulator)
-        f"{emu.url}/_emulator/{path}",
-        data=data,
-        method=method or ("POST" if data is not None else "GET"),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (localhost)
-        return json.load(answer)
+    return emu.admin(path, body, method)
 
 
 def virtual_connections(emu: EmulatorServer, count: int, api_id: str | None = None) -> dict[str, Any]:

@@ -192,7 +192,8 @@ class ConnectionsClient:
         self._idle: list[_HttpProtocol] = []
         self._ssl = ssl_context if endpoint.scheme == "https" else None
         if endpoint.scheme == "https" and self._ssl is None:
-            self._ssl = ssl.create_default_context()
+            # AWS_CA_BUNDLE is boto3's own setting: both clients trust the same certificates.
+            self._ssl = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
 
     async def _open(self) -> _HttpProtocol:
         loop = asyncio.get_running_loop()

@@ -19,14 +19,15 @@ Management API (``apigatewaymanagementapi``, ``endpoint_url="http://HOST:PORT/{a
     stage instead of the mapping key there is a 403, like AWS. See
     :mod:`wsgateway.emulator.management` for the status codes.
 
-Admin (emulator only, JSON)
+Admin (emulator only, JSON; every path but ``health`` needs the ``X-Emulator-Admin-Token``
+header, bodies must be ``application/json``: see :mod:`wsgateway.emulator.security`)
     ``GET  /_emulator/health``                           liveness
     ``GET  /_emulator/config``                           current configuration
     ``POST /_emulator/config``                           change runtime settings: ``fail_429``,
     ``fail_500``, ``latency_ms``, ``latency_max_ms``, ``seed``, ``control_plane_fail``,
     ``throttle_control_plane``, ``idle_timeout``, ``max_lifetime``, ``frame_limit``,
-    ``message_limit``, ``send_buffer_limit``, ``access_key``, ``secret_key``,
-    ``virtual_keep_messages``
+    ``message_limit``, ``send_buffer_limit``, ``virtual_keep_messages`` (never credentials,
+    tokens, hosts or TLS: those are fixed at start)
     ``GET  /_emulator/connections[?apiId=&virtual=0]``  live connections (api, stage, ids, state)
     ``GET  /_emulator/stats``                            counters (``management.POST.200``,
     ``forward.$connect``, ``forward.MESSAGE``, ``faults.429``, ``connections.opened`` ...)
@@ -40,7 +41,10 @@ Admin (emulator only, JSON)
     ``DELETE /_emulator/virtual-connections[/{id}][?apiId=]``  remove them
 
 Start it with ``python -m wsgateway.emulator --port 4510`` (``wsgateway-emulator``), or in-process
-with :class:`EmulatorServer`; pytest fixtures live in :mod:`wsgateway.emulator.pytest_plugin`.
+with :class:`EmulatorServer` (``emu.admin(...)``/``emu.client(...)`` carry the admin token,
+credentials and CA); pytest fixtures live in :mod:`wsgateway.emulator.pytest_plugin`. Every
+control-plane and ``@connections`` request must be SigV4-signed; off loopback the emulator
+needs credentials to verify them and an admin token (``--help``).
 """
 
 from .config import EmulatorConfig

@@ -1,7 +1,15 @@
 """Command line: ``python -m wsgateway.emulator`` / ``wsgateway-emulator``.
 
-Prints exactly one line ``wsgateway emulator listening on http://HOST:PORT`` to stdout (flushed)
-once the socket is bound, so a parent process started with ``--port 0`` can read the port.
+Prints exactly one line ``wsgateway emulator listening on http(s)://HOST:PORT`` to stdout
+(flushed) once the socket is bound, so a parent process started with ``--port 0`` can read the
+port.
+
+Secrets come from the environment rather than the command line (which ``ps`` shows):
+``WSGATEWAY_EMULATOR_ADMIN_TOKEN``, ``WSGATEWAY_EMULATOR_ACCESS_KEY`` /
+``WSGATEWAY_EMULATOR_SECRET_KEY`` (or ``--credentials-from-env`` for ``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY``, the variables the clients use). A generated admin token is printed
+to stderr. Off loopback the emulator refuses to start without credentials and an admin token
+(or ``--no-admin``): see :mod:`wsgateway.emulator.security`.
 """
 
 from __future__ import annotations
@@ -10,10 +18,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
+from . import security
 from .config import EmulatorConfig
 from .server import serve
 
@@ -49,8 +59,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-file", default=None, help="persist the control-plane state in this JSON file"
     )
-    parser.add_argument("--access-key", default=None, help="verify SigV4 signatures made with this key id")
-    parser.add_argument("--secret-key", default=None, help="... and this secret key")
+    parser.add_argument(
+        "--access-key",
+        default=os.environ.get("WSGATEWAY_EMULATOR_ACCESS_KEY"),
+        help="verify SigV4 signatures made with this key id (env WSGATEWAY_EMULATOR_ACCESS_KEY)",
+    )
+    parser.add_argument(
+        "--secret-key",
+        default=os.environ.get("WSGATEWAY_EMULATOR_SECRET_KEY"),
+        help="... and this secret key (env WSGATEWAY_EMULATOR_SECRET_KEY)",
+    )
+    parser.add_argument(
+        "--credentials-from-env",
+        action="store_true",
+        help="verify signatures made with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+    )
+    parser.add_argument(
+        "--no-admin", action="store_true", help="turn the /_emulator admin API off (health stays)"
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept this Host header name too (repeatable; loopback names are always accepted)",
+    )
+    parser.add_argument("--tls-cert", default=None, help="PEM certificate chain: serve HTTPS/WSS")
+    parser.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -73,14 +108,26 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         throttle_control_plane=args.throttle_control_plane,
         seed=args.seed,
         state_file=args.state_file,
-        access_key=args.access_key,
-        secret_key=args.secret_key,
+        access_key=os.environ.get("AWS_ACCESS_KEY_ID") if args.credentials_from_env else args.access_key,
+        secret_key=(
+            os.environ.get("AWS_SECRET_ACCESS_KEY") if args.credentials_from_env else args.secret_key
+        ),
+        admin_token=os.environ.get("WSGATEWAY_EMULATOR_ADMIN_TOKEN") or None,
+        admin_enabled=not args.no_admin,
+        allowed_hosts=tuple(args.allowed_host),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
 
 
 async def _main(config: EmulatorConfig) -> None:
+    generated = config.admin_enabled and not config.admin_token
     runner, port, _emulator = await serve(config)
-    print(f"wsgateway emulator listening on http://{config.host}:{port}", flush=True)
+    if generated:
+        # Like a notebook server's token: the operator's console is where it is needed.
+        print(f"wsgateway emulator admin token: {config.admin_token}", file=sys.stderr, flush=True)
+    scheme = "https" if config.tls_cert else "http"
+    print(f"wsgateway emulator listening on {scheme}://{config.host}:{port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -100,6 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("fail_429", "fail_500", "control_plane_fail"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             build_parser().error(f"--{name.replace('_', '-')} must be within 0..1")
+    if bool(config.tls_cert) != bool(config.tls_key):
+        build_parser().error("--tls-cert and --tls-key go together")
+    try:
+        security.check_listen_address(config)
+    except security.InsecureConfigurationError as err:
+        build_parser().error(str(err))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(config))
     return 0

@@ -18,8 +18,9 @@ AWS_MAX_LIFETIME_S = 7200.0
 AWS_FRAME_LIMIT = 32 * 1024
 AWS_MESSAGE_LIMIT = 128 * 1024
 
-# Keys that may be changed at runtime through /_emulator/config. The socket address and the
-# state file are fixed once the server is listening.
+# Keys that may be changed at runtime through /_emulator/config. The socket address, the state
+# file and every security setting (credentials, admin token, allowed hosts, TLS) are fixed once
+# the server is listening: whoever can reach the admin API must not be able to turn checks off.
 RUNTIME_KEYS = frozenset(
     {
         "idle_timeout",
@@ -33,8 +34,6 @@ RUNTIME_KEYS = frozenset(
         "control_plane_fail",
         "throttle_control_plane",
         "seed",
-        "access_key",
-        "secret_key",
         "send_buffer_limit",
         "virtual_keep_messages",
     }
@@ -71,10 +70,24 @@ class EmulatorConfig:
     throttle_control_plane: bool = False
     #: Seed of the fault-injection random generator; None = nondeterministic.
     seed: int | None = None
-    #: When both are set, SigV4 signatures are verified (slower); otherwise only the presence of
-    #: an ``AWS4-HMAC-SHA256`` Authorization header is checked, which is what the hot path needs.
+    #: When both are set, SigV4 signatures of the control plane and of @connections are verified
+    #: (key id, signature, 5 minutes of clock skew). Without them (loopback only, see
+    #: :mod:`wsgateway.emulator.security`) any well-formed signature is accepted, but an unsigned
+    #: request is still refused, as AWS refuses it.
     access_key: str | None = None
     secret_key: str | None = None
+    #: The token ``/_emulator/*`` (except ``health``) requires in ``X-Emulator-Admin-Token``.
+    #: None: a random one is generated at start (read it from the server object).
+    admin_token: str | None = None
+    #: False turns the admin API off (every ``/_emulator/*`` path but ``health`` answers 404).
+    admin_enabled: bool = True
+    #: Host names (without port) accepted in the Host header besides the loopback names and the
+    #: listening address; custom domain names created through the control plane are accepted on
+    #: the data plane and @connections only.
+    allowed_hosts: tuple[str, ...] = ()
+    #: PEM certificate chain and key: serve HTTPS/WSS instead of HTTP/WS on the same port.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     #: A socket whose unsent bytes exceed this answers @connections POSTs with 429, like AWS
     #: does when "the WebSocket client side buffer is full".
     send_buffer_limit: int = 4 * 1024 * 1024
@@ -87,8 +100,9 @@ class EmulatorConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as JSON-serialisable data (secrets masked)."""
         data = dataclasses.asdict(self)
-        if data.get("secret_key"):
-            data["secret_key"] = "***"  # noqa: S105 - a mask, not a password
+        for secret in ("secret_key", "admin_token"):
+            if data.get(secret):
+                data[secret] = "***"  # a mask, not a password
         return data
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -108,32 +122,28 @@ class EmulatorConfig:
             value = _finite(key, value)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{key} must be within 0..1")
-        elif key in {"idle_timeout", "max_lifetime", "latency_ms"}:
+        elif key in {"idle_timeout", "max_lifetime"}:
             # NaN or infinity would stop the timeout sweeper (it sleeps a fraction of these).
             value = _finite(key, value)
             if value < 0:
                 raise ValueError(f"{key} must be >= 0")
+        elif key == "latency_ms":
+            value = _latency(key, value)
         elif key in {"frame_limit", "message_limit", "send_buffer_limit", "virtual_keep_messages"}:
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise ValueError(f"{key} must be an integer")
-            value = int(value)
-            if value <= 0:
-                raise ValueError(f"{key} must be > 0")
+            value = _positive_int(key, value)
         elif key == "latency_max_ms":
             if value is not None:
-                value = _finite(key, value)
-                if value < 0:
-                    raise ValueError(f"{key} must be >= 0")
+                value = _latency(key, value)
         elif key == "seed":
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, int | str):
                     raise ValueError(f"{key} must be an integer")
-                value = int(value)
-        elif key == "throttle_control_plane":
-            if not isinstance(value, bool):
-                raise ValueError(f"{key} must be a boolean")
-        elif key in {"access_key", "secret_key"}:
-            value = None if value in (None, "") else str(value)
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise ValueError(f"{key} must be an integer") from None
+        elif key == "throttle_control_plane" and not isinstance(value, bool):
+            raise ValueError(f"{key} must be a boolean")
         return value
 
 
@@ -141,7 +151,44 @@ def _finite(key: str, value: Any) -> float:
     """``value`` as a finite float, or ``ValueError`` (never ``TypeError``)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"{key} must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):  # "x", 10**400
+        raise ValueError(f"{key} must be a finite number") from None
     if not math.isfinite(number):
         raise ValueError(f"{key} must be a finite number")
+    return number
+
+
+#: Upper bound of the added latency: a @connections call must still answer (AWS's own
+#: integration timeout is 29 s; ten minutes is far beyond any useful test).
+MAX_LATENCY_MS = 600_000.0
+
+
+def _latency(key: str, value: Any) -> float:
+    number = _finite(key, value)
+    if not 0 <= number <= MAX_LATENCY_MS:
+        raise ValueError(f"{key} must be within 0..{MAX_LATENCY_MS:.0f}")
+    return number
+
+
+#: Upper bound of the size settings: far above any AWS quota, and an ``int`` that every
+#: consumer (aiohttp's ``max_msg_size``, deques) accepts.
+MAX_SIZE = 2**40
+
+
+def _positive_int(key: str, value: Any) -> int:
+    """``value`` as an integer in 1..MAX_SIZE, or ``ValueError`` (``1e400``, ``"x"``, ``NaN`` too)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key} must be an integer")
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"{key} must be an integer") from None
+    if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
+        raise ValueError(f"{key} must be an integer")
+    number = int(value)
+    if not 0 < number <= MAX_SIZE:
+        raise ValueError(f"{key} must be within 1..{MAX_SIZE}")
     return number

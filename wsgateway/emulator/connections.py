@@ -40,8 +40,6 @@ class Connection:
         "disconnect_queued",
         "domain_name",
         "events",
-        "forwarded_port",
-        "forwarded_proto",
         "headers",
         "last_active",
         "message_count",
@@ -85,8 +83,6 @@ class Connection:
         self.headers: Mapping[str, str] = {}
         self.query: Mapping[str, str] = {}
         self.query_string = ""
-        self.forwarded_proto = "http"
-        self.forwarded_port = ""
         self.ws: web.WebSocketResponse | None = None
         self.transport: asyncio.BaseTransport | None = None
         #: Integration events of this connection, forwarded one at a time to keep their order.

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import sigv4
+from . import sigv4, wire_model
 from .config import EmulatorConfig
 from .errors import AwsError, bad_request
 from .faults import FaultInjector
@@ -69,16 +69,16 @@ class ControlPlane:
             try:
                 authorization = request.headers.get("Authorization")
                 body_bytes = await request.read() if request.can_read_body else b""
-                if self.config.access_key and self.config.secret_key:
-                    sigv4.verify(
-                        method=request.method,
-                        raw_path=request.raw_path.partition("?")[0],
-                        query=request.rel_url.raw_query_string,
-                        headers={k.lower(): v for k, v in request.headers.items()},
-                        body=body_bytes,
-                        access_key=self.config.access_key,
-                        secret_key=self.config.secret_key,
-                    )
+                sigv4.authenticate(
+                    service="apigateway",
+                    method=request.method,
+                    raw_path=request.raw_path.partition("?")[0],
+                    query=request.rel_url.raw_query_string,
+                    headers=request.headers,
+                    body=body_bytes,
+                    access_key=self.config.access_key,
+                    secret_key=self.config.secret_key,
+                )
                 fault = self.faults.control_plane_fault()
                 if fault is not None:
                     raise fault
@@ -94,6 +94,10 @@ class ControlPlane:
                         raise bad_request("Invalid JSON body") from None
                     if not isinstance(body, dict):
                         raise bad_request("The request body must be a JSON object")
+                resource = request.match_info.route.resource
+                model = wire_model.operation_for(request.method, resource.canonical if resource else "")
+                if model is not None:
+                    body = wire_model.validate_body(model, body)
                 region = sigv4.region_of(authorization, self.config.region)
                 params = dict(request.match_info)
                 result = operation(request, params, body, region)
@@ -297,6 +301,24 @@ class ControlPlane:
             h(lambda rq, p, b, reg: s.delete_deployment(p["apiId"], p["deploymentId"]), 204, mutating=True),
         )
 
+        self._register_children(app, api, "authorizers", "authorizerId", "authorizer")
+        self._register_children(app, api, "models", "modelId", "model")
+        r.add_get(
+            api + "/models/{modelId}/template",
+            h(lambda rq, p, b, reg: s.model_template(p["apiId"], p["modelId"]), 200),
+        )
+        tags = "/v2/tags/{resourceArn:.+}"
+        r.add_get(tags, h(lambda rq, p, b, reg: s.get_tags(p["resourceArn"]), 200))
+        r.add_post(tags, h(lambda rq, p, b, reg: s.tag_resource(p["resourceArn"], b), 201, mutating=True))
+        r.add_delete(
+            tags,
+            h(
+                lambda rq, p, b, reg: s.untag_resource(p["resourceArn"], rq.query.getall("tagKeys", [])),
+                204,
+                mutating=True,
+            ),
+        )
+
         domains = "/v2/domainnames"
         one_domain = domains + "/{domainName}"
         domain_throttle = ("DomainName", DOMAIN_NAME_INTERVAL_S)
@@ -353,6 +375,26 @@ class ControlPlane:
                 mutating=True,
             ),
         )
+
+    def _register_children(self, app: web.Application, api: str, kind: str, id_name: str, noun: str) -> None:
+        """Create/Get/Update/Delete/List routes of a per-API collection served by ``state.<verb>_<noun>``."""
+        s = self.state
+        h = self._handler
+        many = f"{api}/{kind}"
+        one = f"{many}/{{{id_name}}}"
+        create, get, update, delete, listing = (
+            getattr(s, f"create_{noun}"),
+            getattr(s, noun),
+            getattr(s, f"update_{noun}"),
+            getattr(s, f"delete_{noun}"),
+            getattr(s, f"list_{noun}s"),
+        )
+        r = app.router
+        r.add_get(many, h(lambda rq, p, b, reg: listing(p["apiId"], _query(rq)), 200))
+        r.add_post(many, h(lambda rq, p, b, reg: create(p["apiId"], b), 201, mutating=True))
+        r.add_get(one, h(lambda rq, p, b, reg: get(p["apiId"], p[id_name]), 200))
+        r.add_patch(one, h(lambda rq, p, b, reg: update(p["apiId"], p[id_name], b), 200, mutating=True))
+        r.add_delete(one, h(lambda rq, p, b, reg: delete(p["apiId"], p[id_name]), 204, mutating=True))
 
 
 def _query(request: web.Request) -> dict[str, str]:

@@ -7,11 +7,11 @@ string appended to the integration URI, headers::
 
     Host: <integration URI host[:port]>
     X-Amzn-Apigateway-Api-Id: <apiId>
-    Cookie / Origin / Sec-WebSocket-Extensions / Sec-WebSocket-Key / Sec-WebSocket-Version /
-    User-Agent                                  (each only if the client sent it)
-    X-Forwarded-For: <client ip>
-    X-Forwarded-Port: <port the client connected to>
-    X-Forwarded-Proto: <http|https, the scheme the client used; AWS always says https>
+    every handshake header the client sent (Authorization, Cookie, Origin, Sec-WebSocket-*,
+    User-Agent, custom ones) except hop-by-hop ones (:data:`NOT_FORWARDED`)
+    X-Forwarded-For: <the client's X-Forwarded-For, >client ip
+    X-Forwarded-Port: 443
+    X-Forwarded-Proto: https         (what AWS reports: clients reach it over wss:// only)
     X-Amzn-Trace-Id: Root=1-<8 hex epoch>-<24 hex>
     + the integration's mapped RequestParameters (header / querystring / path)
 
@@ -56,17 +56,28 @@ from yarl import URL
 from . import ids
 from .config import EmulatorConfig
 from .connections import CLOSED, CONNECTED, Connection, Registry, iso_ms
+from .frames import write_message
 from .state import ControlPlaneState, IntegrationSnapshot, RouteSnapshot, Snapshot
 
 log = logging.getLogger(__name__)
 
-HANDSHAKE_HEADERS = (
-    "Cookie",
-    "Origin",
-    "Sec-WebSocket-Extensions",
-    "Sec-WebSocket-Key",
-    "Sec-WebSocket-Version",
-    "User-Agent",
+#: Handshake headers API Gateway does not pass to the $connect integration (lower case).
+NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "connection",
+        "upgrade",
+        "content-length",
+        "transfer-encoding",
+        "keep-alive",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "x-forwarded-port",
+        "x-forwarded-proto",
+        "x-amzn-trace-id",
+        "x-amzn-apigateway-api-id",
+    }
 )
 SKIP_AUTO_HEADERS = frozenset({"User-Agent", "Accept", "Accept-Encoding", "Content-Type"})
 _DISCONNECT = "DISCONNECT"
@@ -78,22 +89,25 @@ def _json_frame(message: str, conn: Connection, request_id: str) -> str:
     return json.dumps({"message": message, "connectionId": conn.connection_id, "requestId": request_id})
 
 
-def select_route(snapshot: Snapshot, data: str | bytes, is_text: bool) -> RouteSnapshot | None:
-    """Evaluate the route selection expression on a frame; fall back to ``$default``."""
-    path = snapshot.selection_path
-    if path is not None and is_text:
-        try:
-            value: Any = json.loads(data)
-        except (ValueError, RecursionError):  # deep nesting raises RecursionError
-            value = None
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            key = str(value)
-            if key not in ("$connect", "$disconnect"):
-                route = snapshot.routes.get(key)
-                if route is not None:
-                    return route
+def parse_message(data: str | bytes, is_text: bool) -> Any:
+    """A text frame's JSON value, or None (binary frames and non-JSON text are not parsed)."""
+    if not is_text:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # deep nesting raises RecursionError
+        return None
+
+
+def select_route(snapshot: Snapshot, message: Any) -> RouteSnapshot | None:
+    """Evaluate the route selection expression on a parsed message; fall back to ``$default``."""
+    selector = snapshot.selector
+    if selector is not None and message is not None:
+        key = selector.route_key(message)
+        if key is not None and key not in ("$connect", "$disconnect"):
+            route = snapshot.routes.get(key)
+            if route is not None:
+                return route
     return snapshot.routes.get("$default")
 
 
@@ -242,9 +256,6 @@ class DataPlane:
         conn.headers = request.headers
         conn.query = request.query
         conn.query_string = request.rel_url.raw_query_string
-        conn.forwarded_proto = "https" if request.secure else "http"
-        sockname = request.transport.get_extra_info("sockname") if request.transport else None
-        conn.forwarded_port = str(sockname[1]) if sockname else ""
         self.registry.add(conn)
         stats["connections.attempted"] += 1
 
@@ -395,7 +406,8 @@ class DataPlane:
     async def _message(self, conn: Connection, data: str | bytes, is_text: bool) -> None:
         request_id = ids.request_id()
         snapshot = self.state.stage_snapshot(conn.api_id, conn.stage)
-        route = select_route(snapshot, data, is_text) if snapshot is not None else None
+        message = parse_message(data, is_text)
+        route = select_route(snapshot, message) if snapshot is not None else None
         if route is None:
             self.registry.stats["messages.forbidden"] += 1
             await self._send(conn, _json_frame("Forbidden", conn, request_id))
@@ -407,7 +419,9 @@ class DataPlane:
         if integration.integration_type == "MOCK":
             return
         body = data.encode() if isinstance(data, str) else data
-        result = await self._call(conn, route.route_key, integration, _MESSAGE, body, is_text, request_id)
+        result = await self._call(
+            conn, route.route_key, integration, _MESSAGE, body, is_text, request_id, message=message
+        )
         if isinstance(result, str):
             self.registry.stats["forward.errors"] += 1
             await self._send(conn, _json_frame("Internal server error", conn, request_id))
@@ -430,15 +444,11 @@ class DataPlane:
         )
 
     async def _send(self, conn: Connection, data: str | bytes) -> None:
-        ws = conn.ws
-        if ws is None or conn.state != CONNECTED:
+        if conn.ws is None or conn.state != CONNECTED:
             return
-        try:
-            if isinstance(data, str):
-                await ws.send_str(data)
-            else:
-                await ws.send_bytes(data)
-        except (ConnectionError, RuntimeError):
+        text = isinstance(data, str)
+        payload = data.encode() if isinstance(data, str) else data
+        if not write_message(conn.transport, payload, text=text, frame_size=self.config.frame_limit):
             return
         conn.last_active = time.time()
         self.registry.stats["frames.to_clients"] += 1
@@ -455,6 +465,8 @@ class DataPlane:
         is_text: bool | None,
         request_id: str,
         extra_context: dict[str, str] | None = None,
+        *,
+        message: Any = None,
     ) -> tuple[int, bytes, CIMultiDict[str]] | str:
         """POST one event to an integration; (status, body, headers) or "timeout"/"error"."""
         assert self.session is not None
@@ -463,16 +475,22 @@ class DataPlane:
         headers: CIMultiDict[str] = CIMultiDict()
         headers["Host"] = parts.netloc.rpartition("@")[2]
         headers["X-Amzn-Apigateway-Api-Id"] = conn.api_id
+        client_xff = ""
         if event_type == _CONNECT:
-            for name in HANDSHAKE_HEADERS:
-                value = conn.headers.get(name)
-                if value is not None:
-                    headers[name] = value
+            # AWS passes the handshake's headers on (Authorization, Cookie, custom ones,
+            # Sec-WebSocket-Protocol...), except the hop-by-hop ones and those it sets itself.
+            for name, sent in conn.headers.items():
+                lower = name.lower()
+                if lower == "x-forwarded-for":
+                    client_xff = sent
+                elif lower not in NOT_FORWARDED:
+                    headers.add(name, sent)
         else:
             headers["User-Agent"] = f"AmazonAPIGateway_{conn.api_id}"
-        headers["X-Forwarded-For"] = conn.source_ip
-        headers["X-Forwarded-Port"] = conn.forwarded_port
-        headers["X-Forwarded-Proto"] = conn.forwarded_proto
+        # Like every AWS proxy: the client's own X-Forwarded-For, then the address it came from.
+        headers["X-Forwarded-For"] = f"{client_xff}, {conn.source_ip}" if client_xff else conn.source_ip
+        headers["X-Forwarded-Port"] = "443"
+        headers["X-Forwarded-Proto"] = "https"
         headers["X-Amzn-Trace-Id"] = ids.trace_id()
         if is_text is not None:
             headers["Content-Type"] = "application/json" if is_text else "application/octet-stream"
@@ -486,7 +504,7 @@ class DataPlane:
         if integration.params:
             context = self._context(conn, route_key, event_type, request_id, extra_context)
             for mapping in integration.params:
-                value = self._param_value(conn, mapping.source_kind, mapping.source_name, context)
+                value = self._param_value(conn, mapping.source_kind, mapping.source_name, context, message)
                 if value is None:
                     continue
                 if mapping.target_kind == "header":
@@ -551,7 +569,9 @@ class DataPlane:
             context.update(extra)
         return context
 
-    def _param_value(self, conn: Connection, kind: str, name: str, context: dict[str, str]) -> str | None:
+    def _param_value(
+        self, conn: Connection, kind: str, name: str, context: dict[str, str], message: Any
+    ) -> str | None:
         if kind == "static":
             return name
         if kind == "context":
@@ -560,6 +580,17 @@ class DataPlane:
             return conn.headers.get(name)
         if kind == "querystring":
             return conn.query.get(name)
+        if kind in ("multivalueheader", "multivaluequerystring"):
+            source = conn.headers if kind == "multivalueheader" else conn.query
+            values = source.getall(name, []) if hasattr(source, "getall") else []
+            return ",".join(values) if values else None
+        if kind == "body":
+            value = message
+            for part in name.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is None:
+                return None
+            return value if isinstance(value, str) else json.dumps(value)
         snapshot = self.state.stage_snapshot(conn.api_id, conn.stage)
         return snapshot.stage_variables.get(name) if snapshot is not None else None
 

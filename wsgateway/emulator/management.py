@@ -2,18 +2,21 @@
 
 Status codes and ``x-amzn-ErrorType`` as AWS answers them (botocore raises the typed exception):
 
-- 200 POST delivered (sent as a text frame when the data is valid UTF-8, else binary);
+- 200 POST delivered (a text message when the data is valid UTF-8, else binary; split into
+  frames of at most ``frame_limit`` bytes, 32 KiB like AWS: :mod:`wsgateway.emulator.frames`);
 - 200 GET ``{"connectedAt", "identity": {"sourceIp", "userAgent"}, "lastActiveAt"}`` (ISO 8601);
 - 204 DELETE: the socket is closed with 1000 (what AWS logs as "Connection Closed Normally")
   and ``$disconnect`` is forwarded;
 - 410 GoneException: unknown id, closed connection, connection of another API, or a
   connection still inside its ``$connect``;
 - 413 PayloadTooLargeException: data over 128 KiB (exactly 128 KiB is accepted);
-- 429 LimitExceededException: injected fault, or the socket's send buffer is full;
+- 429 LimitExceededException: injected fault, or the socket's send buffer is full (a client
+  that stopped reading: the POST answers at once, it never waits for the client);
 - 500 InternalServerErrorException: injected fault;
 - 403 ForbiddenException: unknown API/stage (or a stage used instead of the mapping key on a
-  custom domain), no SigV4 Authorization header ("Missing Authentication Token");
-  with known credentials, a bad signature answers 403 InvalidSignatureException.
+  custom domain); 403 MissingAuthenticationTokenException: no SigV4 Authorization header;
+  403 InvalidSignatureException: a signature older than 5 minutes or, with known credentials,
+  a wrong one (:mod:`wsgateway.emulator.sigv4`).
 
 This is the fan-out hot path: no logging, no JSON parsing of bodies, dict lookups only.
 """
@@ -32,10 +35,8 @@ from .connections import CONNECTED, Registry, iso_ms
 from .data_plane import DataPlane
 from .errors import AwsError, error_response
 from .faults import FaultInjector
+from .frames import write_message
 from .state import ControlPlaneState
-
-_SERVICE_SCOPE = "/execute-api/aws4_request"
-_ALGORITHM = "AWS4-HMAC-SHA256"
 
 
 class Management:
@@ -65,28 +66,21 @@ class Management:
     async def handle(self, request: web.Request, api_id: str, stage: str, raw_id: str) -> web.Response:
         """Serve one @connections request for ``api_id``/``stage``."""
         method = request.method
-        authorization = request.headers.get("Authorization")
-        if (
-            authorization is None
-            or not authorization.startswith(_ALGORITHM)
-            or _SERVICE_SCOPE not in authorization
-        ):
-            return self._error(method, 403, "ForbiddenException", "Missing Authentication Token")
         config = self.config
-        if config.access_key and config.secret_key:
-            try:
-                sigv4.verify(
-                    method=method,
-                    raw_path=request.raw_path.partition("?")[0],
-                    query=request.rel_url.raw_query_string,
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    body=await request.read(),
-                    access_key=config.access_key,
-                    secret_key=config.secret_key,
-                )
-            except AwsError as err:
-                self._count(method, err.status)
-                return err.response()
+        try:
+            sigv4.authenticate(
+                service="execute-api",
+                method=method,
+                raw_path=request.raw_path.partition("?")[0],
+                query=request.rel_url.raw_query_string,
+                headers=request.headers,
+                body=await request.read() if config.secret_key else b"",
+                access_key=config.access_key,
+                secret_key=config.secret_key,
+            )
+        except AwsError as err:
+            self._count(method, err.status)
+            return err.response()
         if self.state.stage_snapshot(api_id, stage) is None:
             return self._error(method, 403, "ForbiddenException", "Forbidden")
 
@@ -123,20 +117,18 @@ class Management:
                 conn.last_active = time.time()
                 self._count(method, 200)
                 return web.Response(status=200)
-            ws = conn.ws
             transport = conn.transport
-            if ws is None:
+            if conn.ws is None or transport is None:
                 return self._error(method, 410, "GoneException", None)
-            if transport is not None and transport.get_write_buffer_size() > config.send_buffer_limit:  # type: ignore[attr-defined]
+            if transport.get_write_buffer_size() > config.send_buffer_limit:  # type: ignore[attr-defined]
                 return self._error(method, 429, "LimitExceededException", "Client send buffer is full")
             try:
-                try:
-                    text = data.decode()
-                except UnicodeDecodeError:
-                    await ws.send_bytes(data)
-                else:
-                    await ws.send_str(text)
-            except (ConnectionError, RuntimeError):
+                data.decode()
+            except UnicodeDecodeError:
+                text = False
+            else:
+                text = True
+            if not write_message(transport, data, text=text, frame_size=config.frame_limit):
                 return self._error(method, 410, "GoneException", None)
             conn.last_active = time.time()
             self.registry.stats["frames.to_clients"] += 1
@@ -162,4 +154,4 @@ class Management:
                 self.data_plane.close(conn, 1000, "")
             self._count(method, 204)
             return web.Response(status=204)
-        return self._error(method, 403, "ForbiddenException", "Missing Authentication Token")
+        return self._error(method, 403, "MissingAuthenticationTokenException", "Missing Authentication Token")

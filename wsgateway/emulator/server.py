@@ -9,7 +9,10 @@ Host header.
 from __future__ import annotations
 
 import asyncio
+import json
+import ssl
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +20,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from . import security, tls
 from .admin import Admin
 from .config import EmulatorConfig
 from .connections import Registry
@@ -25,16 +29,12 @@ from .data_plane import DataPlane
 from .errors import error_response
 from .faults import FaultInjector
 from .management import Management
+from .security import ADMIN_TOKEN_HEADER
 from .state import ControlPlaneState
 
 _CONNECTIONS = ("@connections", "%40connections", "%40Connections")
-
-
-def _hostname(host: str) -> str:
-    """Host header without port, lower-case (``[::1]:80`` → ``[::1]``)."""
-    if host.startswith("["):
-        return host.partition("]")[0] + "]"
-    return host.partition(":")[0].lower()
+#: AWS's quota "Length, in characters, of the URL for a WebSocket API" (path and query).
+MAX_URL_LENGTH = 4096
 
 
 def _forbidden(message: str = "Forbidden") -> web.Response:
@@ -56,7 +56,11 @@ class Emulator:
 
     def build_app(self) -> web.Application:
         """The aiohttp application (bodies up to 10 MiB so oversized posts get AWS's 413)."""
-        app = web.Application(client_max_size=10 * 1024 * 1024, handler_args={"max_field_size": 16384})
+        app = web.Application(
+            client_max_size=10 * 1024 * 1024,
+            handler_args={"max_field_size": 16384},
+            middlewares=[security.guard_middleware(self.config, lambda host: host in self.state.domains)],
+        )
         self.control_plane.register(app)
         self.admin.register(app)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
@@ -76,10 +80,12 @@ class Emulator:
         cut = raw.find("?")
         if cut >= 0:
             raw = raw[:cut]
+        if len(request.raw_path) > MAX_URL_LENGTH:
+            return error_response(414, "RequestUriTooLongException", "Request-URI Too Long")
         parts = raw.split("/")
         if self.state.domains:
-            host = _hostname(request.host or "")
-            if host in self.state.domains:
+            host = security.host_name(request.host or "")
+            if host in self.state.domains and not self._is_stage_path(parts):
                 return await self._dispatch_domain(request, host, parts)
         count = len(parts)
         if count == 5 and parts[3] in _CONNECTIONS:
@@ -87,6 +93,11 @@ class Emulator:
         if (count == 3 or (count == 4 and parts[3] == "")) and parts[1] and parts[2]:
             return await self.data_plane.handle_handshake(request, parts[1], unquote(parts[2]), "")
         return _forbidden("Missing Authentication Token")
+
+    def _is_stage_path(self, parts: list[str]) -> bool:
+        # /{apiId}/{stage}[...] of a deployed stage is served as such even when the Host is a
+        # custom domain (a domain named like the emulator's own address must not hide it).
+        return len(parts) >= 3 and self.state.stage_snapshot(parts[1], unquote(parts[2])) is not None
 
     async def _dispatch_domain(self, request: web.Request, host: str, parts: list[str]) -> web.StreamResponse:
         # /{key}/@connections/{id} or /@connections/{id} (empty mapping key); /{key} or / for sockets.
@@ -109,11 +120,25 @@ class Emulator:
 
 
 async def serve(config: EmulatorConfig) -> tuple[web.AppRunner, int, Emulator]:
-    """Start listening on ``config.host``/``config.port`` in the running loop; return the bound port."""
+    """Start listening on ``config.host``/``config.port`` in the running loop; return the bound port.
+
+    Raises :class:`~wsgateway.emulator.security.InsecureConfigurationError` for an address the
+    configuration cannot protect; generates the admin token when none is configured.
+    """
+    security.check_listen_address(config)
+    if config.admin_enabled:
+        security.ensure_admin_token(config)
     emulator = Emulator(config)
     runner = web.AppRunner(emulator.build_app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, backlog=1024, reuse_address=True)
+    site = web.TCPSite(
+        runner,
+        config.host,
+        config.port,
+        backlog=1024,
+        reuse_address=True,
+        ssl_context=tls.server_context(config),
+    )
     await site.start()
     server = site._server  # aiohttp keeps the asyncio.Server here; the only way to learn port 0's port
     port = config.port
@@ -131,13 +156,23 @@ class EmulatorServer:
         with EmulatorServer(EmulatorConfig(port=0)) as emu:
             boto3.client("apigatewayv2", endpoint_url=emu.url, ...)
             emu.configure(fail_429=0.1)
+            emu.admin("connections")            # /_emulator/* with the admin token
             websockets.sync.client.connect(emu.ws_url(api_id, "prod"))
+
+    ``EmulatorServer(tls_files=local_ca_files(tmp_path))`` serves HTTPS/WSS instead.
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, tls_files: tls.TlsFiles | None = None, **overrides: Any
+    ) -> None:
         self.config = config or EmulatorConfig(port=0)
         for key, value in overrides.items():
             setattr(self.config, key, value)
+        #: With ``tls_files`` the emulator serves HTTPS/WSS with that certificate; clients trust
+        #: ``tls_files.ca`` (see :attr:`ssl_context`).
+        self.tls_files = tls_files
+        if tls_files is not None:
+            self.config.tls_cert, self.config.tls_key = tls_files.cert, tls_files.key
         self.port: int | None = None
         self.emulator: Emulator | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -152,6 +187,7 @@ class EmulatorServer:
         """Start the thread; return once the socket is listening (raises if it could not start)."""
         if self._thread is not None:
             raise RuntimeError("already started")
+        security.check_listen_address(self.config)  # raised here, not wrapped by the thread
         self._thread = threading.Thread(target=self._run, name="wsgateway-emulator", daemon=True)
         self._thread.start()
         self._ready.wait(30)
@@ -240,17 +276,74 @@ class EmulatorServer:
         return dict(self.call(lambda: dict(emu.registry.stats)))
 
     @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client TLS context trusting the emulator's CA (None over plain HTTP)."""
+        if self.tls_files is None:
+            return None
+        return self.tls_files.client_context()
+
+    @property
+    def secure(self) -> bool:
+        """Whether the emulator serves HTTPS/WSS."""
+        return bool(self.config.tls_cert)
+
+    @property
     def url(self) -> str:
-        """``http://HOST:PORT`` (the control-plane ``endpoint_url``)."""
-        return f"http://{self.config.host}:{self.port}"
+        """``http(s)://HOST:PORT`` (the control-plane ``endpoint_url``)."""
+        return f"{'https' if self.secure else 'http'}://{self.config.host}:{self.port}"
 
     def ws_url(self, api_id: str, stage: str) -> str:
-        """The socket URL of a stage: ``ws://HOST:PORT/{apiId}/{stage}``."""
-        return f"ws://{self.config.host}:{self.port}/{api_id}/{stage}"
+        """The socket URL of a stage: ``ws(s)://HOST:PORT/{apiId}/{stage}``."""
+        return f"{'wss' if self.secure else 'ws'}://{self.config.host}:{self.port}/{api_id}/{stage}"
 
     def management_url(self, api_id: str, stage: str) -> str:
         """The ``endpoint_url`` of an ``apigatewaymanagementapi`` client for a stage."""
-        return f"http://{self.config.host}:{self.port}/{api_id}/{stage}"
+        return f"{self.url}/{api_id}/{stage}"
+
+    @property
+    def admin_token(self) -> str:
+        """The token ``/_emulator/*`` requires (generated at start unless configured)."""
+        if not self.config.admin_token:
+            raise RuntimeError("the emulator has not started or its admin API is turned off")
+        return self.config.admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers an admin request needs: the token and the JSON content type."""
+        return {ADMIN_TOKEN_HEADER: self.admin_token, "Content-Type": "application/json"}
+
+    def client(self, service: str, endpoint_url: str | None = None, **options: Any) -> Any:
+        """A boto3 client for this emulator: its credentials (when it verifies them) and its CA.
+
+        ``service`` is ``apigatewayv2`` (``endpoint_url`` defaults to :attr:`url`) or
+        ``apigatewaymanagementapi`` (pass :meth:`management_url`). ``options`` go to
+        :func:`wsgateway.emulator.testing.boto3_client`.
+        """
+        from .testing import boto3_client
+
+        if self.config.access_key and self.config.secret_key:
+            options.setdefault("access_key", self.config.access_key)
+            options.setdefault("secret_key", self.config.secret_key)
+        if self.tls_files is not None:
+            options.setdefault("verify", self.tls_files.ca)
+        return boto3_client(service, endpoint_url or self.url, **options)
+
+    def admin(self, path: str, body: Any = None, method: str | None = None) -> Any:
+        """Call ``/_emulator/{path}`` over HTTP with the admin token; the parsed JSON answer.
+
+        ``POST`` when a body is given, else ``GET`` (or ``method``). HTTP errors raise
+        :class:`urllib.error.HTTPError`.
+        """
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - our own emulator's URL
+            f"{self.url}/_emulator/{path.lstrip('/')}",
+            data=data,
+            method=method or ("POST" if data is not None else "GET"),
+            headers=self.admin_headers,
+        )
+        with urllib.request.urlopen(request, timeout=10, context=self.ssl_context) as answer:  # noqa: S310
+            raw = answer.read()
+        return json.loads(raw) if raw else None
 
 
 @contextmanager

@@ -1,25 +1,109 @@
 """SigV4 checks for the management API and the control plane.
 
-By default only the *presence* of an ``AWS4-HMAC-SHA256`` Authorization header is checked
-(AWS answers an unsigned request 403 "Missing Authentication Token"); that keeps the
-@connections hot path cheap. When the emulator knows the credentials (``--access-key`` /
-``--secret-key``) the signature is recomputed the way botocore computes it and compared.
+Every request must carry an ``AWS4-HMAC-SHA256`` Authorization header scoped to the service
+and an ``X-Amz-Date`` within 5 minutes of now (AWS answers an unsigned request 403
+``MissingAuthenticationTokenException`` and an old one 403 ``InvalidSignatureException``
+"Signature expired"). When the emulator knows the credentials (``--access-key`` /
+``--secret-key``; required off loopback) the signature is recomputed the way botocore
+computes it and compared; without them any key is accepted, which keeps local set-ups simple.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
 from .errors import AwsError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+#: AWS accepts a request whose X-Amz-Date is at most this far from its clock, either way.
+MAX_SKEW_S = 300
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
 
 
 def missing_token() -> AwsError:
     """AWS's answer to an unsigned request."""
-    return AwsError(403, "ForbiddenException", "Missing Authentication Token")
+    return AwsError(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+
+
+class _SkewWindow:
+    """The accepted X-Amz-Date range as strings, recomputed at most once a second.
+
+    ``YYYYMMDDTHHMMSSZ`` sorts like the time it names, so the per-request check on the
+    @connections hot path is two string comparisons.
+    """
+
+    def __init__(self) -> None:
+        self._second = -1
+        self.now = self.earliest = self.latest = ""
+
+    def refresh(self) -> None:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self.now = time.strftime(_AMZ_DATE, time.gmtime(second))
+            self.earliest = time.strftime(_AMZ_DATE, time.gmtime(second - MAX_SKEW_S))
+            self.latest = time.strftime(_AMZ_DATE, time.gmtime(second + MAX_SKEW_S))
+
+
+_window = _SkewWindow()
+
+
+def check_date(amz_date: str | None) -> None:
+    """Raise AWS's 403 unless ``amz_date`` is a valid X-Amz-Date within 5 minutes of now."""
+    if not amz_date or len(amz_date) != 16 or amz_date[8] != "T" or amz_date[15] != "Z":
+        raise AwsError(
+            403,
+            "IncompleteSignatureException",
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        )
+    window = _window
+    window.refresh()
+    if amz_date < window.earliest:
+        raise AwsError(
+            403,
+            "InvalidSignatureException",
+            f"Signature expired: {amz_date} is now earlier than {window.earliest} ({window.now} - 5 min.)",
+        )
+    if amz_date > window.latest:
+        raise AwsError(
+            403,
+            "InvalidSignatureException",
+            f"Signature not yet current: {amz_date} is still later than {window.latest} "
+            f"({window.now} + 5 min.)",
+        )
+
+
+def authenticate(
+    *,
+    service: str,
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    access_key: str | None,
+    secret_key: str | None,
+) -> None:
+    """The whole check of one request (presence, scope, date, then the signature if known).
+
+    ``headers`` is looked up case-insensitively (aiohttp's ``CIMultiDictProxy``).
+    """
+    check_presence(headers.get("Authorization"), service)
+    check_date(headers.get("X-Amz-Date"))
+    if access_key and secret_key:
+        verify(
+            method=method,
+            raw_path=raw_path,
+            query=query,
+            headers={k.lower(): v for k, v in headers.items()},
+            body=body,
+            access_key=access_key,
+            secret_key=secret_key,
+        )
 
 
 def credential_scope(authorization: str) -> list[str] | None:
@@ -49,7 +133,7 @@ def check_presence(authorization: str | None, service: str) -> None:
         raise missing_token()
     if f"/{service}/aws4_request" not in authorization:
         raise AwsError(
-            403, "ForbiddenException", f"Credential should be scoped to correct service: '{service}'."
+            403, "InvalidSignatureException", f"Credential should be scoped to correct service: '{service}'. "
         )
 
 

@@ -14,6 +14,7 @@ per-message work is a few dict lookups.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 import re
@@ -78,9 +79,26 @@ CONTEXT_VARIABLES = frozenset(
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _MAPPING_KEY = re.compile(r"^[A-Za-z0-9._\-]+(/[A-Za-z0-9._\-]+)*$")
 _PARAM_TARGET = re.compile(r"^integration\.request\.(header|querystring|path)\.([A-Za-z0-9_.\-]+)$")
-_ROUTE_SOURCE = re.compile(r"^route\.request\.(header|querystring)\.([A-Za-z0-9_.\-]+)$")
-_SELECTION = re.compile(r"^\$\{?request\.body((?:\.[A-Za-z0-9_\-]+)+)\}?$")
+_ROUTE_SOURCE = re.compile(
+    r"^route\.request\.(header|querystring|multivalueheader|multivaluequerystring|body)\.([A-Za-z0-9_.\-]+)$"
+)
+# One variable of a route selection expression: $request.body.a.b or ${request.body.a.b}.
+_SELECTION_VARIABLE = re.compile(
+    r"\$\{request\.body((?:\.[A-Za-z0-9_\-]+)+)\}|\$request\.body((?:\.[A-Za-z0-9_\-]+)+)"
+)
+_DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z0-9\-]{2,63}$")
+_IDENTITY_SOURCE = re.compile(
+    r"^(route\.request\.(header|querystring)\.[A-Za-z0-9_.\-]+|stageVariables\.[A-Za-z0-9_]+|context\.[A-Za-z0-9_.]+)$"
+)
 _CERT_ARN = re.compile(r"^arn:aws[a-z\-]*:acm:([a-z0-9\-]+):\d{12}:certificate/[A-Za-z0-9\-]+$")
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def now_iso() -> str:
@@ -118,7 +136,8 @@ class ParamMapping:
     """One ``RequestParameters`` entry, parsed at deployment time.
 
     ``target_kind`` is ``header``/``querystring``/``path``; ``source_kind`` is ``static``,
-    ``context``, ``header``, ``querystring`` or ``stage`` (stage variable).
+    ``context``, ``header``, ``querystring``, ``multivalueheader``, ``multivaluequerystring``,
+    ``body`` (a member path of a JSON message) or ``stage`` (stage variable).
     """
 
     target_kind: str
@@ -154,7 +173,7 @@ class Snapshot:
     """A compiled deployment: route selection path + routes by key."""
 
     deployment_id: str
-    selection_path: tuple[str, ...] | None
+    selector: RouteSelector | None
     routes: dict[str, RouteSnapshot]
     stage_variables: dict[str, str] = field(default_factory=dict)
 
@@ -180,12 +199,50 @@ def parse_param_mapping(target: str, source: str) -> ParamMapping:
     raise bad_request(f"Invalid mapping expression specified: {source}")
 
 
-def parse_selection_expression(expression: str) -> tuple[str, ...] | None:
-    """``$request.body.a.b`` / ``${request.body.a.b}`` → ``("a", "b")``; anything else → None."""
-    match = _SELECTION.match(expression.strip())
-    if not match:
+def parse_selection_expression(expression: str) -> RouteSelector | None:
+    """Compile a route selection expression; None when it names no message-body variable.
+
+    ``$request.body.action`` or ``${request.body.action}`` select by one member;
+    ``${request.body.service}/${request.body.action}`` (AWS's own example) interpolates every
+    variable into the literal text around them.
+    """
+    parts: list[str | tuple[str, ...]] = []
+    position = 0
+    text = expression.strip()
+    for match in _SELECTION_VARIABLE.finditer(text):
+        if match.start() > position:
+            parts.append(text[position : match.start()])
+        parts.append(tuple((match.group(1) or match.group(2)).split(".")[1:]))
+        position = match.end()
+    if position < len(text):
+        parts.append(text[position:])
+    if not any(isinstance(part, tuple) for part in parts) or any(
+        isinstance(part, str) and "$" in part for part in parts
+    ):
         return None
-    return tuple(match.group(1).split(".")[1:])
+    return RouteSelector(tuple(parts))
+
+
+@dataclass(frozen=True)
+class RouteSelector:
+    """A compiled route selection expression: literal text and message-body member paths."""
+
+    parts: tuple[str | tuple[str, ...], ...]
+
+    def route_key(self, message: Any) -> str | None:
+        """The route key a parsed JSON message selects, or None (a member missing or not scalar)."""
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = message
+            for name in part:
+                value = value.get(name) if isinstance(value, dict) else None
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                return None
+            out.append(str(value))
+        return "".join(out)
 
 
 # --------------------------------------------------------------------------- records
@@ -204,6 +261,8 @@ class ApiRecord:
     deployments: dict[str, Json] = field(default_factory=dict)
     #: deployment id → frozen copy of {routeSelectionExpression, routes, integrations}.
     frozen: dict[str, Json] = field(default_factory=dict)
+    authorizers: dict[str, Json] = field(default_factory=dict)
+    models: dict[str, Json] = field(default_factory=dict)
 
 
 @dataclass
@@ -270,6 +329,8 @@ class ControlPlaneState:
                     "stages": rec.stages,
                     "deployments": rec.deployments,
                     "frozen": rec.frozen,
+                    "authorizers": rec.authorizers,
+                    "models": rec.models,
                 }
                 for api_id, rec in self.apis.items()
             },
@@ -290,6 +351,8 @@ class ControlPlaneState:
                 stages=r["stages"],
                 deployments=r["deployments"],
                 frozen=r["frozen"],
+                authorizers=r.get("authorizers", {}),
+                models=r.get("models", {}),
             )
             for api_id, r in raw.get("apis", {}).items()
         }
@@ -460,8 +523,17 @@ class ControlPlaneState:
         if merged["passthroughBehavior"] not in PASSTHROUGH:
             raise bad_request(f"Invalid passthrough behavior specified: {merged['passthroughBehavior']}")
         version = merged.setdefault("payloadFormatVersion", "1.0")
-        if rec.data["protocolType"] == "WEBSOCKET" and version != "1.0":
-            raise bad_request("PayloadFormatVersion must be 1.0 for WEBSOCKET APIs")
+        if rec.data["protocolType"] == "WEBSOCKET":
+            if version != "1.0":
+                raise bad_request("PayloadFormatVersion must be 1.0 for WEBSOCKET APIs")
+            # The developer guide's selection-expression summary: an HTTP or mock backend's
+            # answer is selected by status code, a Lambda's by its error message.
+            merged.setdefault(
+                "integrationResponseSelectionExpression",
+                "${integration.response.body.errorMessage}"
+                if itype in ("AWS", "AWS_PROXY")
+                else "${integration.response.statuscode}",
+            )
         params = _ensure_map(merged, "requestParameters")
         if params is not None:
             for target, source in params.items():
@@ -813,6 +885,9 @@ class ControlPlaneState:
         name = _ensure_str(body, "domainName", required=True)
         assert name is not None
         name = name.lower()
+        if not _DOMAIN_NAME.match(name) or _is_ip_address(name):
+            # A custom domain is a DNS name with an ACM certificate: never an IP address.
+            raise bad_request(f"Invalid domain name specified: {name}")
         if name in self.domains:
             raise conflict(f"The domain name you provided already exists: {name}")
         configs = body.get("domainNameConfigurations")
@@ -953,6 +1028,133 @@ class ControlPlaneState:
         """GetApiMappings."""
         return _page(list(self.domain(domain_name).mappings.values()), params)
 
+    # ------------------------------------------------------------------ authorizers and models
+
+    def create_authorizer(self, api_id: str, body: Json) -> Json:
+        """CreateAuthorizer: WebSocket APIs take REQUEST (Lambda) authorizers only.
+
+        Stored and answered like AWS; the data plane does not call authorizers (no Lambda here).
+        """
+        rec = self.api(api_id)
+        kind = body.get("authorizerType")
+        if rec.data["protocolType"] == "WEBSOCKET":
+            if kind != "REQUEST":
+                raise bad_request("Only REQUEST authorizers are supported for WEBSOCKET APIs")
+            if not body.get("authorizerUri"):
+                raise bad_request("AuthorizerUri is required for REQUEST authorizers")
+        self._check_identity_source(body.get("identitySource"))
+        data = dict(body, authorizerId=self._new_id(rec.authorizers))
+        rec.authorizers[data["authorizerId"]] = data
+        return data
+
+    @staticmethod
+    def _check_identity_source(sources: Any) -> None:
+        for source in sources or []:
+            if not _IDENTITY_SOURCE.match(source):
+                raise bad_request(f"Invalid identity source specified: {source}")
+
+    def authorizer(self, api_id: str, authorizer_id: str) -> Json:
+        """GetAuthorizer."""
+        return self._child(self.api(api_id).authorizers, authorizer_id, "Authorizer")
+
+    def update_authorizer(self, api_id: str, authorizer_id: str, body: Json) -> Json:
+        """UpdateAuthorizer."""
+        data = self.authorizer(api_id, authorizer_id)
+        self._check_identity_source(body.get("identitySource"))
+        data.update(body)
+        return data
+
+    def delete_authorizer(self, api_id: str, authorizer_id: str) -> None:
+        """DeleteAuthorizer; refused while a route uses it."""
+        rec = self.api(api_id)
+        self.authorizer(api_id, authorizer_id)
+        if any(r.get("authorizerId") == authorizer_id for r in rec.routes.values()):
+            raise conflict("Cannot delete Authorizer, there are routes referencing it.")
+        del rec.authorizers[authorizer_id]
+
+    def list_authorizers(self, api_id: str, params: dict[str, str]) -> Json:
+        """GetAuthorizers."""
+        return _page(list(self.api(api_id).authorizers.values()), params)
+
+    def create_model(self, api_id: str, body: Json) -> Json:
+        """CreateModel: a JSON schema, its name unique per API."""
+        rec = self.api(api_id)
+        if any(m["name"] == body.get("name") for m in rec.models.values()):
+            raise conflict(f"Model name already exists for this API: {body.get('name')}")
+        data = dict({"contentType": "application/json"}, **body)
+        data["modelId"] = self._new_id(rec.models)
+        rec.models[data["modelId"]] = data
+        return data
+
+    def model(self, api_id: str, model_id: str) -> Json:
+        """GetModel."""
+        return self._child(self.api(api_id).models, model_id, "Model")
+
+    def model_template(self, api_id: str, model_id: str) -> Json:
+        """GetModelTemplate: a mapping template that passes the model's input through."""
+        self.model(api_id, model_id)
+        return {"value": "#set($inputRoot = $input.path('$'))\n$input.json('$')"}
+
+    def update_model(self, api_id: str, model_id: str, body: Json) -> Json:
+        """UpdateModel."""
+        rec = self.api(api_id)
+        data = self.model(api_id, model_id)
+        name = body.get("name")
+        if name is not None and any(m["name"] == name and i != model_id for i, m in rec.models.items()):
+            raise conflict(f"Model name already exists for this API: {name}")
+        data.update(body)
+        return data
+
+    def delete_model(self, api_id: str, model_id: str) -> None:
+        """DeleteModel."""
+        self.model(api_id, model_id)
+        del self.apis[api_id].models[model_id]
+
+    def list_models(self, api_id: str, params: dict[str, str]) -> Json:
+        """GetModels."""
+        return _page(list(self.api(api_id).models.values()), params)
+
+    @staticmethod
+    def _child(children: dict[str, Json], child_id: str, kind: str) -> Json:
+        data = children.get(child_id)
+        if data is None:
+            raise not_found(f"Invalid {kind} identifier specified {child_id}", kind)
+        return data
+
+    # ------------------------------------------------------------------ tags
+
+    def _tagged(self, resource_arn: str) -> Json:
+        """The resource an ARN names (``arn:aws:apigateway:{region}::/apis/{id}`` ...)."""
+        _, _, path = resource_arn.partition("::")
+        parts = path.strip("/").split("/")
+        if resource_arn.startswith("arn:") and len(parts) >= 2:
+            if parts[0] == "apis" and len(parts) == 2:
+                return self.api(parts[1]).data
+            if parts[0] == "apis" and len(parts) == 4 and parts[2] == "stages":
+                return self.stage(parts[1], parts[3])
+            if parts[0] == "domainnames" and len(parts) == 2:
+                return self.domain(parts[1]).data
+        raise not_found(f"Invalid resource ARN specified {resource_arn}", "Resource")
+
+    def get_tags(self, resource_arn: str) -> Json:
+        """GetTags."""
+        return {"tags": dict(self._tagged(resource_arn).get("tags") or {})}
+
+    def tag_resource(self, resource_arn: str, body: Json) -> Json:
+        """TagResource: adds or replaces the given tags (at most 50 per resource, like AWS)."""
+        data = self._tagged(resource_arn)
+        tags = dict(data.get("tags") or {})
+        tags.update(body.get("tags") or {})
+        if len(tags) > 50:
+            raise bad_request("A resource can have at most 50 tags")
+        data["tags"] = tags
+        return {}
+
+    def untag_resource(self, resource_arn: str, keys: list[str]) -> None:
+        """UntagResource."""
+        data = self._tagged(resource_arn)
+        data["tags"] = {k: v for k, v in (data.get("tags") or {}).items() if k not in keys}
+
     # ------------------------------------------------------------------ data-plane lookups
 
     def resolve_mapping(self, host: str, segment: str) -> tuple[str, str, bool] | None:
@@ -1020,7 +1222,7 @@ class ControlPlaneState:
             )
         return Snapshot(
             deployment_id=deployment_id,
-            selection_path=parse_selection_expression(frozen["routeSelectionExpression"]),
+            selector=parse_selection_expression(frozen["routeSelectionExpression"]),
             routes=routes,
             stage_variables=dict(stage_variables),
         )

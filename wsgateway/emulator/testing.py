@@ -189,11 +189,12 @@ def boto3_client(
     max_attempts: int | None = None,
     access_key: str = EMULATOR_ACCESS_KEY,
     secret_key: str = EMULATOR_SECRET_KEY,
+    verify: str | bool | None = None,
 ) -> Any:
     """A boto3 client with dummy credentials pointed at the emulator.
 
     ``max_attempts`` is the total number of attempts; 1 disables botocore's own retries
-    (to observe a 429/500 as it is).
+    (to observe a 429/500 as it is). ``verify`` is a CA bundle path for an HTTPS emulator.
     """
     import boto3
     from botocore.config import Config
@@ -209,7 +210,34 @@ def boto3_client(
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         config=config,
+        verify=verify,
     )
+
+
+def signed_headers(
+    method: str,
+    url: str,
+    body: bytes = b"",
+    *,
+    service: str = "apigateway",
+    region: str = "us-east-1",
+    headers: dict[str, str] | None = None,
+    access_key: str = EMULATOR_ACCESS_KEY,
+    secret_key: str = EMULATOR_SECRET_KEY,
+) -> dict[str, str]:
+    """Headers (``headers`` plus Authorization, X-Amz-Date...) of a SigV4-signed raw request.
+
+    For requests boto3 would never send (wrong types, odd bodies) that must still pass the
+    emulator's signature check. ``service`` is ``apigateway`` for the control plane and
+    ``execute-api`` for ``@connections``.
+    """
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    SigV4Auth(Credentials(access_key, secret_key), service, region).add_auth(request)
+    return dict(request.headers.items())
 
 
 def create_websocket_api(
@@ -223,13 +251,16 @@ def create_websocket_api(
     timeout_ms: int = 29000,
     route_selection_expression: str = "$request.body.action",
     two_way: tuple[str, ...] = (),
+    client: Any = None,
 ) -> WebSocketApi:
     """Provision an API the way wsgateway does: one HTTP_PROXY POST integration per route.
 
     Integration URIs are ``{target_base}connect``, ``...disconnect``, ``...default`` and
     ``{target_base}{route}`` for other routes; the connection id and the secret are mapped.
+    ``client`` is an ``apigatewayv2`` client to use instead of one with the dummy credentials
+    (an emulator that verifies signatures, or one over HTTPS).
     """
-    client = boto3_client("apigatewayv2", control_plane_url)
+    client = client or boto3_client("apigatewayv2", control_plane_url)
     api_id = client.create_api(
         Name="wsgateway-test", ProtocolType="WEBSOCKET", RouteSelectionExpression=route_selection_expression
     )["ApiId"]
