@@ -25,6 +25,8 @@ HIDDEN = "(hidden)"
 
 
 def _refuse_without_authentication() -> None:
+    import flower.options  # noqa: F401  (defines the options read below; Flower has imported it)
+
     if not (_flower_options.basic_auth or _flower_options.auth):
         raise SystemExit(
             "Flower needs authentication: set FLOWER_BASIC_AUTH=user:password "
@@ -40,6 +42,7 @@ def format_task(task: Any) -> Any:
     return task
 
 
-_refuse_without_authentication()
+if __name__ != "worker.flowerconfig":  # run by Flower (exec'd as a file), not imported by a test
+    _refuse_without_authentication()
 read_only = True
 tasks_columns = "name,uuid,state,received,started,runtime,worker,retries,result"
