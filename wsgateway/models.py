@@ -621,28 +621,42 @@ class WebSocketToken(models.Model):
         return value
 
     @classmethod
+    def consume(
+        cls, token_value: str, session_key: str | None, max_age_seconds: int = 60
+    ) -> WebSocketToken | None:
+        """The token row (with its user), consumed; ``None`` when it is not valid.
+
+        Valid: unused, issued no more than ``max_age_seconds`` ago and, when ``session_key`` is
+        given, issued to that Django session. ``session_key=None`` (a ``$connect`` that carries
+        no cookie, e.g. on the default execute-api host) accepts the token alone; its row's
+        ``session_key`` names the session it binds the socket to. Consumption is one
+        conditional UPDATE, so of two concurrent attempts exactly one wins.
+        """
+        if not token_value or session_key == "" or len(token_value) > 512:
+            return None
+        now = timezone.now()
+        rows = cls.objects.select_related("user").filter(token=token_hash(token_value))
+        if session_key is not None:
+            rows = rows.filter(session_key=session_key_hash(session_key))
+        row = rows.only("id", "created_at", "used", "user", "session_key").first()
+        if row is None or row.used or now - row.created_at > timedelta(seconds=max_age_seconds):
+            return None
+        if cls.objects.filter(pk=row.pk, used=False).update(used=True, used_at=now) != 1:
+            return None
+        row.used, row.used_at = True, now
+        return row
+
+    @classmethod
     def validate_and_consume(
         cls, token_value: str, session_key: str, max_age_seconds: int = 60
     ) -> tuple[bool, AbstractBaseUser | None]:
         """Validate token and mark as used (single-use).
 
         Returns ``(True, user)`` for an unused token issued to this session no more than
-        ``max_age_seconds`` ago, consuming it; otherwise ``(False, None)``.  Consumption is one
-        conditional UPDATE, so of two concurrent attempts exactly one wins.
+        ``max_age_seconds`` ago, consuming it; otherwise ``(False, None)``.
         """
-        if not token_value or not session_key or len(token_value) > 512:
-            return False, None
-        now = timezone.now()
-        row = (
-            cls.objects.select_related("user")
-            .filter(token=token_hash(token_value), session_key=session_key_hash(session_key))
-            .only("id", "created_at", "used", "user")
-            .first()
-        )
-        if row is None or row.used or now - row.created_at > timedelta(seconds=max_age_seconds):
-            return False, None
-        won = cls.objects.filter(pk=row.pk, used=False).update(used=True, used_at=now)
-        return (True, row.user) if won == 1 else (False, None)
+        row = cls.consume(token_value, session_key or "", max_age_seconds)
+        return (False, None) if row is None else (True, row.user)
 
     @classmethod
     def check_rate_limit(cls, user: AbstractBaseUser, max_tokens_per_minute: int = 10) -> bool:
