@@ -14,17 +14,16 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from django.conf import settings
 
+from tests.security.support import ROOT, clean_env
 from tests.waiting import wait_until
 from wsgateway.shipped_secrets import SHIPPED_SECRETS
 
-ROOT = Path(__file__).resolve().parents[2]
 #: What an operator must set; compose has no default for any of them.
 REQUIRED = {
     "DJANGO_SECRET_KEY",
@@ -123,11 +122,10 @@ def test_env_example_names_exactly_what_compose_requires_and_no_value() -> None:
 
 def web_check_deploy(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     service_env = compose(env)["services"]["web"]["environment"]
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WSGATEWAY_", "AWS_"))}
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=ROOT,
-        env={**base, **{k: str(v) for k, v in service_env.items()}},
+        env=clean_env(**{k: str(v) for k, v in service_env.items()}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -188,10 +186,7 @@ def flower_env(env: Mapping[str, str]) -> dict[str, str]:
         CELERY_RESULT_BACKEND=settings.REDIS_URL,
         DATABASE_URL=f"sqlite:///{ROOT / 'test-artifacts' / 'flower-unused.sqlite3'}",
     )
-    base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WSGATEWAY_", "AWS_", "FLOWER_"))
-    }
-    return {**base, **service_env}
+    return clean_env(**service_env)
 
 
 @pytest.fixture

@@ -3,28 +3,20 @@ missing secrets outside the explicit demo mode, and no published secret passes t
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
 from tests.ingestion.conftest import wsgateway
+from tests.security.support import ROOT, clean_env
 from wsgateway.shipped_secrets import DEMO_GATEWAY_SECRET, DEMO_SECRET_KEY, SHIPPED_SECRETS
 
-ROOT = Path(__file__).resolve().parents[2]
 FRESH_KEY = "k9" * 30
 FRESH_GATEWAY_SECRET = "g7" * 20
-
-
-def clean_env(**env: str) -> dict[str, str]:
-    """This process's environment without any DJANGO_/WSGATEWAY_/AWS_ variable, plus ``env``."""
-    kept = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WSGATEWAY_", "AWS_"))}
-    return {**kept, **env}
 
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
