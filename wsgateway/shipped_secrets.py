@@ -23,8 +23,9 @@ __all__ = [
 
 #: The demo's Django SECRET_KEY (only ever used with ``WSGATEWAY_DEMO=1``).
 DEMO_SECRET_KEY = "wsgateway-demo-insecure-secret-key-change-me"  # noqa: S105 (public by design)
-#: The demo's gateway secret (only ever used with ``WSGATEWAY_DEMO=1``).
-DEMO_GATEWAY_SECRET = "demo-gateway-secret"  # noqa: S105 (public by design)
+#: The demo's gateway secret (only ever used with ``WSGATEWAY_DEMO=1``); 32+ characters of the
+#: alphabet a static mapping value allows, like any gateway secret.
+DEMO_GATEWAY_SECRET = "wsgateway-demo-public-gateway-secret-never-use"  # noqa: S105 (public by design)
 #: Credentials boto3 signs with against the local emulator in demo mode.
 DEMO_AWS_ACCESS_KEY_ID = "wsgateway-local"
 DEMO_AWS_SECRET_ACCESS_KEY = "wsgateway-local-secret"  # noqa: S105 (public by design)
@@ -37,6 +38,7 @@ SHIPPED_SECRETS: frozenset[str] = frozenset(
         DEMO_SECRET_KEY,
         DEMO_GATEWAY_SECRET,
         DEMO_AWS_SECRET_ACCESS_KEY,
+        "demo-gateway-secret",
         "compose-demo-secret-key-change-me-0123456789abcdef",
         "compose-gateway-secret-change-me",
         "<long random string>",
