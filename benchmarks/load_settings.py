@@ -16,6 +16,11 @@ from __future__ import annotations
 
 import os
 
+# worker.settings refuses to load without its secrets (outside demo mode); this run's own values,
+# set below, are the ones in force.
+os.environ.setdefault("DJANGO_SECRET_KEY", "load-benchmark-secret-key-not-for-production")
+os.environ.setdefault("WSGATEWAY_GATEWAY_SECRETS", "load-benchmark-gateway-secret")
+
 from worker.settings import *  # noqa: F403
 from worker.settings import DATABASES, LOGGING, WSGATEWAY
 

@@ -69,6 +69,16 @@ def with_parent_death_signal(argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-c", _PARENT_DEATH_SHIM, str(os.getpid()), *argv]
 
 
+#: Printed with the URL: this stack runs on public secrets and must stay on this machine.
+DEMO_MODE_BANNER = (
+    "*" * 78,
+    "*  DEMO MODE (WSGATEWAY_DEMO=1): DEBUG on, a PUBLIC SECRET_KEY and gateway secret,",
+    "*  emulator credentials. Everything listens on 127.0.0.1 only; never expose it.",
+    "*  A deployment sets its own secrets: see docs/security.md.",
+    "*" * 78,
+)
+
+
 class DemoError(RuntimeError):
     """A step of the demo failed to start (the message says which and why)."""
 
@@ -348,6 +358,9 @@ class DemoStack:
         self.env = {
             **base_env,
             "DJANGO_SETTINGS_MODULE": "worker.settings",
+            # Demo mode: public secrets and emulator credentials (worker/settings.py); every
+            # process announces it, and nothing outside demo mode accepts these values.
+            "WSGATEWAY_DEMO": "1",
             "DJANGO_DEBUG": "1",
             "DJANGO_ALLOWED_HOSTS": f"{self.host},localhost",
             "DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}",
@@ -397,6 +410,7 @@ class DemoStack:
         """What to print once everything runs."""
         pids = " ".join(f"{child.name}={child.pid}" for child in self.running())
         return [
+            *DEMO_MODE_BANNER,
             f"open {self.url}/rooms/lobby/",
             f"log in as alice or bob, password: {self.options.password}",
             f"admin (sessions, gateways): {self.url}/admin/   emulator: {self.emulator_url}",

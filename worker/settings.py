@@ -1,32 +1,48 @@
 """Settings of the runnable project (demo, docker-compose, the worker).
 
-Everything comes from the environment, with embedded defaults that work on a fresh machine:
+Secure by default: DEBUG is off and start-up refuses (``ImproperlyConfigured``) a missing
+``DJANGO_SECRET_KEY`` or ``WSGATEWAY_GATEWAY_SECRETS``, unless the explicit demo mode is on:
+``WSGATEWAY_DEMO=1`` (set by ``python3 dev.py demo``) fills them with public demo values
+(:mod:`wsgateway.shipped_secrets`) and says so loudly on every start. System check
+``wsgateway.E010`` refuses those public values outside demo mode, and ``check --deploy`` refuses
+demo mode itself (``wsgateway.E011``).
 
+Everything comes from the environment:
+
+- ``WSGATEWAY_DEMO``: the local demo mode (public secrets, emulator credentials); default off.
 - ``DATABASE_URL``: ``sqlite:///path`` or ``postgres://user@host:port/name`` (default: SQLite file).
 - ``CELERY_BROKER_URL`` / ``REDIS_URL``: the broker (default ``redis://127.0.0.1:6379/0``).
-- ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS`` (comma separated),
-  ``DJANGO_CSRF_TRUSTED_ORIGINS`` (comma separated), ``DJANGO_SERVE_STATIC`` (let Django serve
-  static files behind gunicorn; default: DEBUG), ``DJANGO_STATIC_ROOT``.
+- ``DJANGO_SECRET_KEY`` (required), ``DJANGO_DEBUG`` (default off), ``DJANGO_ALLOWED_HOSTS``
+  (comma separated), ``DJANGO_CSRF_TRUSTED_ORIGINS`` (comma separated), ``DJANGO_SERVE_STATIC``
+  (let Django serve static files behind gunicorn; default: DEBUG), ``DJANGO_STATIC_ROOT``.
 - ``AWS_REGION_NAME``, ``WSGATEWAY_ENDPOINT_URL`` (point every AWS call at the emulator),
-  ``WSGATEWAY_GATEWAY_SECRETS`` (comma separated), ``WSGATEWAY_ALLOWED_ORIGINS`` (comma separated),
-  ``DEMO_PUBLIC_EMULATOR_URL`` (the emulator's ``ws://`` address as browsers see it).
+  ``WSGATEWAY_GATEWAY_SECRETS`` (comma separated, required), ``WSGATEWAY_ALLOWED_ORIGINS`` (comma
+  separated), ``DEMO_PUBLIC_EMULATOR_URL`` (the emulator's ``ws://`` address as browsers see it).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab  # noqa: F401  (documented for projects that copy this file)
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
+
+from wsgateway import shipped_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def _env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    return _split(os.environ.get(name, default))
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -34,10 +50,34 @@ def _env_bool(name: str, default: bool) -> bool:
     return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = _env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "wsgateway-demo-insecure-secret-key-change-me" if DEBUG else ""
-)
+_GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+
+
+def _required_secret(name: str, demo_value: str) -> str:
+    """The environment's ``name``; the public ``demo_value`` only in demo mode; else refuse to start."""
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    if WSGATEWAY_DEMO:
+        return demo_value
+    raise ImproperlyConfigured(
+        f"{name} is not set. Generate one with {_GENERATE} and export it, "
+        "or run the local demo (python3 dev.py demo, which sets WSGATEWAY_DEMO=1)."
+    )
+
+
+#: Explicit local demo mode: public secrets allowed (read by wsgateway.checks_deploy).
+WSGATEWAY_DEMO = _env_bool("WSGATEWAY_DEMO", False)
+if WSGATEWAY_DEMO:
+    # Every process of the demo (web, worker, beat, manage.py) says it once, on stderr.
+    print(
+        "*** WSGATEWAY DEMO MODE: public secrets and emulator credentials; local use only, "
+        "never expose it. ***",
+        file=sys.stderr,
+        flush=True,
+    )
+DEBUG = _env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = _required_secret("DJANGO_SECRET_KEY", shipped_secrets.DEMO_SECRET_KEY)
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -111,7 +151,9 @@ LOGIN_REDIRECT_URL = "/"
 AWS_REGION_NAME = os.environ.get("AWS_REGION_NAME", "us-east-1")
 _endpoint = os.environ.get("WSGATEWAY_ENDPOINT_URL", "")
 WSGATEWAY: dict[str, Any] = {
-    "GATEWAY_SECRETS": _env_list("WSGATEWAY_GATEWAY_SECRETS", "demo-gateway-secret" if DEBUG else ""),
+    "GATEWAY_SECRETS": _split(
+        _required_secret("WSGATEWAY_GATEWAY_SECRETS", shipped_secrets.DEMO_GATEWAY_SECRET)
+    ),
     "ALLOWED_ORIGINS": _env_list("WSGATEWAY_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000"),
 }
 if _endpoint:
@@ -119,10 +161,10 @@ if _endpoint:
 # Demo pages only: the emulator's address as the browser sees it, when it differs from the one
 # the containers use (docker-compose: emulator:4510 inside, localhost:4510 outside).
 DEMO_PUBLIC_EMULATOR_URL = os.environ.get("DEMO_PUBLIC_EMULATOR_URL", "")
-if DEBUG and not os.environ.get("AWS_ACCESS_KEY_ID"):
-    # The emulator accepts any SigV4 signature; boto3 still needs credentials to sign with.
-    AWS_ACCESS_KEY_ID = "wsgateway-local"
-    AWS_SECRET_ACCESS_KEY = "wsgateway-local-secret"  # noqa: S105 (emulator-only credentials)
+if WSGATEWAY_DEMO and not os.environ.get("AWS_ACCESS_KEY_ID"):
+    # The demo's emulator listens on loopback only; boto3 still needs credentials to sign with.
+    AWS_ACCESS_KEY_ID = shipped_secrets.DEMO_AWS_ACCESS_KEY_ID
+    AWS_SECRET_ACCESS_KEY = shipped_secrets.DEMO_AWS_SECRET_ACCESS_KEY
 
 # --- Celery ---
 CELERY_BROKER_URL = os.environ.get(

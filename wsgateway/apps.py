@@ -11,7 +11,8 @@ class WsGatewayConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from wsgateway import checks, signals
+        from wsgateway import checks, checks_deploy, signals
 
         checks.register()
+        checks_deploy.register()
         signals.connect_receivers()

@@ -1105,21 +1105,25 @@ class WebSocketToken(models.Model):
         return row
 
     @classmethod
-    def consume(cls, token_value: str, session_key: str, max_age_seconds: int = 60) -> WebSocketToken | None:
+    def consume(
+        cls, token_value: str, session_key: str | None, max_age_seconds: int = 60
+    ) -> WebSocketToken | None:
         """The token row (with its user), consumed; ``None`` when it is not valid.
 
-        Valid: unused, issued to this session no more than ``max_age_seconds`` ago, and issued
-        under the user's current password (the recorded auth hash still matches). Consumption
-        is one conditional UPDATE, so of two concurrent attempts exactly one wins.
+        Valid: unused, issued no more than ``max_age_seconds`` ago, under the user's current
+        password (the recorded auth hash still matches) and, when ``session_key`` is given,
+        issued to that Django session. ``session_key=None`` (a ``$connect`` that carries no
+        cookie, e.g. on the default execute-api host) accepts the token alone; its row's
+        ``session_key`` names the session it binds the socket to. Consumption is one
+        conditional UPDATE, so of two concurrent attempts exactly one wins.
         """
-        if not isinstance(token_value, str) or not token_value or not session_key or len(token_value) > 512:
+        if not isinstance(token_value, str) or not token_value or session_key == "" or len(token_value) > 512:
             return None
         now = timezone.now()
-        row = (
-            cls.objects.select_related("user")
-            .filter(token=token_hash(token_value), session_key=session_key_hash(session_key))
-            .first()
-        )
+        rows = cls.objects.select_related("user").filter(token=token_hash(token_value))
+        if session_key is not None:
+            rows = rows.filter(session_key=session_key_hash(session_key))
+        row = rows.first()
         if row is None or row.used or now - row.created_at > timedelta(seconds=max_age_seconds):
             return None
         if not auth_hash_matches(row.auth_hash, row.user):

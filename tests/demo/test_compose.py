@@ -23,6 +23,8 @@ SERVICES = {"redis", "postgres", "web", "worker", "beat", "flower", "emulator"}
 APP_SERVICES = {"web", "worker", "beat", "flower", "emulator"}
 # Read by boto3's credential chain rather than by settings (real AWS may use an IAM role instead).
 BOTO3_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+# Read by Flower itself (its options from the environment).
+FLOWER_ENV = {"FLOWER_BASIC_AUTH"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,8 @@ def argv_list(command: Any) -> list[list[str]]:
 
 def settings_env_names() -> set[str]:
     source = (ROOT / "worker" / "settings.py").read_text()
-    return set(re.findall(r"""(?:os\.environ\.get|_env_list|_env_bool)\(\s*["']([A-Z0-9_]+)["']""", source))
+    readers = r"(?:os\.environ\.get|_env_list|_env_bool|_required_secret)"
+    return set(re.findall(readers + r"""\(\s*["']([A-Z0-9_]+)["']""", source))
 
 
 def test_services_healthchecks_and_start_order(compose) -> None:
@@ -84,7 +87,7 @@ def test_configuration_comes_from_the_environment_settings_read(compose) -> None
     assert {"DATABASE_URL", "CELERY_BROKER_URL", "WSGATEWAY_ENDPOINT_URL", "DJANGO_SECRET_KEY"} <= read
     for name in APP_SERVICES:
         env = compose["services"][name]["environment"]
-        unknown = set(env) - read - BOTO3_ENV - {"DJANGO_SETTINGS_MODULE"}
+        unknown = set(env) - read - BOTO3_ENV - FLOWER_ENV - {"DJANGO_SETTINGS_MODULE"}
         assert not unknown, f"{name}: {sorted(unknown)} are not read by worker/settings.py"
         assert env["DJANGO_SETTINGS_MODULE"] == "worker.settings"
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
@@ -96,6 +99,10 @@ _CHECK = r"""
 import importlib, importlib.metadata, importlib.util, json, os, sys
 os.environ["DJANGO_SETTINGS_MODULE"] = "worker.settings"
 os.environ["DATABASE_URL"] = "sqlite:///" + sys.argv[1]
+# As in the containers: secrets of their own (compose requires them), no demo mode.
+os.environ.pop("WSGATEWAY_DEMO", None)
+os.environ["DJANGO_SECRET_KEY"] = "k" * 50
+os.environ["WSGATEWAY_GATEWAY_SECRETS"] = "g" * 40
 import django
 django.setup()
 from django.core.management import get_commands

@@ -105,7 +105,13 @@ def test_refused_connects_leave_no_session(
     cases = [
         (socket_url(emulator, ws_api, f"token={browser.token()}"), "https://evil.example.org", cookie, 403),
         (socket_url(emulator, ws_api, "token=forged"), ORIGIN, cookie, 401),
-        (socket_url(emulator, ws_api, f"token={browser.token()}"), ORIGIN, {}, 401),  # cookie missing
+        # A cookie of another session (a custom domain sharing the cookie domain sends one).
+        (
+            socket_url(emulator, ws_api, f"token={browser.token()}"),
+            ORIGIN,
+            {"Cookie": "sessionid=other"},
+            401,
+        ),
     ]
     for url, origin, headers, status in cases:
         with pytest.raises(InvalidStatus) as refused:

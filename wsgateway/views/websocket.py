@@ -127,6 +127,8 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     body: dict[str, Any]
     client_ip: str | None = None
     connect_user: AbstractBaseUser | None = None
+    #: Keyed hash of the Django session a ``$connect`` binds its socket to (see _authenticate_connect).
+    connect_session_hash: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -323,13 +325,12 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             raise EventRefused(400, "connection_refused", reason or "The connection was refused.")
         ConnectionRateLimit.record_attempt(self.client_ip or "", user, successful=True)
         now = timezone.now()
-        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
         session = WebSocketSession.objects.create(
             connection_id=self.connection_id,
             channel_name=channel_name,
             user=cast(Any, user),
             api_gateway=self.gateway,
-            session_key_hash=session_key_hash(session_key) if session_key else "",
+            session_key_hash=self.connect_session_hash,
             # The hash the token was issued under (a password changed since refuses the token).
             auth_hash=self._session_auth_hash(user),
             source_ip=self.client_ip,
@@ -350,17 +351,23 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         """
         session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
         if not (wsgateway_settings.REQUIRE_TOKEN and self.USE_WS_TOKEN):
+            self.connect_session_hash = session_key_hash(session_key) if session_key else ""
             return self._user_from_session(request, session_key), None
         token = request.GET.get(wsgateway_settings.TOKEN_QUERY_PARAM, "")
         if not token:
             return None, EventRefused(401, "missing_token", "A connect token is required.")
-        # The token row is bound to the session key's hash and names its user: two queries,
-        # and the Django session itself is never loaded.
+        # The token row names its user, the hash of the Django session it was issued to and the
+        # user's auth hash at issue: two queries, and the Django session itself is never loaded.
+        # A browser sends the site's cookie only to a host in the site's cookie domain (a custom
+        # domain), never to the default {api}.execute-api.{region}.amazonaws.com: without a
+        # cookie the token alone proves the user and binds the socket to its session; with one,
+        # it must be that session.
         consumed = WebSocketToken.consume(
-            token, session_key, max_age_seconds=wsgateway_settings.TOKEN_MAX_AGE_SECONDS
+            token, session_key or None, max_age_seconds=wsgateway_settings.TOKEN_MAX_AGE_SECONDS
         )
         user = consumed.user if consumed is not None else None
         self.connect_auth_hash = consumed.auth_hash if consumed is not None else ""
+        self.connect_session_hash = consumed.session_key if consumed is not None else ""
         if user is None:
             return None, EventRefused(
                 401, "invalid_token", "The token is unknown, used, expired or not issued to this session."
