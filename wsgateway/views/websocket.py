@@ -98,7 +98,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     # --- the reference package's class attributes (same names and meanings) ---
     #: Handlers a message may select. Empty: the reference's automatic list (``"default"``,
     #: ``ADDITIONAL_ALLOWED_HANDLERS`` and the class's own ``(self, request, …)`` methods).
-    ALLOWED_HANDLERS: ClassVar[Collection[str]] = frozenset()
+    ALLOWED_HANDLERS: Collection[str] = frozenset()
     #: Added to the automatic list when ``ALLOWED_HANDLERS`` is empty.
     ADDITIONAL_ALLOWED_HANDLERS: ClassVar[Collection[str]] = ()
     #: Body keys naming the handler: ``handler_selection_key`` first, then ``route_selection_key``.
@@ -110,8 +110,8 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     USE_WS_TOKEN: ClassVar[bool] = True
     #: Count ``$connect`` attempts per IP and user; 0 means the ``WSGATEWAY``/``WEBSOCKETS`` setting.
     RATE_LIMIT_ENABLED: ClassVar[bool] = True
-    RATE_LIMIT_MAX_ATTEMPTS: ClassVar[int] = 0
-    RATE_LIMIT_WINDOW_MINUTES: ClassVar[int] = 0
+    RATE_LIMIT_MAX_ATTEMPTS: int = 0
+    RATE_LIMIT_WINDOW_MINUTES: int = 0
     #: Accept events from this API id only (``None``: any registered ``ApiGateway``).
     aws_api_gateway_id: ClassVar[str | None] = None
     #: With ``CHECK_CONNECT_USERAGENT``, ``$connect`` must come with ``<prefix><api id>``.
@@ -124,7 +124,6 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     gateway: ApiGateway
     connection_id: str
     session: WebSocketSession | None = None
-    body: dict[str, Any]
     client_ip: str | None = None
     connect_user: AbstractBaseUser | None = None
 
@@ -134,6 +133,41 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         cls._registered_handlers = handler_table.registered_handlers(cls)
 
     _registered_handlers: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # As the reference does per instance: the effective handler list and rate limits, readable
+        # (and changeable) as attributes.
+        if not self.ALLOWED_HANDLERS:
+            automatic = handler_table.automatic_handlers(type(self), WebSocketView)
+            self.ALLOWED_HANDLERS = {"default", *self.ADDITIONAL_ALLOWED_HANDLERS, *automatic}
+        if not self.RATE_LIMIT_MAX_ATTEMPTS:
+            self.RATE_LIMIT_MAX_ATTEMPTS = wsgateway_settings.CONNECT_RATE_LIMIT_ATTEMPTS
+        if not self.RATE_LIMIT_WINDOW_MINUTES:
+            self.RATE_LIMIT_WINDOW_MINUTES = wsgateway_settings.CONNECT_RATE_LIMIT_WINDOW_MINUTES
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The message as a dict (``{}`` for no body or one that is not a JSON object).
+
+        :meth:`handle_message` reads it strictly (refusing bad JSON) before a handler runs; read
+        elsewhere, e.g. in a hook, a body that cannot be used is ``{}``, as in the reference.
+        """
+        parsed = self.__dict__.get("_body")
+        if parsed is None:
+            request = getattr(self, "request", None)
+            parsed = {}
+            if request is not None and request.method == "POST":
+                try:
+                    parsed = parse_message_body(request, wsgateway_settings.MAX_MESSAGE_BYTES)
+                except EventRefused:
+                    parsed = {}
+            self.__dict__["_body"] = parsed
+        return parsed
+
+    @body.setter
+    def body(self, value: dict[str, Any]) -> None:
+        self.__dict__["_body"] = value
 
     # --- the reference package's names for the event's gateway and session ---
 
@@ -167,7 +201,6 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             return self.http_method_not_allowed(request, *args, **kwargs)
         route = str(kwargs.get("route", DEFAULT))
         self.route = route
-        self.body = {}
         try:
             try:
                 self._check_transport(request)
@@ -235,6 +268,15 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             raise EventRefused(400, "invalid_connection_id", "The connection id is malformed.")
         return connection_id
 
+    def _ensure_event_context(self, request: HttpRequest) -> None:
+        # connect()/disconnect() called directly (as the reference's subclasses and tests may)
+        # rather than through dispatch(): read the gateway and connection id the same way.
+        if "gateway" not in self.__dict__:
+            self._check_transport(request)
+            self.gateway = self._gateway(request)
+        if "connection_id" not in self.__dict__:
+            self.connection_id = self._connection_id(request)
+
     def _check_connect_user_agent(self, request: HttpRequest) -> None:
         # Off by default, as in the reference: API Gateway forwards the browser's User-Agent on
         # $connect for some APIs. A sanity check, not authentication (the secret is that).
@@ -253,6 +295,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         a refusal comes back as its response (through the response hooks), not as an exception.
         """
         try:
+            self._ensure_event_context(request)
             return self.handle_connect(request)
         except EventRefused as refusal:
             return self.refused(request, refusal, *args, **kwargs)
@@ -304,9 +347,8 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             allowed, _count = ConnectionRateLimit.check_rate_limit(
                 self.client_ip or "",
                 user,
-                max_attempts=self.RATE_LIMIT_MAX_ATTEMPTS or wsgateway_settings.CONNECT_RATE_LIMIT_ATTEMPTS,
-                window_minutes=self.RATE_LIMIT_WINDOW_MINUTES
-                or wsgateway_settings.CONNECT_RATE_LIMIT_WINDOW_MINUTES,
+                max_attempts=self.RATE_LIMIT_MAX_ATTEMPTS,
+                window_minutes=self.RATE_LIMIT_WINDOW_MINUTES,
             )
             if not allowed:
                 raise EventRefused(429, "rate_limited", "Too many connection attempts; try again later.")
@@ -390,6 +432,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         Override it and call ``super().disconnect(request, *args, **kwargs)``.
         """
         try:
+            self._ensure_event_context(request)
             return self.handle_disconnect(request)
         except EventRefused as refusal:
             return self.refused(request, refusal, *args, **kwargs)
@@ -504,12 +547,8 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         return self.route if self.route != DEFAULT else None
 
     def _allowed_handler_names(self) -> set[str]:
-        names = set(self.allowed_handlers)
-        if self.ALLOWED_HANDLERS:
-            return names | set(self.ALLOWED_HANDLERS)
-        # The reference package's automatic list, when a class lists no ALLOWED_HANDLERS.
-        automatic = handler_table.automatic_handlers(type(self), WebSocketView)
-        return names | {"default", *self.ADDITIONAL_ALLOWED_HANDLERS, *automatic}
+        # ALLOWED_HANDLERS holds the reference's automatic list when the class set none (__init__).
+        return set(self.allowed_handlers) | set(self.ALLOWED_HANDLERS)
 
     def _handler_method(self, name: str) -> Any:
         """The bound method messages naming ``name`` run, or ``None``: never a view attribute."""
@@ -641,16 +680,33 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
 
     # ------------------------------------------------------------------ built-in handlers
 
-    def change_channel(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Move this connection to ``body["channel"]`` if the user may join it."""
+    def change_channel(self, body: dict[str, Any] | HttpRequest) -> Any:
+        """Move this connection to ``body["channel"]`` if the user may join it.
+
+        Also callable the reference's way, ``change_channel(request)`` (it then reads
+        ``self.body``); a refusal then comes back as its response instead of an exception.
+        """
+        request = getattr(self, "request", None)
+        if isinstance(body, HttpRequest):
+            request, body = body, self.body
+            try:
+                return self._move_to_channel(request, body)
+            except EventRefused as refusal:
+                return self.refused(request, refusal)
+        assert request is not None
+        return self._move_to_channel(request, body)
+
+    def _move_to_channel(self, request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
         channel_name = body.get("channel")
         if not isinstance(channel_name, str) or not self._is_valid_channel_name(channel_name):
             raise EventRefused(400, "invalid_channel", "'channel' must be a valid channel name.")
-        if not self.can_join_channel(self.request, channel_name):
+        if not self.can_join_channel(request, channel_name):
             raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
         session = self.session
         assert session is not None
-        WebSocketSession.objects.filter(pk=session.pk).update(channel_name=channel_name)
+        WebSocketSession.objects.filter(pk=session.pk).update(
+            channel_name=channel_name, updated_on=timezone.now()
+        )
         session.channel_name = channel_name
         return {"channel": channel_name}
 
