@@ -409,12 +409,15 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         return user, None
 
     def _user_from_session(self, request: HttpRequest, session_key: str) -> AbstractBaseUser | None:
-        # REQUIRE_TOKEN=False: load the user from the Django session: the session row and the
-        # user row, in place of the token's read and consume.
-        if not session_key or not hasattr(request, "session"):
-            return None
-        user = auth.get_user(request)
-        return user if user.is_authenticated and user.is_active else None
+        # REQUIRE_TOKEN=False (or the view's USE_WS_TOKEN=False): the user Django's
+        # AuthenticationMiddleware put on the request, as the reference used, else the session
+        # cookie's: the session row and the user row, in place of the token's read and consume.
+        user: Any = getattr(request, "user", None)
+        if user is None:
+            if not session_key or not hasattr(request, "session"):
+                return None
+            user = auth.get_user(request)
+        return cast("AbstractBaseUser", user) if user.is_authenticated and user.is_active else None
 
     def _record_failed_attempt(self) -> None:
         if self.client_ip is None:
