@@ -240,11 +240,12 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     # ------------------------------------------------------------------ checks on every event
 
     def _check_transport(self, request: HttpRequest) -> None:
-        if not security.host_allowed(request):
-            raise EventRefused(400, "disallowed_host", "The Host header is not an allowed host.")
+        # The secret first, as in the reference: a forged event gets 403 whatever else it sends.
         if not security.secret_is_valid(request):
             # A forged event: the same answer whether the header is missing or wrong.
             raise EventRefused(403, "invalid_secret", "The gateway secret is missing or wrong.")
+        if not security.host_allowed(request):
+            raise EventRefused(400, "disallowed_host", "The Host header is not an allowed host.")
 
     def _gateway(self, request: HttpRequest) -> ApiGateway:
         api_id = request.headers.get("X-Amzn-Apigateway-Api-Id", "")
@@ -641,8 +642,9 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         elsewhere; :meth:`can_join_channel` then uses yours.
         """
         rules = list(ChannelPermission.objects.filter(channel_name=channel_name))
+        gateway = self.api_gateway
         # getattr: rows without a gateway field apply to every gateway.
-        for wanted in (self.gateway.pk, None):
+        for wanted in (gateway.pk if gateway is not None else None, None):
             for rule in rules:
                 if getattr(rule, "api_gateway_id", None) == wanted:
                     return rule
@@ -660,11 +662,13 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             and type(self).get_channel_permission is WebSocketView.get_channel_permission
         ):
             # The model decides (one query), the same rule sending to a channel follows.
-            return ChannelPermission.user_may_join(channel_name, request.user, self.gateway)
+            return ChannelPermission.user_may_join(
+                channel_name, getattr(request, "user", None), self.api_gateway
+            )
         rule = self.get_channel_permission(channel_name)
         if rule is None:
             return self.ALLOW_UNLISTED_CHANNELS
-        return rule.allows(request.user)
+        return rule.allows(getattr(request, "user", None))
 
     def _is_valid_channel_name(self, channel_name: Any) -> bool:
         return isinstance(channel_name, str) and security.channel_name_valid(channel_name)
@@ -686,16 +690,17 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     def change_channel(self, body: dict[str, Any] | HttpRequest) -> Any:
         """Move this connection to ``body["channel"]`` if the user may join it.
 
-        Also callable the reference's way, ``change_channel(request)`` (it then reads
-        ``self.body``); a refusal then comes back as its response instead of an exception.
+        Also callable the reference's way, ``change_channel(request)``: it then reads ``self.body``,
+        returns ``None`` on success and a refusal as its response instead of an exception.
         """
         request = getattr(self, "request", None)
         if isinstance(body, HttpRequest):
             request, body = body, self.body
             try:
-                return self._move_to_channel(request, body)
+                self._move_to_channel(request, body)
             except EventRefused as refusal:
                 return self.refused(request, refusal)
+            return None  # the reference's answer: dispatch() then answers {}
         assert request is not None
         return self._move_to_channel(request, body)
 
