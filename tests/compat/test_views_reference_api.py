@@ -188,3 +188,12 @@ def test_the_reference_names_for_gateway_and_session(events: EventClient, browse
     view = WebSocketView(api_gateway="g", websocket_session="s")
     assert (view.api_gateway, view.gateway, view.websocket_session, view.session) == ("g", "g", "s", "s")
     make_browser("bob")  # a second user exists; nothing above depended on alice only
+
+
+def test_api_ids_written_by_hand_with_dashes_are_found() -> None:
+    from wsgateway.gateway_cache import get_gateway
+    from wsgateway.models import ApiGateway
+
+    gateway = ApiGateway.objects.create(api_name="hand-made", api_id="APIGateway-1")
+    assert get_gateway("APIGateway-1") == gateway
+    assert get_gateway("APIGateway 1") is None and get_gateway("x" * 65) is None
