@@ -120,7 +120,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
 
     # Set while an event is handled.
     request: HttpRequest
-    route: str
+    route: str = DEFAULT
     gateway: ApiGateway
     connection_id: str
     session: WebSocketSession | None = None
@@ -244,7 +244,9 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         if not security.secret_is_valid(request):
             # A forged event: the same answer whether the header is missing or wrong.
             raise EventRefused(403, "invalid_secret", "The gateway secret is missing or wrong.")
-        if not security.host_allowed(request):
+        # The Host matters where a browser is involved, on $connect (WSGATEWAY["ALLOWED_HOSTS"]);
+        # later events are proven by the secret alone, as in the reference.
+        if self.route == CONNECT and not security.host_allowed(request):
             raise EventRefused(400, "disallowed_host", "The Host header is not an allowed host.")
 
     def _gateway(self, request: HttpRequest) -> ApiGateway:
@@ -295,6 +297,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         Override it and call ``super().connect(request, *args, **kwargs)`` to act on the answer;
         a refusal comes back as its response (through the response hooks), not as an exception.
         """
+        self.route = CONNECT
         try:
             self._ensure_event_context(request)
             return self.handle_connect(request)
@@ -435,6 +438,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
 
         Override it and call ``super().disconnect(request, *args, **kwargs)``.
         """
+        self.route = DISCONNECT
         try:
             self._ensure_event_context(request)
             return self.handle_disconnect(request)
