@@ -254,7 +254,8 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         if not api_id:
             raise EventRefused(400, "missing_api_id", "The X-Amzn-Apigateway-Api-Id header is missing.")
         pinned = self.aws_api_gateway_id
-        gateway = get_gateway(api_id) if not pinned or constant_time_compare(pinned, api_id) else None
+        # Plain comparisons: API ids and User-Agents are public, not secrets.
+        gateway = get_gateway(api_id) if not pinned or pinned == api_id else None
         if gateway is None:
             raise EventRefused(404, "unknown_gateway", "No API Gateway is registered with this API id.")
         return gateway
@@ -286,7 +287,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         if not self.CHECK_CONNECT_USERAGENT:
             return
         expected = f"{self.expected_useragent_prefix}{self.gateway.api_id}"
-        if not constant_time_compare(request.headers.get("User-Agent", ""), expected):
+        if request.headers.get("User-Agent", "") != expected:
             raise EventRefused(400, "invalid_user_agent", "Unexpected User-Agent.")
 
     # ------------------------------------------------------------------ $connect
