@@ -13,7 +13,7 @@ from tests.compat.urls import HookedView
 from tests.ingestion.conftest import Browser, EventClient, error_code, make_browser, new_connection_id
 from wsgateway.models import ChannelPermission, ConnectionRateLimit, WebSocketSession
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("compat_urls")]
 
 
 def open_on(events: EventClient, browser: Browser, base: str, **kwargs: Any) -> str:
