@@ -242,7 +242,9 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     def _check_transport(self, request: HttpRequest) -> None:
         # The secret first, as in the reference: a forged event gets 403 whatever else it sends.
         if not security.secret_is_valid(request):
-            # A forged event: the same answer whether the header is missing or wrong.
+            # A forged event: the same answer whether the header is missing or wrong, and a log
+            # line that never shows what was sent.
+            log.warning("wsgateway: refused an event without a valid gateway secret (route %s)", self.route)
             raise EventRefused(403, "invalid_secret", "The gateway secret is missing or wrong.")
         # The Host matters where a browser is involved, on $connect (WSGATEWAY["ALLOWED_HOSTS"]);
         # later events are proven by the secret alone, as in the reference.
