@@ -147,12 +147,15 @@ def test_allow_unlisted_channels_false_refuses_channels_without_a_rule(
 
 
 def test_forged_secret_goes_through_the_invalid_gateway_secret_hook(
-    events: EventClient, browser: Browser
+    events: EventClient, browser: Browser, caplog: Any
 ) -> None:
-    events.secret = "forged"
+    events.secret = "forged-secret-value"
     events.base = "/hooked/ws/"
-    response = events.open(browser)
+    with caplog.at_level("WARNING", logger="wsgateway.views"):
+        response = events.open(browser)
     assert response.status_code == 403 and error_code(response) == "invalid_secret"
+    assert any("without a valid gateway secret" in r.getMessage() for r in caplog.records)
+    assert "forged-secret-value" not in caplog.text
 
 
 # --- per-view switches: USE_WS_TOKEN, RATE_LIMIT_ENABLED, CHECK_PERMISSIONS_ON_CONNECT -------------
