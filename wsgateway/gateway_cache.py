@@ -16,6 +16,7 @@ provisioned API must be found at once.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.cache import cache
@@ -27,7 +28,7 @@ from wsgateway.models import ApiGateway
 __all__ = ["cache_key", "connect_invalidation", "get_gateway", "invalidate"]
 
 _KEY_PREFIX = "wsgateway:gateway:v1:"
-_MAX_API_ID_LENGTH = 64
+_API_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def cache_key(api_id: str) -> str:
@@ -37,8 +38,8 @@ def cache_key(api_id: str) -> str:
 
 def get_gateway(api_id: str) -> ApiGateway | None:
     """The gateway whose AWS API id is ``api_id``, or ``None``; at most one query, none when cached."""
-    if not api_id or len(api_id) > _MAX_API_ID_LENGTH or not api_id.isascii() or not api_id.isalnum():
-        return None  # AWS API ids are short alphanumerics; anything else cannot be a row
+    if not _API_ID_RE.fullmatch(api_id):
+        return None  # AWS API ids are short alphanumerics (rows made by hand may add - and _)
     timeout = wsgateway_settings.GATEWAY_CACHE_SECONDS
     if timeout > 0:
         cached = cache.get(cache_key(api_id))

@@ -1,4 +1,5 @@
-"""The ingestion tests' gateway, browsers and event client, pointed at tests.compat.urls."""
+"""The ingestion tests' gateway, browsers and event client, and ``compat_urls`` (the views of
+tests.compat.urls) for the view conformance tests that use it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.ingestion.conftest import (  # noqa: F401  (fixtures)
 )
 
 
-@pytest.fixture(autouse=True)
-def _compat_urls(settings: Any) -> None:
+@pytest.fixture
+def compat_urls(settings: Any) -> None:
+    """Route requests to tests.compat.urls (the test project's URLs plus reference-style views)."""
     settings.ROOT_URLCONF = "tests.compat.urls"

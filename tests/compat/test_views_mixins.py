@@ -14,7 +14,7 @@ from django.views.generic import TemplateView
 from wsgateway.mixins import AddWebSocketRouteToContextMixin, AppChannelWebSocketMixin
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, WebSocketToken
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("compat_urls")]
 
 
 class Base:

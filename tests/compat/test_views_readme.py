@@ -20,7 +20,7 @@ from tests.ingestion.conftest import (
 )
 from wsgateway.views import WebSocketView
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("compat_urls")]
 
 
 def open_socket(events: EventClient, browser: Browser) -> str:

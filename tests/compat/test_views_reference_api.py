@@ -13,7 +13,7 @@ from tests.compat.urls import HookedView
 from tests.ingestion.conftest import Browser, EventClient, error_code, make_browser, new_connection_id
 from wsgateway.models import ChannelPermission, ConnectionRateLimit, WebSocketSession
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("compat_urls")]
 
 
 def open_on(events: EventClient, browser: Browser, base: str, **kwargs: Any) -> str:
@@ -147,12 +147,15 @@ def test_allow_unlisted_channels_false_refuses_channels_without_a_rule(
 
 
 def test_forged_secret_goes_through_the_invalid_gateway_secret_hook(
-    events: EventClient, browser: Browser
+    events: EventClient, browser: Browser, caplog: Any
 ) -> None:
-    events.secret = "forged"
+    events.secret = "forged-secret-value"
     events.base = "/hooked/ws/"
-    response = events.open(browser)
+    with caplog.at_level("WARNING", logger="wsgateway.views"):
+        response = events.open(browser)
     assert response.status_code == 403 and error_code(response) == "invalid_secret"
+    assert any("without a valid gateway secret" in r.getMessage() for r in caplog.records)
+    assert "forged-secret-value" not in caplog.text
 
 
 # --- per-view switches: USE_WS_TOKEN, RATE_LIMIT_ENABLED, CHECK_PERMISSIONS_ON_CONNECT -------------
@@ -188,3 +191,12 @@ def test_the_reference_names_for_gateway_and_session(events: EventClient, browse
     view = WebSocketView(api_gateway="g", websocket_session="s")
     assert (view.api_gateway, view.gateway, view.websocket_session, view.session) == ("g", "g", "s", "s")
     make_browser("bob")  # a second user exists; nothing above depended on alice only
+
+
+def test_api_ids_written_by_hand_with_dashes_are_found() -> None:
+    from wsgateway.gateway_cache import get_gateway
+    from wsgateway.models import ApiGateway
+
+    gateway = ApiGateway.objects.create(api_name="hand-made", api_id="APIGateway-1")
+    assert get_gateway("APIGateway-1") == gateway
+    assert get_gateway("APIGateway 1") is None and get_gateway("x" * 65) is None

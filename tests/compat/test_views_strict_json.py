@@ -12,7 +12,7 @@ from wsgateway import strict_json
 from wsgateway.fanout.messages import encode_message
 from wsgateway.models import WebSocketSession
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("compat_urls")]
 
 LIMIT = 128 * 1024
 

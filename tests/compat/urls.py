@@ -120,5 +120,5 @@ urlpatterns = [
     path("closed/ws/<slug:route>", ClosedChannelsView.as_view()),
     path("open/ws/<slug:route>", OpenView.as_view()),
     path("reply/ws/<slug:route>", ReplyView.as_view()),
-    path("", include("wsgateway.urls")),
+    path("", include("tests.urls")),
 ]

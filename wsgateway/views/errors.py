@@ -10,15 +10,44 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponseBadRequest, HttpResponseForbidden, HttpResponseGone, HttpResponseNotFound
+
 from wsgateway.exceptions import InvalidEventError
 from wsgateway.strict_json import StrictJsonResponse
 
 __all__ = ["EventRefused", "error_response"]
 
 
+class _JsonBadRequest(StrictJsonResponse, HttpResponseBadRequest):
+    pass
+
+
+class _JsonForbidden(StrictJsonResponse, HttpResponseForbidden):
+    pass
+
+
+class _JsonNotFound(StrictJsonResponse, HttpResponseNotFound):
+    pass
+
+
+class _JsonGone(StrictJsonResponse, HttpResponseGone):
+    pass
+
+
+# Code that checks ``isinstance(response, HttpResponseForbidden)`` (as the reference package's
+# users may) keeps working with the JSON answers.
+_CLASS_FOR_STATUS: dict[int, type[StrictJsonResponse]] = {
+    400: _JsonBadRequest,
+    403: _JsonForbidden,
+    404: _JsonNotFound,
+    410: _JsonGone,
+}
+
+
 def error_response(status: int, code: str, message: str) -> StrictJsonResponse:
-    """The JSON body of a refusal."""
-    return StrictJsonResponse({"error": code, "message": message}, status=status)
+    """The JSON body of a refusal (an ``HttpResponseBadRequest``/``Forbidden``/… for those codes)."""
+    response_class = _CLASS_FOR_STATUS.get(status, StrictJsonResponse)
+    return response_class({"error": code, "message": message}, status=status)
 
 
 class EventRefused(InvalidEventError):

@@ -104,22 +104,30 @@ def takes_request(function: Callable[..., Any]) -> bool:
     return first.name == "request" or first.kind is inspect.Parameter.VAR_POSITIONAL
 
 
-def automatic_handlers(cls: type, base: type) -> list[str]:
+def automatic_handlers(cls: type, base: type) -> tuple[str, ...]:
     """The reference's handler list for a class without ``ALLOWED_HANDLERS``: the public
     functions the class itself defines in the reference's convention, minus the view's own names.
 
     Only ``(self, request, …)`` methods count, so a wsgateway-style helper method is never
     exposed by accident (system check ``wsgateway.W005`` reports views that rely on this).
+    Computed once per class (views are instantiated per request).
     """
-    protected = protected_names(base)
-    return [
-        name
-        for name, value in vars(cls).items()
-        if not name.startswith("_")
-        and name not in protected
-        and inspect.isfunction(value)
-        and takes_request(value)
-    ]
+    found = _AUTOMATIC.get(cls)
+    if found is None:
+        protected = protected_names(base)
+        found = tuple(
+            name
+            for name, value in vars(cls).items()
+            if not name.startswith("_")
+            and name not in protected
+            and inspect.isfunction(value)
+            and takes_request(value)
+        )
+        _AUTOMATIC[cls] = found
+    return found
+
+
+_AUTOMATIC: dict[type, tuple[str, ...]] = {}
 
 
 def listed_handler_names(cls: type) -> set[str]:

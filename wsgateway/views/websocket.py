@@ -98,7 +98,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     # --- the reference package's class attributes (same names and meanings) ---
     #: Handlers a message may select. Empty: the reference's automatic list (``"default"``,
     #: ``ADDITIONAL_ALLOWED_HANDLERS`` and the class's own ``(self, request, …)`` methods).
-    ALLOWED_HANDLERS: ClassVar[Collection[str]] = frozenset()
+    ALLOWED_HANDLERS: Collection[str] = frozenset()
     #: Added to the automatic list when ``ALLOWED_HANDLERS`` is empty.
     ADDITIONAL_ALLOWED_HANDLERS: ClassVar[Collection[str]] = ()
     #: Body keys naming the handler: ``handler_selection_key`` first, then ``route_selection_key``.
@@ -110,8 +110,8 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     USE_WS_TOKEN: ClassVar[bool] = True
     #: Count ``$connect`` attempts per IP and user; 0 means the ``WSGATEWAY``/``WEBSOCKETS`` setting.
     RATE_LIMIT_ENABLED: ClassVar[bool] = True
-    RATE_LIMIT_MAX_ATTEMPTS: ClassVar[int] = 0
-    RATE_LIMIT_WINDOW_MINUTES: ClassVar[int] = 0
+    RATE_LIMIT_MAX_ATTEMPTS: int = 0
+    RATE_LIMIT_WINDOW_MINUTES: int = 0
     #: Accept events from this API id only (``None``: any registered ``ApiGateway``).
     aws_api_gateway_id: ClassVar[str | None] = None
     #: With ``CHECK_CONNECT_USERAGENT``, ``$connect`` must come with ``<prefix><api id>``.
@@ -120,11 +120,10 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
 
     # Set while an event is handled.
     request: HttpRequest
-    route: str
+    route: str = DEFAULT
     gateway: ApiGateway
     connection_id: str
     session: WebSocketSession | None = None
-    body: dict[str, Any]
     client_ip: str | None = None
     connect_user: AbstractBaseUser | None = None
     #: Keyed hash of the Django session a ``$connect`` binds its socket to (see _authenticate_connect).
@@ -136,6 +135,41 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         cls._registered_handlers = handler_table.registered_handlers(cls)
 
     _registered_handlers: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # As the reference does per instance: the effective handler list and rate limits, readable
+        # (and changeable) as attributes.
+        if not self.ALLOWED_HANDLERS:
+            automatic = handler_table.automatic_handlers(type(self), WebSocketView)
+            self.ALLOWED_HANDLERS = {"default", *self.ADDITIONAL_ALLOWED_HANDLERS, *automatic}
+        if not self.RATE_LIMIT_MAX_ATTEMPTS:
+            self.RATE_LIMIT_MAX_ATTEMPTS = wsgateway_settings.CONNECT_RATE_LIMIT_ATTEMPTS
+        if not self.RATE_LIMIT_WINDOW_MINUTES:
+            self.RATE_LIMIT_WINDOW_MINUTES = wsgateway_settings.CONNECT_RATE_LIMIT_WINDOW_MINUTES
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The message as a dict (``{}`` for no body or one that is not a JSON object).
+
+        :meth:`handle_message` reads it strictly (refusing bad JSON) before a handler runs; read
+        elsewhere, e.g. in a hook, a body that cannot be used is ``{}``, as in the reference.
+        """
+        parsed = self.__dict__.get("_body")
+        if parsed is None:
+            request = getattr(self, "request", None)
+            parsed = {}
+            if request is not None and request.method == "POST":
+                try:
+                    parsed = parse_message_body(request, wsgateway_settings.MAX_MESSAGE_BYTES)
+                except EventRefused:
+                    parsed = {}
+            self.__dict__["_body"] = parsed
+        return parsed
+
+    @body.setter
+    def body(self, value: dict[str, Any]) -> None:
+        self.__dict__["_body"] = value
 
     # --- the reference package's names for the event's gateway and session ---
 
@@ -169,7 +203,6 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             return self.http_method_not_allowed(request, *args, **kwargs)
         route = str(kwargs.get("route", DEFAULT))
         self.route = route
-        self.body = {}
         try:
             try:
                 self._check_transport(request)
@@ -209,18 +242,24 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     # ------------------------------------------------------------------ checks on every event
 
     def _check_transport(self, request: HttpRequest) -> None:
-        if not security.host_allowed(request):
-            raise EventRefused(400, "disallowed_host", "The Host header is not an allowed host.")
+        # The secret first, as in the reference: a forged event gets 403 whatever else it sends.
         if not security.secret_is_valid(request):
-            # A forged event: the same answer whether the header is missing or wrong.
+            # A forged event: the same answer whether the header is missing or wrong, and a log
+            # line that never shows what was sent.
+            log.warning("wsgateway: refused an event without a valid gateway secret (route %s)", self.route)
             raise EventRefused(403, "invalid_secret", "The gateway secret is missing or wrong.")
+        # The Host matters where a browser is involved, on $connect (WSGATEWAY["ALLOWED_HOSTS"]);
+        # later events are proven by the secret alone, as in the reference.
+        if self.route == CONNECT and not security.host_allowed(request):
+            raise EventRefused(400, "disallowed_host", "The Host header is not an allowed host.")
 
     def _gateway(self, request: HttpRequest) -> ApiGateway:
         api_id = request.headers.get("X-Amzn-Apigateway-Api-Id", "")
         if not api_id:
             raise EventRefused(400, "missing_api_id", "The X-Amzn-Apigateway-Api-Id header is missing.")
         pinned = self.aws_api_gateway_id
-        gateway = get_gateway(api_id) if not pinned or constant_time_compare(pinned, api_id) else None
+        # Plain comparisons: API ids and User-Agents are public, not secrets.
+        gateway = get_gateway(api_id) if not pinned or pinned == api_id else None
         if gateway is None:
             raise EventRefused(404, "unknown_gateway", "No API Gateway is registered with this API id.")
         return gateway
@@ -237,13 +276,22 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             raise EventRefused(400, "invalid_connection_id", "The connection id is malformed.")
         return connection_id
 
+    def _ensure_event_context(self, request: HttpRequest) -> None:
+        # connect()/disconnect() called directly (as the reference's subclasses and tests may)
+        # rather than through dispatch(): read the gateway and connection id the same way.
+        if "gateway" not in self.__dict__:
+            self._check_transport(request)
+            self.gateway = self._gateway(request)
+        if "connection_id" not in self.__dict__:
+            self.connection_id = self._connection_id(request)
+
     def _check_connect_user_agent(self, request: HttpRequest) -> None:
         # Off by default, as in the reference: API Gateway forwards the browser's User-Agent on
         # $connect for some APIs. A sanity check, not authentication (the secret is that).
         if not self.CHECK_CONNECT_USERAGENT:
             return
         expected = f"{self.expected_useragent_prefix}{self.gateway.api_id}"
-        if not constant_time_compare(request.headers.get("User-Agent", ""), expected):
+        if request.headers.get("User-Agent", "") != expected:
             raise EventRefused(400, "invalid_user_agent", "Unexpected User-Agent.")
 
     # ------------------------------------------------------------------ $connect
@@ -254,7 +302,9 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         Override it and call ``super().connect(request, *args, **kwargs)`` to act on the answer;
         a refusal comes back as its response (through the response hooks), not as an exception.
         """
+        self.route = CONNECT
         try:
+            self._ensure_event_context(request)
             return self.handle_connect(request)
         except EventRefused as refusal:
             return self.refused(request, refusal, *args, **kwargs)
@@ -306,9 +356,8 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             allowed, _count = ConnectionRateLimit.check_rate_limit(
                 self.client_ip or "",
                 user,
-                max_attempts=self.RATE_LIMIT_MAX_ATTEMPTS or wsgateway_settings.CONNECT_RATE_LIMIT_ATTEMPTS,
-                window_minutes=self.RATE_LIMIT_WINDOW_MINUTES
-                or wsgateway_settings.CONNECT_RATE_LIMIT_WINDOW_MINUTES,
+                max_attempts=self.RATE_LIMIT_MAX_ATTEMPTS,
+                window_minutes=self.RATE_LIMIT_WINDOW_MINUTES,
             )
             if not allowed:
                 raise EventRefused(429, "rate_limited", "Too many connection attempts; try again later.")
@@ -383,12 +432,15 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         return user.get_session_auth_hash() if user is not None else ""
 
     def _user_from_session(self, request: HttpRequest, session_key: str) -> AbstractBaseUser | None:
-        # REQUIRE_TOKEN=False: load the user from the Django session: the session row and the
-        # user row, in place of the token's read and consume.
-        if not session_key or not hasattr(request, "session"):
-            return None
-        user = auth.get_user(request)
-        return user if user.is_authenticated and user.is_active else None
+        # REQUIRE_TOKEN=False (or the view's USE_WS_TOKEN=False): the user Django's
+        # AuthenticationMiddleware put on the request, as the reference used, else the session
+        # cookie's: the session row and the user row, in place of the token's read and consume.
+        user: Any = getattr(request, "user", None)
+        if user is None:
+            if not session_key or not hasattr(request, "session"):
+                return None
+            user = auth.get_user(request)
+        return cast("AbstractBaseUser", user) if user.is_authenticated and user.is_active else None
 
     def _record_failed_attempt(self) -> None:
         if self.client_ip is None:
@@ -405,7 +457,9 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
 
         Override it and call ``super().disconnect(request, *args, **kwargs)``.
         """
+        self.route = DISCONNECT
         try:
+            self._ensure_event_context(request)
             return self.handle_disconnect(request)
         except EventRefused as refusal:
             return self.refused(request, refusal, *args, **kwargs)
@@ -515,12 +569,8 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         return self.route if self.route != DEFAULT else None
 
     def _allowed_handler_names(self) -> set[str]:
-        names = set(self.allowed_handlers)
-        if self.ALLOWED_HANDLERS:
-            return names | set(self.ALLOWED_HANDLERS)
-        # The reference package's automatic list, when a class lists no ALLOWED_HANDLERS.
-        automatic = handler_table.automatic_handlers(type(self), WebSocketView)
-        return names | {"default", *self.ADDITIONAL_ALLOWED_HANDLERS, *automatic}
+        # ALLOWED_HANDLERS holds the reference's automatic list when the class set none (__init__).
+        return set(self.allowed_handlers) | set(self.ALLOWED_HANDLERS)
 
     def _handler_method(self, name: str) -> Any:
         """The bound method messages naming ``name`` run, or ``None``: never a view attribute."""
@@ -610,8 +660,9 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         elsewhere; :meth:`can_join_channel` then uses yours.
         """
         rules = list(ChannelPermission.objects.filter(channel_name=channel_name))
+        gateway = self.api_gateway
         # getattr: rows without a gateway field apply to every gateway.
-        for wanted in (self.gateway.pk, None):
+        for wanted in (gateway.pk if gateway is not None else None, None):
             for rule in rules:
                 if getattr(rule, "api_gateway_id", None) == wanted:
                     return rule
@@ -629,11 +680,13 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             and type(self).get_channel_permission is WebSocketView.get_channel_permission
         ):
             # The model decides (one query), the same rule sending to a channel follows.
-            return ChannelPermission.user_may_join(channel_name, request.user, self.gateway)
+            return ChannelPermission.user_may_join(
+                channel_name, getattr(request, "user", None), self.api_gateway
+            )
         rule = self.get_channel_permission(channel_name)
         if rule is None:
             return self.ALLOW_UNLISTED_CHANNELS
-        return rule.allows(request.user)
+        return rule.allows(getattr(request, "user", None))
 
     def _is_valid_channel_name(self, channel_name: Any) -> bool:
         return isinstance(channel_name, str) and security.channel_name_valid(channel_name)
@@ -652,16 +705,34 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
 
     # ------------------------------------------------------------------ built-in handlers
 
-    def change_channel(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Move this connection to ``body["channel"]`` if the user may join it."""
+    def change_channel(self, body: dict[str, Any] | HttpRequest) -> Any:
+        """Move this connection to ``body["channel"]`` if the user may join it.
+
+        Also callable the reference's way, ``change_channel(request)``: it then reads ``self.body``,
+        returns ``None`` on success and a refusal as its response instead of an exception.
+        """
+        request = getattr(self, "request", None)
+        if isinstance(body, HttpRequest):
+            request, body = body, self.body
+            try:
+                self._move_to_channel(request, body)
+            except EventRefused as refusal:
+                return self.refused(request, refusal)
+            return None  # the reference's answer: dispatch() then answers {}
+        assert request is not None
+        return self._move_to_channel(request, body)
+
+    def _move_to_channel(self, request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
         channel_name = body.get("channel")
         if not isinstance(channel_name, str) or not self._is_valid_channel_name(channel_name):
             raise EventRefused(400, "invalid_channel", "'channel' must be a valid channel name.")
-        if not self.can_join_channel(self.request, channel_name):
+        if not self.can_join_channel(request, channel_name):
             raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
         session = self.session
         assert session is not None
-        WebSocketSession.objects.filter(pk=session.pk).update(channel_name=channel_name)
+        WebSocketSession.objects.filter(pk=session.pk).update(
+            channel_name=channel_name, updated_on=timezone.now()
+        )
         session.channel_name = channel_name
         return {"channel": channel_name}
 
