@@ -146,6 +146,7 @@ class WorkerProcess:
         visibility: float,
         queues: str = "fanout",
         hostname: str | None = None,
+        concurrency: str = "2",
     ) -> None:
         env = dict(os.environ)
         env.update(
@@ -162,7 +163,7 @@ class WorkerProcess:
                     "-m",
                     "tests.faults.worker_process",
                     "--concurrency",
-                    "2",
+                    concurrency,
                     "--queues",
                     queues,
                     *(["--hostname", hostname] if hostname else []),
@@ -195,7 +196,8 @@ def worker_processes(tmp_path: Path) -> Iterator[Any]:
     started: list[WorkerProcess] = []
 
     def spawn(redis_url: str, *, settings: dict[str, Any] | None = None, **options: Any) -> WorkerProcess:
-        """Start a worker on ``redis_url``; ``options``: visibility (2 s), queues, hostname."""
+        """Start a worker on ``redis_url``; ``options``: visibility (2 s), queues, hostname,
+        concurrency."""
         options.setdefault("visibility", 2.0)
         worker = WorkerProcess(redis_url, tmp_path / "worker.log", settings=settings or {}, **options)
         started.append(worker)
