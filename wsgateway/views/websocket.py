@@ -23,7 +23,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from wsgateway import security, signals
+from wsgateway import ratelimit, security, signals
 from wsgateway.conf import wsgateway_settings
 from wsgateway.gateway_cache import get_gateway
 from wsgateway.hashing import session_key_hash
@@ -216,12 +216,9 @@ class WebSocketView(View):
         # Inside one transaction: any refusal rolls back the token consumption with it.
         user, auth_refusal = self._authenticate_connect(request)
         self.connect_user = user
-        allowed, _count = ConnectionRateLimit.check_rate_limit(
-            self.client_ip or "",
-            user,
-            max_attempts=wsgateway_settings.CONNECT_RATE_LIMIT_ATTEMPTS,
-            window_minutes=wsgateway_settings.CONNECT_RATE_LIMIT_WINDOW_MINUTES,
-        )
+        # Atomic count-and-check (wsgateway.ratelimit); a refusal rolls it back and
+        # _record_failed_attempt counts the attempt again, outside the transaction.
+        allowed, _count = ratelimit.count_attempt(self.client_ip or "", user)
         if not allowed:
             raise EventRefused(429, "rate_limited", "Too many connection attempts; try again later.")
         if auth_refusal is not None:
@@ -287,6 +284,7 @@ class WebSocketView(View):
         if self.client_ip is None:
             return
         try:
+            ratelimit.count_attempt(self.client_ip, self.connect_user)
             ConnectionRateLimit.record_attempt(self.client_ip, self.connect_user, successful=False)
         except DatabaseError:
             log.exception("wsgateway: could not record a refused $connect attempt")
