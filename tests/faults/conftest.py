@@ -153,6 +153,7 @@ class WorkerProcess:
             WSGATEWAY_TEST_REDIS_URL=redis_url,
             WSGATEWAY_FAULTS_DB_NAME=str(connection.settings_dict["NAME"]),
             WSGATEWAY_FAULTS_VISIBILITY=str(visibility),
+            WSGATEWAY_FAULTS_DB_TIMEOUT="1",
             WSGATEWAY_FAULTS_SETTINGS=json.dumps({**FAST_RETRIES, "REDIS_URL": redis_url, **settings}),
         )
         self.log = log

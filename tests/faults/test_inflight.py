@@ -1,4 +1,5 @@
-"""Faults that hit fan-out work in flight: Redis killed and restarted, a worker killed.
+"""Faults that hit fan-out work in flight: Redis killed and restarted, a worker killed, the
+database unavailable.
 
 Each test first proves the fault landed on running chunks, not on an idle moment: right before
 the fault, the emulator has taken posts that no finished chunk has recorded yet (posts >
@@ -13,12 +14,16 @@ tabulates the ``[soak ...]`` lines every run prints).
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from celery import Celery
 from django.conf import settings
+from django.db import connection
 
 from tests.celery_app import app
 from tests.faults.conftest import (
@@ -29,8 +34,9 @@ from tests.faults.conftest import (
     wait_complete,
     wait_until,
 )
-from tests.maintenance.emulated import wsgateway_overrides
+from tests.maintenance.emulated import make_gateway, make_sessions, virtual_connections, wsgateway_overrides
 from wsgateway.fanout.results import get_broadcast_summary
+from wsgateway.models import WebSocketSession
 from wsgateway.tasks.fanout import send_message
 
 RUNS = range(int(os.environ.get("WSGATEWAY_SOAK_RUNS", "1")))
@@ -134,3 +140,73 @@ def test_worker_killed_while_chunks_run(emulator, clean_redis, worker_processes,
     assert delivery.lost == 0 and delivery.delivered == N
     assert (summary["targeted"], summary["delivered"], summary["failed"]) == (N, N, 0)
     assert delay < 30, f"redelivery took {delay:.1f}s"
+
+
+@contextmanager
+def database_unavailable() -> Iterator[None]:
+    """Nobody else can use the test database until the block ends.
+
+    PostgreSQL: new connections to it are refused and the other sessions on it are terminated
+    (what a restart does to a client), on the shared server without restarting it. SQLite: an
+    exclusive lock, so every other connection fails with "database is locked" (the workers'
+    busy timeout is 1 s).
+    """
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        params = {**connection.get_connection_params(), "dbname": "postgres", "autocommit": True}
+        with psycopg.connect(**params) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            try:
+                yield
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        connection.close()  # this process's session was terminated too
+        return
+    lock = sqlite3.connect(name, isolation_level=None, timeout=10)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_database_unavailable_while_chunks_run(emulator, own_redis, worker_processes, tmp_path, run):
+    """The database goes away for 3 s while chunks are sending; a fifth of the recipients answer
+    410, so every chunk must write to the database to finish. They retry in place; nothing is
+    lost, the gone sessions are marked, the summary completes."""
+    info = virtual_connections(emulator, N)
+    alive = list(info["connectionIds"])
+    ghosts = [f"ghost{i:04d}AAAAAAA=" for i in range(N // 5)]
+    mixed = [c for pair in zip(alive, ghosts + [""] * N, strict=False) for c in pair if c]
+    make_sessions(make_gateway(emulator, info["apiId"]), mixed, channel="room")
+    emulator.configure(latency_ms=20)
+    worker_processes(own_redis.url, settings=OPTIONS, visibility=VISIBILITY)
+    message_id = uuid.uuid4().hex
+    send(own_redis.url, message_id)
+    wait_until(lambda: posts_delivered(emulator) >= 30, 30, "the first deliveries")
+    with database_unavailable():
+        done = recorded(message_id, own_redis.url)
+        at_fault = posts_delivered(emulator)
+        assert done < at_fault < N, f"no chunk in flight at the fault: recorded={done} posts={at_fault}"
+        log = tmp_path / "worker.log"
+        # The outage lasts until chunks have failed on it and retried at least 3 times.
+        wait_until(lambda: log.read_text().count("OperationalError") >= 3, 30, "chunks to hit it")
+    emulator.configure(latency_ms=0)
+    with wsgateway_overrides(REDIS_URL=own_redis.url):
+        summary = wait_complete(message_id, timeout=60)
+    delivery = count_delivery(emulator, alive, message_id)
+    report(delivery, f"soak database-down run={run} in-flight: posts={at_fault} recorded={done}")
+    assert delivery.lost == 0 and delivery.delivered == N
+    total = N + len(ghosts)
+    assert (summary["targeted"], summary["delivered"], summary["gone"], summary["failed"]) == (
+        total,
+        N,
+        len(ghosts),
+        0,
+    )
+    assert not WebSocketSession.objects.filter(connection_id__in=ghosts, connected=True).exists()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -55,6 +55,8 @@ def _through_outages(step: Callable[[], T], what: str) -> T:
                 raise
             logger.warning("wsgateway.fanout %s: %r; retrying in %.1fs", what, err, pause)
             time.sleep(pause)
+            if isinstance(err, OperationalError | InterfaceError):
+                close_old_connections()  # a broken connection is replaced, not reused
             pause = min(pause * 2, 5.0)
 
 
