@@ -226,11 +226,13 @@ def redis_server_binary() -> str:
 
 class OwnRedis:
     """A redis-server of this test on a free port, persisting every write (AOF, fsync always) so
-    a kill -9 and restart on the same port loses nothing that was acknowledged."""
+    a kill -9 and restart on the same port loses nothing that was acknowledged; or, with
+    ``persist=False``, keeping nothing."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, persist: bool = True) -> None:
         self.port = free_port()
         self.workdir = workdir
+        self.persist = persist
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -244,7 +246,7 @@ class OwnRedis:
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--save", "",
-                "--appendonly", "yes",
+                "--appendonly", "yes" if self.persist else "no",
                 "--appendfsync", "always",
                 "--dir", str(self.workdir),
                 "--protected-mode", "no",
@@ -278,6 +280,15 @@ class OwnRedis:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def volatile_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """Like ``own_redis`` without persistence (the compose file's Redis): a restart empties it."""
+    server = OwnRedis(tmp_path, persist=False)
     server.start()
     yield server
     server.stop()

@@ -56,6 +56,16 @@ def recorded(message_id: str, redis_url: str | None = None) -> int:
     return int(summary["delivered"]) if summary else 0
 
 
+def idle(broker_url: str) -> bool:
+    """Whether every worker on ``broker_url`` answered and runs nothing."""
+    control = Celery("faults-inspect", broker=broker_url, set_as_current=False)
+    try:
+        active = control.control.inspect(timeout=1).active()
+    finally:
+        control.close()
+    return bool(active) and not any(active.values())
+
+
 def send(broker_url: str, message_id: str) -> None:
     # A Celery app of its own for this broker: the suite's app keeps its producer pool on the
     # shared Redis (a pool bound to a killed server would outlive it).
@@ -210,3 +220,31 @@ def test_database_unavailable_while_chunks_run(emulator, own_redis, worker_proce
         0,
     )
     assert not WebSocketSession.objects.filter(connection_id__in=ghosts, connected=True).exists()
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_redis_losing_its_data_is_logged_not_silent(
+    emulator, volatile_redis, worker_processes, tmp_path, run
+):
+    """Redis without persistence restarts empty mid-broadcast: the queued chunks are gone (the
+    README says so); what is promised is an error in the log, not silence."""
+    ids = virtual_room(emulator, N)
+    emulator.configure(latency_ms=20)
+    worker_processes(volatile_redis.url, settings=OPTIONS, visibility=VISIBILITY)
+    message_id = uuid.uuid4().hex
+    send(volatile_redis.url, message_id)
+    wait_until(lambda: posts_delivered(emulator) >= 30, 30, "the first deliveries")
+    done = recorded(message_id, volatile_redis.url)
+    at_kill = posts_delivered(emulator)
+    volatile_redis.kill()
+    assert done < at_kill < N, f"no chunk in flight at the kill: recorded={done} posts={at_kill}"
+    volatile_redis.start()
+    log = tmp_path / "worker.log"
+    wait_until(lambda: "broker lost its data" in log.read_text(), 30, "the data-loss error")
+    emulator.configure(latency_ms=0)
+    wait_until(lambda: idle(volatile_redis.url), 60, "the worker to finish what it was running")
+    delivery = count_delivery(emulator, ids, message_id)
+    report(delivery, f"soak redis-wipe run={run} in-flight: posts={at_kill} recorded={done}")
+    with wsgateway_overrides(REDIS_URL=volatile_redis.url):
+        summary = get_broadcast_summary(message_id)
+    assert summary is None or not summary["complete"]
