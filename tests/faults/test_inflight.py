@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -81,17 +82,26 @@ def send(broker_url: str, message_id: str) -> None:
         sender.close()
 
 
+def broadcast_in_flight(emulator, spawn, broker_url: str, **worker: Any) -> tuple[str, Any]:
+    """Slow the emulator, start a worker on ``broker_url``, send to the room; return the message
+    id and the worker once the first posts arrived (chunks are running)."""
+    emulator.configure(latency_ms=20)
+    process = spawn(broker_url, settings=OPTIONS, visibility=VISIBILITY, **worker)
+    message_id = uuid.uuid4().hex
+    send(broker_url, message_id)
+    wait_until(lambda: posts_delivered(emulator) >= 30, 30, "the first deliveries")
+    return message_id, process
+
+
 @pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("concurrency", ["2", "4"])
 def test_redis_killed_while_chunks_run(emulator, own_redis, worker_processes, run, concurrency):
     """kill -9 of Redis (AOF, fsync always) mid-chunk, restarted 0.5 s later: nothing lost, and
-    with ``-c 4`` the worker survives (it used to crash on the reconnect)."""
+    with ``-c 4`` the worker survives the reconnect (issue 17 saw it crash there)."""
     ids = virtual_room(emulator, N)
-    emulator.configure(latency_ms=20)
-    worker = worker_processes(own_redis.url, settings=OPTIONS, visibility=VISIBILITY, concurrency=concurrency)
-    message_id = uuid.uuid4().hex
-    send(own_redis.url, message_id)
-    wait_until(lambda: posts_delivered(emulator) >= 30, 30, "the first deliveries")
+    message_id, worker = broadcast_in_flight(
+        emulator, worker_processes, own_redis.url, concurrency=concurrency
+    )
     done = recorded(message_id, own_redis.url)
     at_kill = posts_delivered(emulator)
     own_redis.kill()
@@ -194,11 +204,7 @@ def test_database_unavailable_while_chunks_run(emulator, own_redis, worker_proce
     ghosts = [f"ghost{i:04d}AAAAAAA=" for i in range(N // 5)]
     mixed = [c for pair in zip(alive, ghosts + [""] * N, strict=False) for c in pair if c]
     make_sessions(make_gateway(emulator, info["apiId"]), mixed, channel="room")
-    emulator.configure(latency_ms=20)
-    worker_processes(own_redis.url, settings=OPTIONS, visibility=VISIBILITY)
-    message_id = uuid.uuid4().hex
-    send(own_redis.url, message_id)
-    wait_until(lambda: posts_delivered(emulator) >= 30, 30, "the first deliveries")
+    message_id, _ = broadcast_in_flight(emulator, worker_processes, own_redis.url)
     with database_unavailable():
         done = recorded(message_id, own_redis.url)
         at_fault = posts_delivered(emulator)
@@ -229,11 +235,7 @@ def test_redis_losing_its_data_is_logged_not_silent(
     """Redis without persistence restarts empty mid-broadcast: the queued chunks are gone (the
     README says so); what is promised is an error in the log, not silence."""
     ids = virtual_room(emulator, N)
-    emulator.configure(latency_ms=20)
-    worker_processes(volatile_redis.url, settings=OPTIONS, visibility=VISIBILITY)
-    message_id = uuid.uuid4().hex
-    send(volatile_redis.url, message_id)
-    wait_until(lambda: posts_delivered(emulator) >= 30, 30, "the first deliveries")
+    message_id, _ = broadcast_in_flight(emulator, worker_processes, volatile_redis.url)
     done = recorded(message_id, volatile_redis.url)
     at_kill = posts_delivered(emulator)
     volatile_redis.kill()
