@@ -85,6 +85,13 @@ def _requeue(chunk: Chunk, countdown: float) -> None:
     deliver_chunk.apply_async((chunk,), countdown=min(countdown, visibility / 2))
 
 
+def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> dict[str, Any]:
+    return _through_outages(
+        lambda: broadcast(queryset, message_id=message_id, op=op, body=body, emit=_emit),
+        f"broadcast message_id={message_id}",
+    )
+
+
 def _target(
     connection_id: str | None,
     channel_name: str | None,
@@ -123,10 +130,7 @@ def send_message(
     """
     target = _target(connection_id, channel_name, user_id, api_gateway_id, exclude)
     chosen, body = encode_message(data, message_id)
-    return _through_outages(
-        lambda: broadcast(target.queryset(), message_id=chosen, op=POST, body=body, emit=_emit),
-        f"broadcast message_id={chosen}",
-    )
+    return _broadcast(target.queryset(), chosen, POST, body)
 
 
 @shared_task(name="wsgateway.disconnect", **_FANOUT_OPTIONS)
@@ -144,14 +148,14 @@ def disconnect(
     chosen = message_id or encode_message({})[0]
     # A named connection is closed whatever our row says; a user's kick closes their live ones.
     queryset = target.queryset(live_only=connection_id is None)
-    return broadcast(queryset, message_id=chosen, op=DELETE, body=None, emit=_emit)
+    return _broadcast(queryset, chosen, DELETE, None)
 
 
 @shared_task(name="wsgateway.send_to_sessions", **_FANOUT_OPTIONS)
 def send_to_target(target: dict[str, Any], message_id: str, body: str) -> dict[str, Any]:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
     queryset = Target.from_dict(target).queryset()
-    return broadcast(queryset, message_id=message_id, op=POST, body=body, emit=_emit)
+    return _broadcast(queryset, message_id, POST, body)
 
 
 @shared_task(name="wsgateway.deliver_chunk", **_FANOUT_OPTIONS)
