@@ -6,8 +6,11 @@ import os
 
 from celery import Celery
 
+from wsgateway.fanout import lease
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 app = Celery("wsgateway-tests")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+lease.install(app)

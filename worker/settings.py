@@ -182,9 +182,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # the longest countdown a task uses (60 s retry cap, 30 s domain spacing; check wsgateway.W002),
 # and a shorter value recovers a killed worker's chunks sooner.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
-# With acks_late, a task running when the broker connection drops is redelivered anyway: cancel it
-# (Celery 6's default) instead of letting it finish into an acknowledgement that cannot be sent.
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A task running when the broker connection drops finishes (cancelling it made Celery acknowledge
+# it on the new connection: the chunk was lost). Its message stays unacked and comes back within
+# the lease (wsgateway.fanout.lease); the chunk's done-mark skips it if it had finished.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Seconds before a dead worker's held messages are redelivered (wsgateway.fanout.lease).
+CELERY_WSGATEWAY_LEASE_SECONDS = 15
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_SEND_SENT_EVENT = True

@@ -26,6 +26,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from wsgateway import ratelimit
 from wsgateway.aws.management import NO_ANSWER, Endpoint, get_engine, signer_for
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
@@ -49,9 +50,10 @@ def cleanup_tokens() -> int:
 
 
 def cleanup_rate_limits() -> int:
-    """Delete rate-limit rows older than ``RATE_LIMIT_RETENTION_DAYS``."""
+    """Delete rate-limit rows older than ``RATE_LIMIT_RETENTION_DAYS`` and the counters of ended
+    windows (:mod:`wsgateway.ratelimit`)."""
     deleted, _ = ConnectionRateLimit.cleanup_old_records(days=wsgateway_settings.RATE_LIMIT_RETENTION_DAYS)
-    return deleted
+    return deleted + ratelimit.cleanup()
 
 
 def purge_disconnected_sessions() -> int:

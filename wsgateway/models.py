@@ -1441,3 +1441,23 @@ class ChannelPermissionRule(models.Model):
             return False
         has_perms = getattr(user, "has_perms", None)
         return bool(has_perms is not None and has_perms(labels))
+
+
+class ConnectRateCounter(models.Model):
+    """Attempts per rate-limit key (``ip:…``, ``user:…``) in one fixed window: one row per key
+    and window however many attempts, counted by an atomic upsert (see :mod:`wsgateway.ratelimit`)."""
+
+    key = models.CharField("key", max_length=200)
+    window_start = models.BigIntegerField("window start", help_text="Unix time the window began.")
+    count = models.PositiveIntegerField("attempts", default=0)
+
+    class Meta:
+        verbose_name = "connect rate counter"
+        verbose_name_plural = "connect rate counters"
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window_start"], name="wsg_ratecounter_key_window")
+        ]
+        indexes = [models.Index(fields=["window_start"], name="wsg_ratecounter_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} x{self.count} from {self.window_start}"

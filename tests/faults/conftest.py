@@ -146,12 +146,14 @@ class WorkerProcess:
         visibility: float,
         queues: str = "fanout",
         hostname: str | None = None,
+        concurrency: str = "2",
     ) -> None:
         env = dict(os.environ)
         env.update(
             WSGATEWAY_TEST_REDIS_URL=redis_url,
             WSGATEWAY_FAULTS_DB_NAME=str(connection.settings_dict["NAME"]),
             WSGATEWAY_FAULTS_VISIBILITY=str(visibility),
+            WSGATEWAY_FAULTS_DB_TIMEOUT="1",
             WSGATEWAY_FAULTS_SETTINGS=json.dumps({**FAST_RETRIES, "REDIS_URL": redis_url, **settings}),
         )
         self.log = log
@@ -162,7 +164,7 @@ class WorkerProcess:
                     "-m",
                     "tests.faults.worker_process",
                     "--concurrency",
-                    "2",
+                    concurrency,
                     "--queues",
                     queues,
                     *(["--hostname", hostname] if hostname else []),
@@ -195,7 +197,8 @@ def worker_processes(tmp_path: Path) -> Iterator[Any]:
     started: list[WorkerProcess] = []
 
     def spawn(redis_url: str, *, settings: dict[str, Any] | None = None, **options: Any) -> WorkerProcess:
-        """Start a worker on ``redis_url``; ``options``: visibility (2 s), queues, hostname."""
+        """Start a worker on ``redis_url``; ``options``: visibility (2 s), queues, hostname,
+        concurrency."""
         options.setdefault("visibility", 2.0)
         worker = WorkerProcess(redis_url, tmp_path / "worker.log", settings=settings or {}, **options)
         started.append(worker)
@@ -223,11 +226,13 @@ def redis_server_binary() -> str:
 
 class OwnRedis:
     """A redis-server of this test on a free port, persisting every write (AOF, fsync always) so
-    a kill -9 and restart on the same port loses nothing that was acknowledged."""
+    a kill -9 and restart on the same port loses nothing that was acknowledged; or, with
+    ``persist=False``, keeping nothing."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, persist: bool = True) -> None:
         self.port = free_port()
         self.workdir = workdir
+        self.persist = persist
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -241,7 +246,7 @@ class OwnRedis:
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--save", "",
-                "--appendonly", "yes",
+                "--appendonly", "yes" if self.persist else "no",
                 "--appendfsync", "always",
                 "--dir", str(self.workdir),
                 "--protected-mode", "no",
@@ -275,6 +280,15 @@ class OwnRedis:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def volatile_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """Like ``own_redis`` without persistence (the compose file's Redis): a restart empties it."""
+    server = OwnRedis(tmp_path, persist=False)
     server.start()
     yield server
     server.stop()

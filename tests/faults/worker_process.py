@@ -7,7 +7,8 @@ where everything is (set by :func:`tests.faults.conftest.spawn_worker`):
 - ``WSGATEWAY_FAULTS_DB_NAME``: the test database the test process created;
 - ``WSGATEWAY_FAULTS_VISIBILITY``: the broker's visibility timeout, short so the messages of a
   killed worker come back within the test's time;
-- ``WSGATEWAY_FAULTS_SETTINGS``: JSON merged into ``settings.WSGATEWAY`` (fast retries ...).
+- ``WSGATEWAY_FAULTS_SETTINGS``: JSON merged into ``settings.WSGATEWAY`` (fast retries ...);
+- ``WSGATEWAY_FAULTS_DB_TIMEOUT``: SQLite's busy timeout, seconds (default 20).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def main() -> None:
     name = os.environ.get("WSGATEWAY_FAULTS_DB_NAME")
     if name:
         settings.DATABASES["default"]["NAME"] = name
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        # A locked database fails fast (the fault tests lock it to make it unavailable).
+        timeout = float(os.environ.get("WSGATEWAY_FAULTS_DB_TIMEOUT", "20"))
+        settings.DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = timeout
     visibility = float(os.environ.get("WSGATEWAY_FAULTS_VISIBILITY", "3600"))
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": visibility,

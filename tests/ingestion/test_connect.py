@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db.models import F
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from wsgateway.models import (
     ChannelPermission,
     ChannelPermissionRule,
     ConnectionRateLimit,
+    ConnectRateCounter,
     WebSocketSession,
     WebSocketToken,
 )
@@ -315,6 +317,7 @@ def test_rate_limit_per_ip_counts_failed_attempts(events: EventClient, browser: 
     # The refused attempt rolled back: the token is still good once the window has passed.
     assert not WebSocketToken.objects.get(token=token_hash(token)).used
     ConnectionRateLimit.objects.update(attempt_time=timezone.now() - timedelta(minutes=10))
+    ConnectRateCounter.objects.update(window_start=F("window_start") - 600)  # the window passed
     assert (
         events.connect(new_connection_id(), token=token, session_key=browser.session_key).status_code == 200
     )

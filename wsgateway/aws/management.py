@@ -7,6 +7,8 @@ broadcast sends the same body to thousands of connection ids on one endpoint, so
 - speaks HTTP/1.1 itself over ``asyncio`` protocols: a small pool of keep-alive connections per
   endpoint, one request in flight per connection, ``concurrency`` connections at once;
 - signs with :class:`wsgateway.aws.sigv4.Signer` (signing key per day, payload hash per message);
+- parses answers with :mod:`wsgateway.aws.http_answer` (strict, bounded CPU, interim 1xx
+  skipped) under one hard deadline per request;
 - returns raw answers (status + ``x-amzn-ErrorType``) that callers turn into our exceptions with
   :func:`wsgateway.aws.errors.error_from_status`; a request that got no answer (refused, reset,
   timed out) has status 0.
@@ -28,6 +30,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from wsgateway.aws.clients import _credentials, get_region_name
+from wsgateway.aws.http_answer import AnswerParser, MalformedAnswer, RawAnswer
 from wsgateway.aws.sigv4 import EMPTY_SHA256, Credentials, Signer, amz_date, payload_hash
 from wsgateway.conf import wsgateway_settings
 
@@ -88,13 +91,13 @@ class _Closed(Exception):
 
 
 class _HttpProtocol(asyncio.Protocol):
-    """One HTTP/1.1 connection: write a request, parse the answer (Content-Length or chunked)."""
+    """One HTTP/1.1 connection: write a request, feed the answer to an :class:`AnswerParser`."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self._buf = bytearray()
-        self._waiter: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
+        self._parser = AnswerParser()
+        self._waiter: asyncio.Future[RawAnswer] | None = None
         self._got_bytes = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -112,66 +115,28 @@ class _HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._got_bytes = True
-        self._buf += data
         waiter = self._waiter
         if waiter is None or waiter.done():
-            return
-        try:
-            parsed = self._parse()
-        except (ValueError, IndexError) as err:  # not HTTP/1.1: give up on this connection
-            self._waiter = None
-            waiter.set_exception(ValueError(f"malformed HTTP answer: {err}"))
+            # Bytes nobody asked for: the connection's state is unknown, never reuse it.
             self.close()
             return
-        if parsed is not None:
+        try:
+            answer = self._parser.feed(data)
+        except MalformedAnswer as err:
             self._waiter = None
-            waiter.set_result(parsed)
+            waiter.set_exception(MalformedAnswer(f"malformed HTTP answer: {err}"))
+            self.close()
+            return
+        if answer is not None:
+            self._waiter = None
+            waiter.set_result(answer)
 
-    def _parse(self) -> tuple[int, dict[str, str], bytes] | None:
-        buf = self._buf
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            return None
-        head = bytes(buf[:end]).decode("latin-1").split("\r\n")
-        status = int(head[0].split(" ", 2)[1])
-        headers: dict[str, str] = {}
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        start = end + 4
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = bytearray()
-            pos = start
-            while True:
-                line_end = buf.find(b"\r\n", pos)
-                if line_end < 0:
-                    return None
-                size = int(bytes(buf[pos:line_end]).split(b";", 1)[0], 16)
-                if size == 0:
-                    trailer_end = buf.find(b"\r\n\r\n", line_end)
-                    if trailer_end < 0:
-                        return None
-                    del buf[: trailer_end + 4]
-                    return status, headers, bytes(body)
-                if len(buf) < line_end + 2 + size + 2:
-                    return None
-                if buf[line_end + 2 + size : line_end + 4 + size] != b"\r\n":
-                    raise ValueError("chunk not followed by CRLF")
-                body += buf[line_end + 2 : line_end + 2 + size]
-                pos = line_end + 2 + size + 2
-        length = int(headers.get("content-length", "0") or 0)
-        if len(buf) < start + length:
-            return None
-        body_bytes = bytes(buf[start : start + length])
-        del buf[: start + length]
-        return status, headers, body_bytes
-
-    def request(self, data: bytes) -> asyncio.Future[tuple[int, dict[str, str], bytes]]:
+    def request(self, data: bytes) -> asyncio.Future[RawAnswer]:
         assert self.transport is not None
-        waiter: asyncio.Future[tuple[int, dict[str, str], bytes]] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[RawAnswer] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         self._got_bytes = False
-        self._buf.clear()
+        self._parser = AnswerParser()
         self.transport.write(data)
         return waiter
 
@@ -207,37 +172,37 @@ class ConnectionsClient:
         )
         return protocol
 
-    async def _exchange(self, data: bytes, timeout: float) -> tuple[int, dict[str, str], bytes]:
-        # A kept-alive connection may have been closed by the server while idle (or just after
-        # its last answer): when it closes before any byte of the answer, send once more on a new
-        # connection rather than on another idle one, which is likely just as stale.
-        while self._idle:
-            protocol = self._idle.pop()
-            if protocol.closed:
-                continue
+    async def _exchange(self, data: bytes, timeout: float) -> RawAnswer:
+        """Send ``data`` and return the answer; ``timeout`` bounds the whole exchange (every
+        connection tried, the connect, the answer), however the server dribbles its bytes."""
+        async with asyncio.timeout(timeout):
+            # A kept-alive connection may have been closed by the server while idle (or just
+            # after its last answer): when it closes before any byte of the answer, send once
+            # more on a new connection rather than on another idle one, likely just as stale.
+            while self._idle:
+                protocol = self._idle.pop()
+                if protocol.closed:
+                    continue
+                try:
+                    return await self._on(protocol, data)
+                except _Closed:
+                    break
+            protocol = await self._open()
             try:
-                return await self._on(protocol, data, timeout)
+                return await self._on(protocol, data)
             except _Closed:
-                break
-        protocol = await asyncio.wait_for(self._open(), timeout)
-        try:
-            return await self._on(protocol, data, timeout)
-        except _Closed:
-            raise ConnectionResetError("connection closed before the answer") from None
+                raise ConnectionResetError("connection closed before the answer") from None
 
-    async def _on(
-        self, protocol: _HttpProtocol, data: bytes, timeout: float
-    ) -> tuple[int, dict[str, str], bytes]:
+    async def _on(self, protocol: _HttpProtocol, data: bytes) -> RawAnswer:
         try:
-            async with asyncio.timeout(timeout):
-                answer = await protocol.request(data)
+            answer = await protocol.request(data)
         except BaseException:
             protocol.close()
             raise
-        if answer[1].get("connection", "").lower() == "close":
-            protocol.close()
-        else:
+        if answer.reusable:
             self._idle.append(protocol)
+        else:
+            protocol.close()
         return answer
 
     async def call_many(
@@ -296,15 +261,15 @@ class ConnectionsClient:
                 )
                 data = head.encode() + b"\r\n" + body
                 try:
-                    status, headers, payload = await self._exchange(data, timeout)
-                except (OSError, TimeoutError, ValueError, IndexError) as err:
+                    raw = await self._exchange(data, timeout)
+                except (OSError, TimeoutError, MalformedAnswer) as err:
                     answers[index] = Answer(NO_ANSWER, None, f"{type(err).__name__}: {err}")
                     continue
-                if status < 300:
-                    answers[index] = _OK if status == 200 else Answer(status)
+                if raw.status < 300:
+                    answers[index] = _OK if raw.status == 200 else Answer(raw.status)
                 else:
-                    detail = payload[:200].decode("utf-8", "replace")
-                    answers[index] = Answer(status, headers.get("x-amzn-errortype"), detail)
+                    detail = raw.body[:200].decode("utf-8", "replace")
+                    answers[index] = Answer(raw.status, raw.headers.get("x-amzn-errortype"), detail)
 
         workers = max(1, min(concurrency, len(connection_ids)))
         await asyncio.gather(*(worker() for _ in range(workers)))

@@ -8,10 +8,13 @@ re-sends (clients drop duplicates by ``message_id``).
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -25,6 +28,37 @@ from wsgateway.tasks.queues import FANOUT
 
 # Infrastructure hiccups (broker/DB restarts, an exhausted shared budget) are retried as a whole.
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError, RateLimitTimeout)
+
+#: How long a task keeps retrying in place through a Redis or database outage before it hands the
+#: failure to Celery's autoretry (which needs the broker to publish the retry).
+IN_PLACE_RETRY_SECONDS = 30.0
+
+logger = logging.getLogger("wsgateway.fanout")
+T = TypeVar("T")
+
+
+def _through_outages(step: Callable[[], T], what: str) -> T:
+    """Run ``step``, retrying it in this process while Redis or the database is unreachable.
+
+    A task that raises is acknowledged; its autoretry must publish a new message, which fails
+    while the broker is down: the work would be lost. Retrying in place keeps the message
+    unacknowledged (the lease keeper redelivers it if this worker dies), and the chunk's re-send
+    is safe (at-least-once; the done-mark stops a finished chunk from counting twice).
+    """
+    deadline = time.monotonic() + IN_PLACE_RETRY_SECONDS
+    pause = 0.2
+    while True:
+        try:
+            return step()
+        except _TRANSIENT as err:
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("wsgateway.fanout %s: %r; retrying in %.1fs", what, err, pause)
+            time.sleep(pause)
+            if isinstance(err, OperationalError | InterfaceError):
+                close_old_connections()  # a broken connection is replaced, not reused
+            pause = min(pause * 2, 5.0)
+
 
 _FANOUT_OPTIONS: dict[str, Any] = {
     "queue": FANOUT,
@@ -49,6 +83,13 @@ def _requeue(chunk: Chunk, countdown: float) -> None:
     options = deliver_chunk.app.conf.broker_transport_options or {}
     visibility = float(options.get("visibility_timeout", 3600))
     deliver_chunk.apply_async((chunk,), countdown=min(countdown, visibility / 2))
+
+
+def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> dict[str, Any]:
+    return _through_outages(
+        lambda: broadcast(queryset, message_id=message_id, op=op, body=body, emit=_emit),
+        f"broadcast message_id={message_id}",
+    )
 
 
 def _target(
@@ -89,7 +130,7 @@ def send_message(
     """
     target = _target(connection_id, channel_name, user_id, api_gateway_id, exclude)
     chosen, body = encode_message(data, message_id)
-    return broadcast(target.queryset(), message_id=chosen, op=POST, body=body, emit=_emit)
+    return _broadcast(target.queryset(), chosen, POST, body)
 
 
 @shared_task(name="wsgateway.disconnect", **_FANOUT_OPTIONS)
@@ -107,18 +148,19 @@ def disconnect(
     chosen = message_id or encode_message({})[0]
     # A named connection is closed whatever our row says; a user's kick closes their live ones.
     queryset = target.queryset(live_only=connection_id is None)
-    return broadcast(queryset, message_id=chosen, op=DELETE, body=None, emit=_emit)
+    return _broadcast(queryset, chosen, DELETE, None)
 
 
 @shared_task(name="wsgateway.send_to_sessions", **_FANOUT_OPTIONS)
 def send_to_target(target: dict[str, Any], message_id: str, body: str) -> dict[str, Any]:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
     queryset = Target.from_dict(target).queryset()
-    return broadcast(queryset, message_id=message_id, op=POST, body=body, emit=_emit)
+    return _broadcast(queryset, message_id, POST, body)
 
 
 @shared_task(name="wsgateway.deliver_chunk", **_FANOUT_OPTIONS)
 def deliver_chunk(chunk: Chunk) -> dict[str, Any]:
     """Deliver one chunk with the retry policy; returns its counts (and the broadcast summary
     when this chunk completed it)."""
-    return delivery.run_chunk(chunk, _requeue)
+    what = f"chunk message_id={chunk.get('message_id')} chunk={chunk.get('chunk')}"
+    return _through_outages(lambda: delivery.run_chunk(chunk, _requeue), what)

@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from wsgateway import security, signals
+from wsgateway import ratelimit, security, signals
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import PayloadTooLargeError
 from wsgateway.gateway_cache import get_gateway
@@ -353,7 +353,9 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         user, auth_refusal = self._authenticate_connect(request)
         self.connect_user = user
         if self.RATE_LIMIT_ENABLED:
-            allowed, _count = ConnectionRateLimit.check_rate_limit(
+            # Atomic count-and-check (wsgateway.ratelimit); a refusal rolls it back and
+            # _record_failed_attempt counts the attempt again, outside the transaction.
+            allowed, _count = ratelimit.count_attempt(
                 self.client_ip or "",
                 user,
                 max_attempts=self.RATE_LIMIT_MAX_ATTEMPTS,
@@ -446,6 +448,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         if self.client_ip is None:
             return
         try:
+            ratelimit.count_attempt(self.client_ip, self.connect_user)
             ConnectionRateLimit.record_attempt(self.client_ip, self.connect_user, successful=False)
         except DatabaseError:
             log.exception("wsgateway: could not record a refused $connect attempt")

@@ -1,0 +1,78 @@
+"""Repeat the in-flight fault scenarios and tabulate sent / delivered / duplicates / lost per run.
+
+    WSGATEWAY_TEST_REDIS_URL=redis://127.0.0.1:6379/5 \\
+        .venv/bin/python benchmarks/soak_faults.py [--runs 5] [--kind redis-kill worker-kill database-down]
+
+Each kind is one test of ``tests/faults/test_inflight.py`` (each run asserts that the fault hit
+chunks in flight, then that nothing was lost), run ``--runs`` times in one pytest process
+(``WSGATEWAY_SOAK_RUNS``). The database is SQLite unless ``WSGATEWAY_TEST_DATABASE_URL`` names
+another. Exits 1 unless every run passed, with lost=0 for every kind but ``redis-wipe`` (Redis
+without persistence restarting empty: the test asserts the loss is logged; its table row shows
+how much was lost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = {
+    "redis-kill": "test_redis_killed_while_chunks_run",
+    "worker-kill": "test_worker_killed_while_chunks_run",
+    "database-down": "test_database_unavailable_while_chunks_run",
+    # Redis without persistence restarting empty: losses are expected and must be logged.
+    "redis-wipe": "test_redis_losing_its_data_is_logged_not_silent",
+}
+#: Kinds whose runs must lose nothing.
+LOSSLESS = ("redis-kill", "worker-kill", "database-down")
+LINE = re.compile(
+    r"\[soak (?P<label>[^\]]*)\] sent=(?P<sent>\d+) delivered=(?P<delivered>\d+) "
+    r"duplicates=(?P<duplicates>\d+) lost=(?P<lost>\d+)"
+)
+
+
+def soak(kind: str, runs: int) -> tuple[list[dict[str, str]], bool]:
+    env = {**os.environ, "WSGATEWAY_SOAK_RUNS": str(runs)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/faults/test_inflight.py", "-k", TESTS[kind],
+         "-q", "-s", "-p", "no:cacheprovider", "-o", "timeout=180"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=runs * 200 + 120, check=False,
+    )  # fmt: skip
+    rows = [m.groupdict() for m in LINE.finditer(proc.stdout)]
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:], file=sys.stderr)
+    return rows, proc.returncode == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--kind", nargs="+", choices=sorted(TESTS), default=list(LOSSLESS))
+    args = parser.parse_args()
+    ok = True
+    print("| fault | run | sent | delivered | duplicates | lost | at the fault |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in args.kind:
+        rows, passed = soak(kind, args.runs)
+        for row in rows:
+            label = row["label"]
+            run = re.search(r"run=(\d+)", label)
+            print(
+                f"| {kind}{' c=4' if 'c=4' in label else ''} | {run.group(1) if run else '?'} | "
+                f"{row['sent']} | {row['delivered']} | {row['duplicates']} | {row['lost']} | "
+                f"{label.split(': ', 1)[-1]} |"
+            )
+            ok = ok and (row["lost"] == "0" or kind not in LOSSLESS)
+        if not passed or not rows:
+            print(f"| {kind} | FAILED (see stderr) | | | | | |")
+            ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The @connections answer parser: strict, bounded, and skipping interim answers; then the
+client against servers sending such answers over real sockets."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fanout.answer_fuzz import HOSTILE, VALID, run
+from tests.fanout.test_http_client import _fresh_engine, call, read_request, serve  # noqa: F401
+from wsgateway.aws.http_answer import MAX_BODY, AnswerParser, MalformedAnswer
+from wsgateway.aws.management import NO_ANSWER
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def parse(data: bytes, step: int = 0):
+    parser = AnswerParser()
+    if not step:
+        return parser.feed(data)
+    answer = None
+    for i in range(0, len(data), step):
+        answer = parser.feed(data[i : i + step])
+        if answer is not None:
+            return answer
+    return answer
+
+
+@pytest.mark.parametrize("step", [0, 1, 7])
+def test_interim_answers_are_skipped(step):
+    answer = parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: x\r\n\r\n"
+                   b"HTTP/1.1 410 Gone\r\nContent-Length: 2\r\n\r\n{}", step)  # fmt: skip
+    assert answer is not None and (answer.status, answer.body, answer.reusable) == (410, b"{}", True)
+
+
+def test_an_interim_answer_alone_is_not_an_answer():
+    assert parse(b"HTTP/1.1 100 Continue\r\n\r\n") is None
+
+
+@pytest.mark.parametrize("step", [0, 1, 5])
+def test_chunked_body_with_extensions_and_trailers(step):
+    answer = parse(VALID[4], step)
+    assert answer is not None and (answer.status, answer.body) == (500, b"x")
+    answer = parse(VALID[2], step)
+    assert answer is not None and answer.body == b"helloabc"
+
+
+@pytest.mark.parametrize("data", HOSTILE[:15], ids=range(15))
+def test_hostile_answers_are_refused(data):
+    with pytest.raises(MalformedAnswer):
+        parse(data)
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read():
+    with pytest.raises(MalformedAnswer, match="larger"):
+        parse(f"HTTP/1.1 200 OK\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode())
+
+
+def test_bytes_beyond_the_answer_make_the_connection_unusable():
+    answer = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n")
+    assert answer is not None and answer.status == 200 and not answer.reusable
+
+
+def test_fuzz_2000_random_and_hostile_streams_parse_quickly():
+    """Every input ends as an answer, a refusal or "need more bytes" (then the client's deadline
+    applies) within a few ms; ``benchmarks/fuzz_http_answer.py`` runs 100,000."""
+    stats = run(seed=17, count=2000)
+    assert stats.inputs == 2000
+    assert stats.answers and stats.malformed and stats.incomplete  # every outcome exercised
+    assert stats.slowest < 0.5, f"slowest parse took {stats.slowest:.3f}s"
+
+
+# ------------------------------------------------------------------ over real sockets
+
+
+def answering(raw: bytes, then_sleep: float = 3.0) -> Iterator[int]:
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            while read_request(conn):
+                conn.sendall(raw)
+                if then_sleep:
+                    time.sleep(then_sleep)
+                    return
+
+    yield from serve(handler)
+
+
+@pytest.fixture
+def negative_chunk() -> Iterator[int]:
+    yield from answering(HOSTILE[0])
+
+
+@pytest.fixture
+def continue_only() -> Iterator[int]:
+    yield from answering(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+@pytest.fixture
+def continue_then_ok() -> Iterator[int]:
+    yield from answering(VALID[3], then_sleep=0)
+
+
+@pytest.fixture
+def dribbling() -> Iterator[int]:
+    """Sends an endless head, one header every 20 ms."""
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            read_request(conn)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(250):
+                try:
+                    conn.sendall(b"X: y\r\n")
+                except OSError:
+                    return
+                time.sleep(0.02)
+
+    yield from serve(handler)
+
+
+def test_a_negative_chunk_size_is_no_answer_at_once(negative_chunk):
+    start = time.monotonic()
+    _, answers = call(negative_chunk, ["a"], timeout=5)
+    assert answers[0].status == NO_ANSWER and "chunk size" in answers[0].detail
+    assert time.monotonic() - start < 2
+
+
+def test_100_continue_without_a_final_answer_is_not_delivered(continue_only):
+    _, answers = call(continue_only, ["a"], timeout=0.5)
+    assert answers[0].status == NO_ANSWER and "TimeoutError" in answers[0].detail
+
+
+def test_100_continue_then_200_is_delivered(continue_then_ok):
+    _, answers = call(continue_then_ok, ["a", "b"], concurrency=1)
+    assert [a.status for a in answers] == [200, 200]
+
+
+def test_a_dribbling_server_hits_the_per_request_deadline(dribbling):
+    start = time.monotonic()
+    _, answers = call(dribbling, ["a"], timeout=0.5)
+    assert answers[0].status == NO_ANSWER and "TimeoutError" in answers[0].detail
+    assert time.monotonic() - start < 2
