@@ -1185,10 +1185,14 @@ def auth_hash_matches(recorded: str, user: Any) -> bool:
 
     An empty ``recorded`` (a row older than the field) matches. A hash made under a key in
     ``SECRET_KEY_FALLBACKS`` matches too, so rotating ``SECRET_KEY`` does not log everyone out.
+    The keyed form :func:`hash_user_auth` gives (what code written for the reference stores on
+    a session it creates) matches as well.
     """
     if not recorded:
         return True
     if constant_time_compare(recorded, _session_auth_hash(user)):
+        return True
+    if constant_time_compare(recorded, hash_user_auth(user)):
         return True
     fallbacks = getattr(user, "get_session_auth_fallback_hash", None)
     return fallbacks is not None and any(constant_time_compare(recorded, h) for h in fallbacks())

@@ -65,3 +65,26 @@ def test_logout_revokes_a_pending_token(events: EventClient, rf: Any) -> None:
     response = events.connect(new_connection_id(), token=token, session_key=old_cookie)
     assert response.status_code == 401 and error_code(response) == "invalid_token"
     assert not WebSocketToken.objects.exists()
+
+
+def test_a_session_created_the_reference_way_keeps_working_until_the_password_changes(
+    events: EventClient,
+) -> None:
+    """Code written for the reference stores ``hash_user_auth(user)`` (the keyed form) on the
+    sessions it creates; the message check accepts that form and still notices a new password."""
+    from wsgateway.models import hash_user_auth
+
+    alice = make_browser("alice")
+    gateway = ApiGateway.objects.get(api_id=API_ID)
+    connection_id = new_connection_id()
+    WebSocketSession.objects.create(
+        connection_id=connection_id,
+        user=alice.user,
+        api_gateway=gateway,
+        auth_hash=hash_user_auth(alice.user),
+    )
+    response = events.message(connection_id, {"handler": "heartbeat"})
+    assert response.status_code == 200, response.content
+    User.objects.filter(pk=alice.user.pk).update(password="changed-elsewhere")
+    response = events.message(connection_id, {"handler": "heartbeat"})
+    assert response.status_code == 403 and error_code(response) == "credentials_changed"
