@@ -43,7 +43,7 @@ class Setting:
 _NUMBER = (int, float)
 
 SETTINGS: dict[str, Setting] = {
-    # --- gateway → Django security (design §9) ---
+    # --- gateway → Django security (docs/architecture.md §9) ---
     "GATEWAY_SECRETS": Setting(
         [],
         (list, tuple),
@@ -119,7 +119,7 @@ SETTINGS: dict[str, Setting] = {
         "Custom-domain host -> base URL to connect to instead (the Host header keeps the domain); "
         "for running custom domains against a local emulator.",
     ),
-    # --- fan-out and retries (design §5, §6) ---
+    # --- fan-out and retries (docs/architecture.md §5, §6) ---
     "GONE_GRACE_SECONDS": Setting(
         10,
         _NUMBER,
@@ -156,7 +156,7 @@ SETTINGS: dict[str, Setting] = {
         "else redis://127.0.0.1:6379/0.",
         nullable=True,
     ),
-    # --- provisioning (design §7) ---
+    # --- provisioning (docs/architecture.md §7) ---
     "CONTROL_PLANE_CALLS_PER_SECOND": Setting(
         10, _NUMBER, "Control-plane calls per second (AWS: 10/s, burst 40).", minimum=0.01
     ),

@@ -3,7 +3,7 @@
 Each function returns plain counts (what it removed, disconnected or probed) so the task can
 return them as its result and log them in one structured line.
 
-Stale sessions (design §4: ``$disconnect`` is best effort, so rows can outlive their sockets):
+Stale sessions (docs/architecture.md §4: ``$disconnect`` is best effort, so rows can outlive their sockets):
 
 - a live row older than API Gateway's connection lifetime (2 h) cannot be open any more: one
   bulk ``UPDATE`` marks every such row disconnected;

@@ -460,7 +460,7 @@ class ApiGateway(_SnapshotMixin, models.Model):
         default="",
         help_text="The latest deployment of the stage.",
     )
-    # Provisioning state beyond the reference (design §7): every AWS id a step creates.
+    # Provisioning state beyond the reference (docs/architecture.md §7): every AWS id a step creates.
     provisioning_status = models.CharField(
         "provisioning status",
         max_length=20,

@@ -1,4 +1,4 @@
-"""Custom querysets (design §10.7)."""
+"""Custom querysets (docs/architecture.md §10)."""
 
 from __future__ import annotations
 

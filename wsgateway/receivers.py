@@ -1,4 +1,4 @@
-"""wsgateway's own signal receivers (design §9): close a user's sockets and revoke their connect
+"""wsgateway's own signal receivers (docs/architecture.md §9): close a user's sockets and revoke their connect
 tokens when their credentials stop being valid, and keep gateway-related rows consistent.
 
 - ``user_logged_out``: every live socket of the user is closed at API Gateway, and the user's

@@ -1,4 +1,4 @@
-"""Checks on the events API Gateway POSTs to Django (design §4 and §9).
+"""Checks on the events API Gateway POSTs to Django (docs/architecture.md §4 and §9).
 
 Pure functions over a request or a header value: none touches the database, so the view can
 run all of them before it spends a query.

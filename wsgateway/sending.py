@@ -1,4 +1,4 @@
-"""Sending messages to WebSocket connections — the public API (design §1, §5, §6).
+"""Sending messages to WebSocket connections — the public API (docs/architecture.md §1, §5, §6).
 
 Every function validates the message, then **enqueues** the work after the current database
 transaction commits (``transaction.on_commit``; immediately outside a transaction) and returns a

@@ -1,4 +1,4 @@
-"""Each row of the retry table (design §5), through the emulator with fault injection.
+"""Each row of the retry table (docs/architecture.md §5), through the emulator with fault injection.
 
 The pipeline runs in the test thread (planner → chunk runner, real Redis, real sockets); retry
 chunks are collected with their countdown instead of waiting in the broker.

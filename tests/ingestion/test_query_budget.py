@@ -1,4 +1,4 @@
-"""The SQL cost of ingestion (design §11 "Inbound"): at most 2 queries for a message on a live
+"""The SQL cost of ingestion (docs/architecture.md §11 "Inbound"): at most 2 queries for a message on a live
 session, at most 6 for a successful ``$connect`` with the gateway lookup cached (7 cold).
 
 Run on a transactional database so the view's own ``atomic`` is a real transaction (as in

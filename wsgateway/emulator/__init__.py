@@ -1,4 +1,4 @@
-"""A local AWS API Gateway **WebSocket** emulator, faithful to ARCHITECTURE.md section 4.
+"""A local AWS API Gateway **WebSocket** emulator, faithful to docs/architecture.md §4.
 
 One port serves everything (aiohttp):
 

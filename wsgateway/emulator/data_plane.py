@@ -1,6 +1,6 @@
 """The WebSocket side: handshake, route selection, HTTP_PROXY forwarding, limits and timeouts.
 
-What the integration receives (ARCHITECTURE.md section 4):
+What the integration receives (docs/architecture.md §4):
 
 ``$connect`` (the integration's method, usually POST, empty body), the client's handshake query
 string appended to the integration URI, headers::

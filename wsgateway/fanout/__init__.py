@@ -1,4 +1,4 @@
-"""The fan-out engine (design §5, §6).
+"""The fan-out engine (docs/architecture.md §5, §6).
 
 - :mod:`~wsgateway.fanout.messages` — the payload on the wire (``message_id`` added, size checked);
 - :mod:`~wsgateway.fanout.targets` — who receives a message, as plain data a task can carry;

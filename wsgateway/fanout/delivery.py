@@ -1,4 +1,4 @@
-"""Running one chunk: send, classify every answer by the retry table (design §5), record.
+"""Running one chunk: send, classify every answer by the retry table (docs/architecture.md §5), record.
 
 | answer | what happens |
 |---|---|

@@ -1,4 +1,4 @@
-"""The account-wide request budget, shared by every worker through Redis (design §5).
+"""The account-wide request budget, shared by every worker through Redis (docs/architecture.md §5).
 
 Celery's ``rate_limit`` is per worker; API Gateway's 10,000 requests/s (burst 5,000) is per
 account and region, shared with all other API Gateway traffic. A token bucket in one Redis hash,

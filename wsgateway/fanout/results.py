@@ -1,4 +1,4 @@
-"""Per-broadcast summaries aggregated in Redis, and chunk idempotence (design §5, §6).
+"""Per-broadcast summaries aggregated in Redis, and chunk idempotence (docs/architecture.md §5, §6).
 
 A broadcast is split into chunk tasks that run on any worker; each adds its counts to one Redis
 hash keyed by the message id. The counts of a chunk are added in the same atomic step that marks

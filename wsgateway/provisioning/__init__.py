@@ -1,4 +1,4 @@
-"""Provisioning: resumable chains of idempotent steps on the ``provisioning`` queue (design §4, §7).
+"""Provisioning: resumable chains of idempotent steps on the ``provisioning`` queue (docs/architecture.md §4, §7).
 
 Entry points called by the models (reference names):
 

@@ -1,4 +1,4 @@
-"""The custom domain: domain name (REGIONAL, TLS 1.2), API mapping, Route 53 alias (design §4).
+"""The custom domain: domain name (REGIONAL, TLS 1.2), API mapping, Route 53 alias (docs/architecture.md §4).
 
 The alias record's ``AliasTarget`` is the domain's ``ApiGatewayDomainName`` and API Gateway's own
 hosted zone (``DomainNameConfigurations[0].HostedZoneId``), never the user's zone; the record

@@ -1,4 +1,4 @@
-"""Control-plane quotas shared by every worker (design §4, §5), in Redis.
+"""Control-plane quotas shared by every worker (docs/architecture.md §4, §5), in Redis.
 
 AWS allows CreateDeployment once per 5 s, Create/Update/DeleteDomainName once per 30 s and other
 control-plane calls 10 per second (burst 40), per account and region. Celery's ``rate_limit`` is

@@ -1,4 +1,4 @@
-""" "Sync to AWS" and "Sync from AWS" (design §7).
+""" "Sync to AWS" and "Sync from AWS" (docs/architecture.md §7).
 
 Sync to AWS is the provisioning chain itself (every step brings AWS in line with the row, field
 by field) plus :func:`step_prune_routes`, which deletes AWS routes no row describes any more.

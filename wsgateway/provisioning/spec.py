@@ -1,4 +1,4 @@
-"""What AWS should hold for a gateway row: the desired API, integrations and routes (design §4)."""
+"""What AWS should hold for a gateway row: the desired API, integrations and routes (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ resource may still exist (the worker died after AWS created it, before the id wa
 is looked up by its natural key first: the API by name, an integration by URI, a route by route
 key, the stage by name, a deployment by the configuration fingerprint in its description.
 A ConflictException on create is "already done" only after the existing resource is found and
-checked (design §5).
+checked (docs/architecture.md §5).
 """
 
 from __future__ import annotations

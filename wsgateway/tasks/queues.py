@@ -1,4 +1,4 @@
-"""Queue names (design §5)."""
+"""Queue names (docs/architecture.md §5)."""
 
 PROVISIONING = "provisioning"
 FANOUT = "fanout"

@@ -1,4 +1,4 @@
-"""Event ingestion: the views API Gateway and the page talk to (design §4, §9).
+"""Event ingestion: the views API Gateway and the page talk to (docs/architecture.md §4, §9).
 
 Mounting — include the app's URLs (namespace ``wsgateway``)::
 

@@ -1,4 +1,4 @@
-"""``WebSocketView``: the endpoint API Gateway POSTs every socket event to (design §4, §9).
+"""``WebSocketView``: the endpoint API Gateway POSTs every socket event to (docs/architecture.md §4, §9).
 
 The view records and enqueues; it never calls AWS. See :mod:`wsgateway.views` for mounting and
 the settings it reads.
