@@ -51,8 +51,9 @@ def closing_server() -> Iterator[str]:
 
 
 def test_a_connection_closed_without_answer_is_a_retryable_connection_error(closing_server: str) -> None:
-    # botocore raises ConnectionClosedError (an HTTPClientError, not a ConnectionError): docs/architecture.md §5 says
-    # connection errors are retried, so it must not become a plain, non-retryable AwsError.
+    # botocore raises ConnectionClosedError (an HTTPClientError, not a ConnectionError):
+    # docs/architecture.md §5 says connection errors are retried, so it must not become a plain,
+    # non-retryable AwsError.
     client = get_boto3_client(
         "apigatewayv2", endpoint_url=closing_server, config=Config(retries={"total_max_attempts": 1})
     )

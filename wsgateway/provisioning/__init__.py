@@ -1,4 +1,6 @@
-"""Provisioning: resumable chains of idempotent steps on the ``provisioning`` queue (docs/architecture.md §4, §7).
+"""Provisioning: resumable chains of idempotent steps on the ``provisioning`` queue.
+
+See docs/architecture.md §4 and §7.
 
 Entry points called by the models (reference names):
 

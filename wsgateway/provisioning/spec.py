@@ -1,4 +1,7 @@
-"""What AWS should hold for a gateway row: the desired API, integrations and routes (docs/architecture.md §4)."""
+"""What AWS should hold for a gateway row: the desired API, integrations and routes.
+
+See docs/architecture.md §4.
+"""
 
 from __future__ import annotations
 
