@@ -1271,8 +1271,7 @@ class ConnectionRateLimit(models.Model):
         than ``WSGATEWAY["RATE_LIMIT_RETENTION_DAYS"]``, so the table stays bounded even without
         the beat task. A failing purge is logged and never loses the attempt.
         """
-        user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
-        attempt = cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
+        attempt = cls.log_attempt(ip_address, user, successful=successful)
         if secrets.randbelow(RATE_LIMIT_PURGE_ONE_IN) == 0:
             try:
                 with transaction.atomic():  # a savepoint: a failed purge must not abort $connect's
@@ -1280,6 +1279,19 @@ class ConnectionRateLimit(models.Model):
             except DatabaseError:
                 logger.exception("wsgateway: could not delete expired connection attempts")
         return attempt
+
+    @classmethod
+    def log_attempt(
+        cls,
+        ip_address: str,
+        user: AbstractBaseUser | AnonymousUser | None = None,
+        *,
+        successful: bool = False,
+    ) -> ConnectionRateLimit:
+        """Record one attempt, one INSERT and nothing else (the view's ``$connect`` path: its
+        query budget is fixed; the beat task ``cleanup_rate_limits`` deletes old rows)."""
+        user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
+        return cls.objects.create(ip_address=ip_address, user_id=user_id, successful=successful)
 
     @classmethod
     def _purge_expired(cls) -> int:

@@ -49,6 +49,19 @@ def test_successful_connect_costs_at_most_6_queries(events: EventClient, browser
     assert not any("SAVEPOINT" in q for q in sql)
 
 
+def test_the_budget_holds_when_the_reference_purge_would_run(
+    events: EventClient, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ConnectionRateLimit.record_attempt purges old rows on one call in RATE_LIMIT_PURGE_ONE_IN
+    (the reference's behaviour); the view records its attempts without that, so the budget is
+    the same on every connect."""
+    from wsgateway import models
+
+    monkeypatch.setattr(models.secrets, "randbelow", lambda n: 0)  # every purge draw would fire
+    sql = connect_queries(events, browser, warm=True)
+    assert len(sql) <= 6, "\n".join(sql)
+
+
 def test_cold_gateway_cache_adds_one_query(events: EventClient, browser: Browser) -> None:
     sql = connect_queries(events, browser, warm=False)
     assert len(sql) <= 7, "\n".join(sql)

@@ -374,7 +374,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         passed, reason = self._additional_connection_checks(request)
         if not passed:
             raise EventRefused(400, "connection_refused", reason or "The connection was refused.")
-        ConnectionRateLimit.record_attempt(self.client_ip or "", user, successful=True)
+        ConnectionRateLimit.log_attempt(self.client_ip or "", user, successful=True)
         now = timezone.now()
         session = WebSocketSession.objects.create(
             connection_id=self.connection_id,
@@ -449,7 +449,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             return
         try:
             ratelimit.count_attempt(self.client_ip, self.connect_user)
-            ConnectionRateLimit.record_attempt(self.client_ip, self.connect_user, successful=False)
+            ConnectionRateLimit.log_attempt(self.client_ip, self.connect_user, successful=False)
         except DatabaseError:
             log.exception("wsgateway: could not record a refused $connect attempt")
 
