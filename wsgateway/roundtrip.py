@@ -118,7 +118,7 @@ def round_trip(
     try:
         query = ""
         if wsgateway_settings.REQUIRE_TOKEN:
-            token = WebSocketToken.generate_token(user, store.session_key)
+            token = WebSocketToken.generate_token(user, store.session_key).token  # the raw value
             query = f"?{wsgateway_settings.TOKEN_QUERY_PARAM}={token}"
         headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={store.session_key}"} if send_cookie else {}
         started = time.time()
