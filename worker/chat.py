@@ -60,6 +60,16 @@ class ChatSocketView(WebSocketView):
     """The demo's event endpoint: chat messages, heartbeats and presence."""
 
     allowed_handlers = ("send_message", "heartbeat", "who")
+    #: Only the demo's rooms (any logged-in user) and channels with a ChannelPermission row: a
+    #: mistyped channel name is refused, not silently open (system check wsgateway.W004).
+    ALLOW_UNLISTED_CHANNELS = False
+
+    def can_join_channel(self, request: HttpRequest, channel_name: str) -> bool:
+        """A room channel is open to every logged-in user; anything else follows its row."""
+        user = getattr(request, "user", None)
+        if channel_name.startswith("room-") and user is not None and user.is_authenticated:
+            return True
+        return super().can_join_channel(request, channel_name)
 
     def connected(self, session: WebSocketSession) -> None:
         """Tell the room who is here now (the newcomer included: the send is retried while its
