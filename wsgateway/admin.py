@@ -67,6 +67,7 @@ _STATUS_FIELDS = (
     "provisioning_status",
     "provisioning_step",
     "last_error",
+    "last_sync_report",
     "provisioning_lock",
     "provisioning_locked_at",
 )

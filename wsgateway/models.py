@@ -477,6 +477,15 @@ class ApiGateway(_SnapshotMixin, models.Model):
     last_error = models.TextField(
         "last error", blank=True, default="", help_text="The error that stopped the last run, if any."
     )
+    last_sync_report = models.TextField(
+        "last Sync from AWS",
+        blank=True,
+        default="",
+        help_text=(
+            "What the last Sync from AWS found: one line per difference between this row and AWS "
+            '(the AWS value was pulled into the row), or "in sync" with the time.'
+        ),
+    )
     provisioning_lock = models.CharField(
         "provisioning lock",
         max_length=64,

@@ -19,7 +19,7 @@ from wsgateway import sending
 from wsgateway.emulator.testing import create_websocket_api
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.models import WebSocketSession
-from wsgateway.tasks.fanout import send_message
+from wsgateway.tasks.fanout import disconnect, send_message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -64,6 +64,25 @@ def test_send_message_delay_to_a_channel_excluding_the_sender(emulator, room, wo
     assert message_ids(emulator, ids[0]) == []
     assert all(message_ids(emulator, c) == [message_id] for c in ids[1:4])
     assert all(message_ids(emulator, c) == [] for c in ids[4:])
+
+
+def test_send_message_delay_hands_back_the_message_id_and_a_plan_not_zero_totals(emulator, room, worker):
+    _, ids = room
+    result = send_message.delay({"text": "hello"}, channel_name="room")
+    message_id = result.message_id  # at once, before the worker ran
+    assert isinstance(message_id, str) and message_id
+    plan = result.get(timeout=20)
+    assert plan["message_id"] == message_id
+    assert (plan["status"], plan["targeted"], plan["chunks"]) == ("planned", 4, 1)
+    assert not {"delivered", "complete", "failed"} & set(plan)  # no totals that read as "none sent"
+    assert wait_complete(message_id)["delivered"] == 4
+    assert all(message_ids(emulator, c) == [message_id] for c in ids[:4])
+
+    chosen = send_message.delay({"text": "mine", "message_id": "caller-id"}, connection_id=ids[4])
+    assert chosen.message_id == "caller-id" == chosen.get(timeout=20)["message_id"]
+    kick = disconnect.delay(connection_id=ids[5])
+    assert kick.message_id == kick.get(timeout=20)["message_id"]
+    assert wait_complete(kick.message_id)["delivered"] == 1
 
 
 def test_model_and_queryset_send_message_enqueue_and_deliver(emulator, room, worker):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
 
 from wsgateway.hashing import secret_fingerprint
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute
@@ -99,6 +103,30 @@ def test_sync_from_aws_reports_and_pulls_differences(aws: Any, gateway: ApiGatew
     gateway.refresh_from_db()
     assert gateway.api_description == "Changed in the console" and gateway.connect_route_id
     assert run_inline("sync_from_aws", gateway.pk)[-1]["differences"] == []
+
+
+def test_sync_from_aws_keeps_its_differences_on_the_row_and_the_admin_shows_them(
+    aws: Any, gateway: ApiGateway
+) -> None:
+    run_inline("create_gateway", gateway.pk)
+    gateway.refresh_from_db()
+    aws.update_api(ApiId=gateway.api_id, Description="Edited at AWS")
+    run_inline("sync_from_aws", gateway.pk)
+    gateway.refresh_from_db()
+    line = "api_description: row='Chat' aws='Edited at AWS'"
+    assert line in gateway.last_sync_report.splitlines()
+    assert gateway.last_sync_report.startswith("1 difference(s) at ")
+
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("ops", "ops@example.com", "pw"))
+    page = admin.get(reverse("admin:wsgateway_apigateway_change", args=[gateway.pk]))
+    assert page.status_code == 200
+    assert line in html.unescape(page.content.decode())
+    assert "last_sync_report" not in page.context["adminform"].form.fields  # read-only
+
+    run_inline("sync_from_aws", gateway.pk)
+    gateway.refresh_from_db()
+    assert gateway.last_sync_report.startswith("in sync at ")
 
 
 def test_sync_to_aws_pushes_row_fields_and_prunes_routes(aws: Any, gateway: ApiGateway) -> None:

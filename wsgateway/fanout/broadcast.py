@@ -18,14 +18,23 @@ def broadcast(
     body: str | None,
     emit: Callable[[Chunk], object],
 ) -> dict[str, Any]:
-    """Emit chunk tasks for ``queryset``'s live recipients; return the planning summary.
+    """Emit chunk tasks for ``queryset``'s live recipients; return the plan.
 
-    The delivery counts arrive as the chunks run (see
-    :func:`~wsgateway.fanout.results.get_broadcast_summary`); the chunk that completes the
-    broadcast logs the final ``wsgateway.fanout broadcast ...`` line and returns the summary.
+    The plan (``status: "planned"``, ``message_id``, ``targeted``, ``chunks``, ``no_endpoint``)
+    carries no delivery totals: those arrive as the chunks run, under the message id (see
+    :func:`~wsgateway.fanout.results.get_broadcast_summary`), and the step that completes the
+    broadcast (usually a chunk task) logs the ``wsgateway.fanout broadcast ...`` line and returns
+    the totals under ``"broadcast"``. Zero totals here would read as "nothing delivered".
     """
     plan, unreachable = plan_broadcast(queryset, message_id=message_id, op=op, body=body, emit=emit)
-    results.record_plan(message_id, plan.targeted, plan.chunks, unreachable)
-    summary = results.get_broadcast_summary(message_id) or {"message_id": message_id}
-    summary.update(targeted=plan.targeted, chunks=plan.chunks, no_endpoint=plan.no_endpoint)
-    return summary
+    completed = results.record_plan(message_id, plan.targeted, plan.chunks, unreachable)
+    outcome: dict[str, Any] = {
+        "status": "planned",
+        "message_id": message_id,
+        "targeted": plan.targeted,
+        "chunks": plan.chunks,
+        "no_endpoint": plan.no_endpoint,
+    }
+    if completed:  # nothing to send, or every chunk ran before the plan was recorded
+        outcome["broadcast"] = results.get_broadcast_summary(message_id)
+    return outcome

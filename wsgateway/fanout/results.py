@@ -118,15 +118,16 @@ def record_chunk(message_id: str, chunk: str, counts: Counts) -> tuple[bool, boo
     return _record(done_key(message_id, chunk), message_id, _fields(counts))
 
 
-def record_plan(message_id: str, targeted: int, chunks: int, unreachable: Counts | None = None) -> None:
+def record_plan(message_id: str, targeted: int, chunks: int, unreachable: Counts | None = None) -> bool:
     """Record what the planner targeted, and the recipients it could not reach.
 
     Once per message: a planner task that is redelivered or retried after it finished planning
-    does not count again. May complete the broadcast if every chunk already ran.
+    does not count again. May complete the broadcast if every chunk already ran; returns True
+    for the call that did.
     """
     sets = ["targeted", targeted, "chunks", chunks, "planned", 1]
     increments = _fields(unreachable) if unreachable else []
-    _record(done_key(message_id, "plan"), message_id, increments, sets)
+    return _record(done_key(message_id, "plan"), message_id, increments, sets)[1]
 
 
 def get_broadcast_summary(message_id: str) -> dict[str, Any] | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import timezone
+
 from wsgateway.exceptions import ConflictError
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute
 from wsgateway.provisioning import spec
@@ -161,14 +163,28 @@ def compare_with_aws(gateway: ApiGateway, client: Any) -> Comparison:
     return found
 
 
+def sync_report(differences: list[dict[str, Any]]) -> str:
+    """The text kept on the row (``last_sync_report``): one line per difference, or "in sync"."""
+    when = timezone.now().strftime("%Y-%m-%d %H:%M:%S UTC")
+    if not differences:
+        return f"in sync at {when}"
+    lines = [f"{d['field']}: row={d['row']!r} aws={d['aws']!r}" for d in differences]
+    return "\n".join([f"{len(differences)} difference(s) at {when}:", *lines])
+
+
 def step_sync_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
-    """Pull AWS's values into the row; return the differences field by field."""
+    """Pull AWS's values into the row; return the differences field by field and keep them on
+    the row (``last_sync_report``) for the admin."""
     gateway = ctx.gateway
     found = compare_with_aws(gateway, ctx.client)
     differences, pulled = found.differences, found.pulled
+    report = sync_report(differences)
     if found.api is None:
+        cleared: dict[str, Any] = {}
         if gateway.api_id:
-            ctx.record(api_id="", api_endpoint="", api_created=False, stage_created=False, deployment_id="")
+            cleared = {"api_id": "", "api_endpoint": "", "api_created": False, "stage_created": False}
+            cleared["deployment_id"] = ""
+        ctx.record(**cleared, last_sync_report=report)
         return {"result": UPDATED if differences else REUSED, "differences": differences}
     if (
         "api_name" in pulled
@@ -177,6 +193,5 @@ def step_sync_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         pulled.pop("api_name")  # another row owns that name: report it, do not break uniqueness
     for pk, updates in found.route_updates.items():
         ApiGatewayAdditionalRoute.objects.filter(pk=pk).update(**updates)  # no save(): no re-sync
-    if pulled:
-        ctx.record(**pulled)
+    ctx.record(**pulled, last_sync_report=report)
     return {"result": UPDATED if differences else REUSED, "differences": differences}

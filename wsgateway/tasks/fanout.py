@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from wsgateway.fanout import delivery
 from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.limiter import RateLimitTimeout
-from wsgateway.fanout.messages import encode_message
+from wsgateway.fanout.messages import encode_message, new_message_id
 from wsgateway.fanout.planner import DELETE, POST, Chunk
 from wsgateway.fanout.targets import Target, normalize_exclude
 from wsgateway.tasks.queues import FANOUT
@@ -73,6 +73,27 @@ _FANOUT_OPTIONS: dict[str, Any] = {
 }
 
 
+class MessageTask(Task):
+    """A task whose caller learns the message id at once.
+
+    ``apply_async`` (and so ``delay``) fixes the id before enqueueing: the one in
+    ``data["message_id"]`` when it is a string (it wins in :func:`encode_message`), else the
+    ``message_id`` keyword, else a new one, which is then passed as the keyword. The id is on the
+    returned ``AsyncResult`` as ``.message_id`` and in the task's kwargs (shown by Flower).
+    """
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        kwargs = dict(kwargs or {})
+        data = args[0] if args else kwargs.get("data")
+        chosen = data.get("message_id") if isinstance(data, dict) else None
+        if not (isinstance(chosen, str) and chosen):
+            chosen = kwargs.get("message_id") or new_message_id()
+            kwargs["message_id"] = chosen
+        result = super().apply_async(args, kwargs, *rest, **options)
+        result.message_id = chosen  # type: ignore[attr-defined]
+        return result
+
+
 def _emit(chunk: Chunk) -> None:
     deliver_chunk.apply_async((chunk,))
 
@@ -111,7 +132,7 @@ def _target(
     )
 
 
-@shared_task(name="wsgateway.send_message", **_FANOUT_OPTIONS)
+@shared_task(name="wsgateway.send_message", base=MessageTask, **_FANOUT_OPTIONS)
 def send_message(
     data: dict[str, Any],
     *,
@@ -125,15 +146,17 @@ def send_message(
     """Send ``data`` to one connection, a channel, a user's connections, a gateway, or (none
     given) every live session; ``api_gateway_id`` narrows a channel or user to one gateway.
 
-    Returns the planning summary (``message_id``, ``targeted``, ``chunks``); the delivery totals
-    follow in Redis (``get_broadcast_summary``) and in the log.
+    ``send_message.delay(...)`` returns at once with the id as ``result.message_id`` (see
+    :class:`MessageTask`). The task's result is the plan (``status: "planned"``, ``targeted``,
+    ``chunks``); the delivery totals follow under the message id (``get_broadcast_summary``), on
+    the chunk task that completes the broadcast, and in the log.
     """
     target = _target(connection_id, channel_name, user_id, api_gateway_id, exclude)
     chosen, body = encode_message(data, message_id)
     return _broadcast(target.queryset(), chosen, POST, body)
 
 
-@shared_task(name="wsgateway.disconnect", **_FANOUT_OPTIONS)
+@shared_task(name="wsgateway.disconnect", base=MessageTask, **_FANOUT_OPTIONS)
 def disconnect(
     *,
     connection_id: str | None = None,
