@@ -180,3 +180,15 @@ def test_dockerfile_installs_what_the_services_run() -> None:
         assert re.search(rf"^COPY {re.escape(path)}\b", dockerfile, re.MULTILINE), path
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".git", ".demo"} <= set(ignored)
+
+
+def test_the_web_access_log_leaves_out_query_strings(compose) -> None:
+    """The ``$connect`` POST carries the one-time token in its query string: the access log
+    prints the path alone, in the same format the demo uses."""
+    from worker.demo import ACCESS_LOG_FORMAT
+
+    (gunicorn,) = [argv for argv in argv_list(compose["services"]["web"]["command"]) if argv[0] == "gunicorn"]
+    assert "--access-logfile" in gunicorn
+    assert gunicorn[gunicorn.index("--access-logformat") + 1] == ACCESS_LOG_FORMAT
+    assert "%(U)s" in ACCESS_LOG_FORMAT
+    assert "%(r)s" not in ACCESS_LOG_FORMAT and "%(q)s" not in ACCESS_LOG_FORMAT
