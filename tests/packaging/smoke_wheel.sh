@@ -12,6 +12,8 @@ trap 'rm -rf "$(dirname "$venv")"' EXIT
 import sys, zipfile
 top = {name.split("/", 1)[0] for name in zipfile.ZipFile(sys.argv[1]).namelist()}
 assert "worker" not in top, f"the wheel contains the worker package: {sorted(top)}"
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+assert any(n.endswith((".dist-info/LICENSE", ".dist-info/licenses/LICENSE")) for n in names), "no LICENSE"
 PY
 cd "$(dirname "$venv")"   # not the repository: import only what was installed
 "$venv/bin/python" - <<'PY'
