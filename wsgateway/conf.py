@@ -270,18 +270,25 @@ def _maintenance_interval_problems(intervals: Any) -> list[str]:
     return problems
 
 
-# Validating on every read would cost a loop over every key; the dict object identifies a
-# configuration (override_settings installs a new one), so one validation per dict is enough.
-# The cache holds the dict itself: comparing ids alone would let a new dict that reuses a freed
-# dict's id inherit its verdict.
-_validated: tuple[dict[str, Any], list[str]] | None = None
+# Validating on every read would cost a loop over every key, so the verdict on the current
+# WSGATEWAY dict is kept until Django says the setting changed: ``override_settings`` (and the
+# test ``settings`` fixture) send ``setting_changed``, and :func:`reload_settings` (connected in
+# ``AppConfig.ready()``) drops the verdict. None: not validated since the last change.
+_problems: list[str] | None = None
 
 
 def _problems_of(raw: dict[str, Any]) -> list[str]:
-    global _validated
-    if _validated is None or _validated[0] is not raw:
-        _validated = (raw, _problems_in(raw))
-    return _validated[1]
+    global _problems
+    if _problems is None:
+        _problems = _problems_in(raw)
+    return _problems
+
+
+def reload_settings(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: forget the validation of ``WSGATEWAY`` when it changes."""
+    global _problems
+    if setting == "WSGATEWAY":
+        _problems = None
 
 
 class WsGatewaySettings:

@@ -26,7 +26,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from wsgateway import ratelimit
+from wsgateway import disconnect, ratelimit
 from wsgateway.aws.management import NO_ANSWER, Endpoint, get_engine, signer_for
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
@@ -37,8 +37,6 @@ DEFAULT_PROBE_LIMIT = 1000
 PROBE_BATCH = 100
 #: Longest wait for the shared budget before the rest of a run is counted as errors.
 PROBE_BUDGET_WAIT_SECONDS = 10.0
-# Keeps each UPDATE's IN (...) list well under SQLite's and PostgreSQL's parameter limits.
-_UPDATE_BATCH = 500
 
 
 def cleanup_tokens() -> int:
@@ -92,9 +90,7 @@ def disconnect_expired_sessions(now: Any = None) -> int:
     """Mark live rows connected longer than ``CONNECTION_LIFETIME_SECONDS`` disconnected (one UPDATE)."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=float(wsgateway_settings.CONNECTION_LIFETIME_SECONDS))
-    return WebSocketSession.objects.filter(connected=True, connected_at__lt=cutoff).update(
-        connected=False, disconnected_at=now, updated_on=now
-    )
+    return WebSocketSession.objects.filter(connected_at__lt=cutoff).mark_disconnected(now)
 
 
 def probe_endpoints() -> dict[int, str]:
@@ -159,16 +155,6 @@ def probe_connections(endpoint_url: str, connection_ids: list[str]) -> list[int]
     return statuses
 
 
-def _bulk_update(connection_ids: Iterable[str], **values: Any) -> int:
-    ids = list(connection_ids)
-    changed = 0
-    for start in range(0, len(ids), _UPDATE_BATCH):
-        changed += WebSocketSession.objects.filter(
-            connection_id__in=ids[start : start + _UPDATE_BATCH], connected=True
-        ).update(**values)
-    return changed
-
-
 def sweep_stale_sessions(probe_limit: int = DEFAULT_PROBE_LIMIT) -> SweepResult:
     """Disconnect rows past the lifetime; probe up to ``probe_limit`` idle rows (see module doc)."""
     from wsgateway.fanout.limiter import RateLimitTimeout
@@ -205,8 +191,8 @@ def sweep_stale_sessions(probe_limit: int = DEFAULT_PROBE_LIMIT) -> SweepResult:
                 result.error("no_answer" if status == NO_ANSWER else str(status))
 
     marked = timezone.now()
-    result.gone = _bulk_update(gone, connected=False, disconnected_at=marked, updated_on=marked)
+    result.gone = disconnect.mark_disconnected(gone, marked)
     # An alive row counts as seen now, so it is probed again only after another idle period.
     result.alive = len(alive)
-    _bulk_update(alive, last_seen_at=marked)
+    disconnect.update_live(alive, last_seen_at=marked)
     return result

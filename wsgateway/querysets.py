@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from wsgateway.models import WebSocketSession  # noqa: F401
@@ -35,6 +37,17 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
         if user_id is None:
             raise ValueError("for_user() needs an authenticated user or a user id, not None/anonymous.")
         return self.filter(connected=True, user_id=user_id)
+
+    def mark_disconnected(self, now: datetime | None = None) -> int:
+        """Mark the live sessions of this queryset disconnected, in one ``UPDATE``.
+
+        Sets ``connected=False``, ``disconnected_at`` and ``updated_on`` to ``now`` (default: the
+        current time; ``update()`` skips ``auto_now``, so it is set explicitly). Only live rows
+        change, so of two concurrent callers one performs the transition. Returns how many rows
+        changed. :mod:`wsgateway.disconnect` does the same by connection id, in batches.
+        """
+        now = now or timezone.now()
+        return self.filter(connected=True).update(connected=False, disconnected_at=now, updated_on=now)
 
     def send_message(self, data: dict[str, Any], max_workers: int = BROADCAST_MAX_WORKERS) -> Any:
         """Send the same message to all connected WebSocket sessions in the queryset.

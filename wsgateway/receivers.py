@@ -17,8 +17,7 @@ every event and disconnects a socket whose user no longer passes. A token record
 it was issued under and is refused once it no longer matches, so a token issued before a
 password change never opens a socket, signals or not.
 
-The receivers are connected by :func:`wsgateway.signals.connect_receivers` from
-``AppConfig.ready()``.
+The receivers are connected by :func:`connect`, which ``AppConfig.ready()`` calls.
 """
 
 from __future__ import annotations
@@ -29,9 +28,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_init, post_save, pre_delete
 from django.http import HttpRequest
-from django.utils import timezone
-
-from wsgateway.signals import register_receivers
 
 __all__ = [
     "close_sockets_on_credential_change",
@@ -88,17 +84,12 @@ def disconnect_sessions_of_deleted_gateway(sender: Any, instance: Any, **kwargs:
     """``pre_delete`` of ``ApiGateway``: mark its live sessions disconnected, in one UPDATE."""
     from wsgateway.models import WebSocketSession
 
-    now = timezone.now()
-    WebSocketSession.objects.filter(api_gateway=instance, connected=True).update(
-        connected=False, disconnected_at=now, updated_on=now
-    )
+    WebSocketSession.objects.filter(api_gateway=instance).mark_disconnected()
 
 
-@register_receivers
 def connect() -> None:
-    """Connect the receivers above (idempotent: each has a ``dispatch_uid``)."""
-    from wsgateway import gateway_cache
-
+    """Connect the receivers above (idempotent: each has a ``dispatch_uid``; called from
+    ``AppConfig.ready()``)."""
     user_model = get_user_model()
     user_logged_out.connect(close_sockets_on_logout, dispatch_uid="wsgateway.receivers.logout")
     post_init.connect(_remember_credentials, sender=user_model, dispatch_uid="wsgateway.receivers.user_init")
@@ -110,4 +101,3 @@ def connect() -> None:
         sender="wsgateway.ApiGateway",
         dispatch_uid="wsgateway.receivers.gateway_delete",
     )
-    gateway_cache.connect_invalidation()

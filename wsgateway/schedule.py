@@ -23,7 +23,6 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models.signals import post_migrate
 
 from wsgateway.conf import SETTINGS, wsgateway_settings
-from wsgateway.signals import register_receivers
 from wsgateway.tasks.queues import MAINTENANCE
 
 logger = logging.getLogger("wsgateway.schedule")
@@ -148,7 +147,6 @@ def sync_after_migrate(sender: AppConfig, using: str = DEFAULT_DB_ALIAS, **kwarg
     )
 
 
-@register_receivers
 def connect() -> None:
     """Connect :func:`sync_after_migrate` to ``post_migrate`` of this app (once per migrate)."""
     post_migrate.connect(

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from wsgateway.emulator.testing import boto3_client
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute
-from wsgateway.provisioning import run_inline, runner
+from wsgateway.provisioning import run_inline
 from wsgateway.provisioning.checkpoints import fault_hook
+from wsgateway.retry import RetryPolicy
 
 from .conftest import count_resources
 
@@ -139,21 +140,25 @@ def test_crash_between_create_and_record_is_found_by_natural_key(aws: Any, gatew
 
 
 def test_throttled_control_plane_is_retried_with_backoff(
-    aws: Any, emulator: Any, gateway: ApiGateway, monkeypatch: pytest.MonkeyPatch
+    aws: Any, emulator: Any, gateway: ApiGateway
 ) -> None:
     """429 TooManyRequests answers (botocore's own retries off) are retried by the runner."""
     no_retries = boto3_client("apigatewayv2", emulator.url, max_attempts=1)
     emulator.configure(control_plane_fail=0.1, seed=11)
-    throttled: list[str] = []
-    original = runner.backoff_seconds
+    throttled: list[int] = []
 
-    def fast_backoff(attempt: int, **kwargs: Any) -> float:
-        throttled.append(str(attempt))
-        return original(attempt, base=0.01, cap=0.05)
+    class FastPolicy(RetryPolicy):  # short waits, same policy shape
+        def delay(self, attempt: int) -> float:
+            throttled.append(attempt)
+            return super().delay(attempt)
 
-    monkeypatch.setattr(runner, "backoff_seconds", fast_backoff)  # short waits, same policy
     try:
-        run_inline("create_gateway", gateway.pk, client=no_retries, max_retries=20)
+        run_inline(
+            "create_gateway",
+            gateway.pk,
+            client=no_retries,
+            policy=FastPolicy(max_retries=20, base=0.01, cap=0.05),
+        )
     finally:
         emulator.configure(control_plane_fail=0.0)
     gateway.refresh_from_db()

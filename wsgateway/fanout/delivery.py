@@ -33,6 +33,7 @@ from wsgateway.fanout import gone, results
 from wsgateway.fanout.limiter import SharedTokenBucket
 from wsgateway.fanout.planner import DELETE, Chunk, make_chunk
 from wsgateway.fanout.results import Counts
+from wsgateway.retry import full_jitter
 
 logger = logging.getLogger("wsgateway.fanout")
 
@@ -55,8 +56,7 @@ def backoff(attempt: int) -> float:
     """Full-jitter exponential backoff for ``attempt`` (0-based), in seconds."""
     base = float(wsgateway_settings.FANOUT_RETRY_BACKOFF_SECONDS)
     cap = float(wsgateway_settings.FANOUT_RETRY_BACKOFF_MAX_SECONDS)
-    ceiling = min(cap, base * (2**attempt))
-    return max(MIN_COUNTDOWN, random.uniform(0, ceiling))  # noqa: S311 (jitter, not security)
+    return full_jitter(attempt, base=base, cap=cap, floor=MIN_COUNTDOWN)
 
 
 def send(chunk: Chunk, connection_ids: Sequence[str]) -> list[Answer]:
@@ -64,7 +64,7 @@ def send(chunk: Chunk, connection_ids: Sequence[str]) -> list[Answer]:
     endpoint = Endpoint.from_url(chunk["endpoint"])
     engine = get_engine()
     client = engine.client(endpoint)
-    body = chunk["body"].encode() if chunk.get("body") is not None else b""
+    body = (chunk["body"] or "").encode()
     method = "DELETE" if chunk["op"] == DELETE else "POST"
     limiter = SharedTokenBucket()
     return engine.run(

@@ -20,6 +20,7 @@ from typing import Any
 from wsgateway.conf import wsgateway_settings
 from wsgateway.fanout.results import Counts
 from wsgateway.models import ApiGateway
+from wsgateway.payloads import Chunk
 from wsgateway.querysets import WebSocketSessionQuerySet
 
 POST = "post"
@@ -27,8 +28,6 @@ DELETE = "delete"
 
 #: Rows read per query while streaming recipients.
 PAGE_SIZE = 2000
-
-Chunk = dict[str, Any]
 
 
 def make_chunk(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import lookups
 
 from wsgateway.models import WebSocketSession
+from wsgateway.payloads import TargetData
 from wsgateway.querysets import WebSocketSessionQuerySet
 
 # Fields a queryset may filter on (exact match, ANDed) and still compile to a Target.
@@ -65,15 +66,15 @@ class Target:
             qs = qs.exclude(connection_id__in=self.exclude)
         return qs
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> TargetData:
         """Plain data for a task argument."""
-        data = self._filters()
+        data = cast(TargetData, self._filters())
         if self.exclude:
             data["exclude"] = list(self.exclude)
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Target:
+    def from_dict(cls, data: TargetData) -> Target:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         unknown = set(data) - {"connection_id", "channel_name", "user_id", "api_gateway_id", "exclude"}
         if unknown:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsgateway.provisioning import hooks  # noqa: F401  (registers the route-deletion receiver)
 from wsgateway.provisioning.chains import ProvisioningHandle, enqueue
 from wsgateway.provisioning.runner import OPERATIONS, run_inline
 from wsgateway.provisioning.steps import create_route, deploy_api

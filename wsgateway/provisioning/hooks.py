@@ -1,7 +1,7 @@
 """Additional routes follow their rows: a deleted row deletes its AWS route and integration.
 
-(Creation and updates are enqueued by ``ApiGatewayAdditionalRoute.save``.) Connected through
-``wsgateway.signals.register_receivers`` so ``AppConfig.ready`` wires it once.
+(Creation and updates are enqueued by ``ApiGatewayAdditionalRoute.save``.) Connected by
+:func:`connect_route_deletion`, which ``AppConfig.ready()`` calls.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from django.db.models.signals import post_delete
 
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import ApiGatewayAdditionalRoute
-from wsgateway.signals import register_receivers
 
 
 def _route_deleted(sender: Any, instance: ApiGatewayAdditionalRoute, **kwargs: Any) -> None:
@@ -29,7 +28,6 @@ def _route_deleted(sender: Any, instance: ApiGatewayAdditionalRoute, **kwargs: A
     transaction.on_commit(lambda: enqueue_delete_route(gateway_pk, route_id, integration_id))
 
 
-@register_receivers
 def connect_route_deletion() -> None:
     """Connect the ``post_delete`` receiver of additional routes."""
     post_delete.connect(

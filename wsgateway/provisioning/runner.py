@@ -19,7 +19,6 @@ api_id=<id> result=<result> run=<id>``.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +30,8 @@ from wsgateway.provisioning import domain, lock, reconcile, secrets, steps
 from wsgateway.provisioning.context import StepContext
 from wsgateway.provisioning.delete import step_delete_from_aws, step_delete_row
 from wsgateway.provisioning.errors import LockBusy, QuotaWait
+from wsgateway.provisioning.retrying import QUOTA_WAITS_PER_RETRY, STEP_RETRY, decide, lock_policy
+from wsgateway.retry import RetryPolicy
 
 logger = logging.getLogger("wsgateway.provisioning")
 
@@ -221,11 +222,6 @@ def run_step(
     return outcome
 
 
-def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
-    """Exponential backoff with full jitter (attempt 0 → up to ``base`` seconds)."""
-    return random.uniform(0, min(cap, base * (2**attempt)))  # noqa: S311 (jitter, not security)
-
-
 def run_inline(
     operation: str,
     gateway_pk: int,
@@ -234,35 +230,33 @@ def run_inline(
     client: Any = None,
     run_id: str | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
-    max_retries: int = 8,
+    policy: RetryPolicy = STEP_RETRY,
     max_wait: float = 120.0,
 ) -> list[dict[str, Any]]:
     """Run a whole operation in this process (management commands' ``--here``, tests).
 
-    Quota waits are slept, throttling is retried with backoff, a busy lock of a waiting operation
-    is waited for; everything bounded by ``max_retries`` per step and ``max_wait`` seconds overall.
+    Errors are retried by the same table as in the worker (:mod:`wsgateway.provisioning.retrying`,
+    ``policy`` for retryable AWS errors), sleeping here instead of re-enqueuing; everything is
+    bounded by each error's budget and by ``max_wait`` seconds overall.
     """
     run_id = run_id or new_run_id()
     deadline = time.monotonic() + max_wait
     results: list[dict[str, Any]] = []
     previous: dict[str, Any] | None = None
+    # The largest budget of the table; each error's own budget and the deadline end it sooner.
+    most_attempts = max(policy.max_retries * QUOTA_WAITS_PER_RETRY, lock_policy().max_retries) + 1
     for step in chain_steps(operation, arg):
-        for attempt in range(max_retries + 1):
+        for attempt in range(most_attempts):
             try:
                 previous = run_step(previous, gateway_pk, run_id, step, client=client)
                 break
             except (QuotaWait, LockBusy, AwsError) as err:
-                retryable = isinstance(err, QuotaWait | LockBusy) or (
-                    isinstance(err, AwsError) and err.retryable
-                )
-                wait = (
-                    err.seconds if isinstance(err, QuotaWait) else backoff_seconds(attempt, base=0.2, cap=5.0)
-                )
-                if not retryable or attempt == max_retries or time.monotonic() + wait > deadline:
-                    if retryable and not isinstance(err, LockBusy):
+                decision = decide(err, attempt, policy)
+                if not decision.retry or time.monotonic() + decision.countdown > deadline:
+                    if decision.record_failure:
                         fail(gateway_pk, run_id, step, err)
                     raise
-                time.sleep(wait)
+                time.sleep(decision.countdown)
         assert previous is not None
         results.append(previous)
         if on_step is not None:

@@ -24,6 +24,7 @@ from wsgateway.fanout.limiter import RateLimitTimeout
 from wsgateway.fanout.messages import encode_message, new_message_id
 from wsgateway.fanout.planner import DELETE, POST, Chunk
 from wsgateway.fanout.targets import Target, normalize_exclude
+from wsgateway.payloads import TargetData
 from wsgateway.tasks.queues import FANOUT
 
 # Infrastructure hiccups (broker/DB restarts, an exhausted shared budget) are retried as a whole.
@@ -175,7 +176,7 @@ def disconnect(
 
 
 @shared_task(name="wsgateway.send_to_sessions", **_FANOUT_OPTIONS)
-def send_to_target(target: dict[str, Any], message_id: str, body: str) -> dict[str, Any]:
+def send_to_target(target: TargetData, message_id: str, body: str) -> dict[str, Any]:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
     queryset = Target.from_dict(target).queryset()
     return _broadcast(queryset, message_id, POST, body)
