@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db import models
@@ -39,6 +39,24 @@ from wsgateway.models import (
 )
 
 logger = logging.getLogger("wsgateway.admin")
+
+if TYPE_CHECKING:
+    ModelAdmin = admin.ModelAdmin
+    TabularInline = admin.TabularInline
+else:
+
+    class _Generic:
+        """django-stubs makes the admin classes generic in their models; Django's own classes take
+        no subscript, so at run time ``ModelAdmin[Model]`` is the plain class."""
+
+        def __init__(self, cls: type) -> None:
+            self.cls = cls
+
+        def __getitem__(self, models: object) -> type:
+            return self.cls
+
+    ModelAdmin = _Generic(admin.ModelAdmin)
+    TabularInline = _Generic(admin.TabularInline)
 
 _AWS_ID_FIELDS = (
     "api_id",
@@ -61,7 +79,9 @@ _AWS_ID_FIELDS = (
     "custom_domain_created",
 )
 # Django 6 changes forms.URLField's default scheme; say which one we mean (and silence the warning).
-_URL_FIELDS: dict[type[models.Field], dict[str, Any]] = {models.URLField: {"assume_scheme": "https"}}
+_URL_FIELDS: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.URLField: {"assume_scheme": "https"}
+}
 # Written by the provisioning runs only: a hand edit could contradict what a running chain records.
 _STATUS_FIELDS = (
     "provisioning_status",
@@ -222,7 +242,7 @@ delete_from_aws_and_row = _run_action(
 )
 
 
-class ApiGatewayAdditionalRouteInline(admin.TabularInline):
+class ApiGatewayAdditionalRouteInline(TabularInline[ApiGatewayAdditionalRoute, ApiGateway]):
     """Additional routes of a gateway; the AWS side follows each row."""
 
     model = ApiGatewayAdditionalRoute
@@ -287,7 +307,7 @@ class QueuedPushMessagesMixin:
 
 
 @admin.register(ApiGateway)
-class ApiGatewayAdmin(QueuedPushMessagesMixin, admin.ModelAdmin):
+class ApiGatewayAdmin(QueuedPushMessagesMixin, ModelAdmin[ApiGateway]):
     """API Gateway rows, their provisioning state, and the actions that enqueue runs."""
 
     list_display = (
@@ -356,7 +376,7 @@ class ApiGatewayAdmin(QueuedPushMessagesMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiGatewayAdditionalRoute)
-class ApiGatewayAdditionalRouteAdmin(QueuedPushMessagesMixin, admin.ModelAdmin):
+class ApiGatewayAdditionalRouteAdmin(QueuedPushMessagesMixin, ModelAdmin[ApiGatewayAdditionalRoute]):
     """Additional routes on their own (also editable inline on the gateway)."""
 
     list_display = ("name", "api_gateway", "route_key", "integration_url", "provisioning_status", "deployed")
@@ -377,7 +397,7 @@ class ApiGatewayAdditionalRouteAdmin(QueuedPushMessagesMixin, admin.ModelAdmin):
 
 
 @admin.register(WebSocketSession)
-class WebSocketSessionAdmin(admin.ModelAdmin):
+class WebSocketSessionAdmin(ModelAdmin[WebSocketSession]):
     """Connections as Django knows them; read-only except for the "Disconnect" action."""
 
     list_display = (
@@ -421,7 +441,7 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebSocketToken)
-class WebSocketTokenAdmin(admin.ModelAdmin):
+class WebSocketTokenAdmin(ModelAdmin[WebSocketToken]):
     """Connect tokens (read-only). Only hashes are stored, and not even those are shown."""
 
     list_display = ("token_preview", "user", "created_at", "used", "used_at")
@@ -443,7 +463,7 @@ class WebSocketTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConnectionRateLimit)
-class ConnectionRateLimitAdmin(admin.ModelAdmin):
+class ConnectionRateLimitAdmin(ModelAdmin[ConnectionRateLimit]):
     """Connection attempts (read-only)."""
 
     list_display = ("ip_address", "user", "attempt_time", "successful")
@@ -459,7 +479,7 @@ class ConnectionRateLimitAdmin(admin.ModelAdmin):
         return False
 
 
-class ChannelPermissionRuleInline(admin.TabularInline):
+class ChannelPermissionRuleInline(TabularInline[ChannelPermissionRule, ChannelPermission]):
     """One rule: the user needs all of its permissions. Several rules are alternatives."""
 
     model = ChannelPermissionRule
@@ -468,7 +488,7 @@ class ChannelPermissionRuleInline(admin.TabularInline):
 
 
 @admin.register(ChannelPermission)
-class ChannelPermissionAdmin(admin.ModelAdmin):
+class ChannelPermissionAdmin(ModelAdmin[ChannelPermission]):
     """Who may join which channel (the same on every gateway)."""
 
     list_display = ("channel_name", "access", "rules_summary", "updated_on")

@@ -74,7 +74,7 @@ _FANOUT_OPTIONS: dict[str, Any] = {
 }
 
 
-class MessageTask(Task):
+class MessageTask(Task[..., Any]):
     """A task whose caller learns the message id at once.
 
     ``apply_async`` (and so ``delay``) fixes the id before enqueueing: the one in
