@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.waiting import wait_until
 from wsgateway.aws.management import NO_ANSWER, ConnectionsClient, Endpoint, close_engine, get_engine
 from wsgateway.aws.sigv4 import Credentials, Signer
 
@@ -61,17 +62,27 @@ def read_request(conn: socket.socket) -> bytes:
     return head
 
 
-@pytest.fixture
-def one_answer_per_connection() -> Iterator[int]:
-    """Answers one request per connection (keep-alive advertised), then closes it."""
+class OneAnswerServer:
+    """Answers one request per connection (keep-alive advertised), then closes it; counts closes."""
 
-    def handler(conn: socket.socket) -> None:
+    def __init__(self) -> None:
+        self.closed = 0
+        self._lock = threading.Lock()
+
+    def handler(self, conn: socket.socket) -> None:
         with conn:
             if read_request(conn):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                time.sleep(0.05)
+                time.sleep(0.05)  # the client reads the answer before the close
+        with self._lock:
+            self.closed += 1
 
-    yield from serve(handler)
+
+@pytest.fixture
+def one_answer_per_connection() -> Iterator[tuple[int, OneAnswerServer]]:
+    server = OneAnswerServer()
+    for port in serve(server.handler):
+        yield port, server
 
 
 @pytest.fixture
@@ -119,9 +130,10 @@ def _fresh_engine() -> Iterator[None]:
 
 
 def test_idle_connections_closed_by_the_server_are_replaced(one_answer_per_connection):
-    _, first = call(one_answer_per_connection, ["a", "b"], concurrency=2)
-    time.sleep(0.2)  # the server has closed both kept-alive connections by now
-    _, second = call(one_answer_per_connection, ["c", "d", "e"], concurrency=2)
+    port, server = one_answer_per_connection
+    _, first = call(port, ["a", "b"], concurrency=2)
+    wait_until(lambda: server.closed >= 2, 5, "the server closing both kept-alive connections")
+    _, second = call(port, ["c", "d", "e"], concurrency=2)
     assert [a.status for a in first + second] == [200] * 5
 
 
