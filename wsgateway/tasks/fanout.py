@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from celery import Task, shared_task
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 from django.db import InterfaceError, OperationalError, close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -74,8 +75,11 @@ _FANOUT_OPTIONS: dict[str, Any] = {
 }
 
 
-class MessageTask(Task[..., Any]):
+class MessageTask(DjangoTask[..., Any]):
     """A task whose caller learns the message id at once.
+
+    A ``DjangoTask`` (Celery's default task class in a Django project), so ``delay_on_commit`` and
+    ``apply_async_on_commit`` work as on every other task.
 
     ``apply_async`` (and so ``delay``) fixes the id before enqueueing: the one in
     ``data["message_id"]`` when it is a string (it wins in :func:`encode_message`), else the

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Run the published tests of django-aws-api-gateway-websockets 4.1.0 against wsgateway.
+
+    .venv/bin/python tests/compat/run_reference_tests.py [--sdist PATH] [--keep DIR] [-- PYTEST ARGS]
+
+Nothing of the reference is kept in this repository. The script takes the reference's sdist (the
+path given, or ``pip download`` of ``django-aws-api-gateway-websockets==4.1.0`` into a temporary
+directory), copies its ``tests/`` package into a scratch directory, replaces the package name
+``django_aws_api_gateway_websockets`` with ``wsgateway`` in every file (imports, ``INSTALLED_APPS``,
+patch targets) and runs pytest there, with this checkout's ``wsgateway`` installed in the running
+interpreter. Nothing else of the tests is changed.
+
+The one addition is the Celery broker: the reference's test project configures none, so the run
+starts its own Redis (as the test suite does, ``tests/embedded_redis.py``) and points Celery's
+default app at it through ``CELERY_BROKER_URL``. A message queued by a test then lands in a real
+broker instead of failing to reach ``amqp://localhost``.
+
+The output is one line per test module (passed / failed / errors / skipped) and the totals;
+``--failures FILE`` writes every failing test id with the last line of its error, which is how
+``docs/migrating.md`` classifies them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REFERENCE = "django-aws-api-gateway-websockets==4.1.0"
+OLD_NAME = "django_aws_api_gateway_websockets"
+NEW_NAME = "wsgateway"
+HERE = Path(__file__).resolve().parent
+PYTEST_INI = """[pytest]
+DJANGO_SETTINGS_MODULE = tests.settings
+django_find_project = false
+python_files = test_*.py
+"""
+
+
+def download_sdist(into: Path) -> Path:
+    """``pip download`` the reference's sdist (no dependencies, source only) into ``into``."""
+    pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
+    subprocess.check_call([*pip, REFERENCE, "-d", str(into)])
+    found = sorted(into.glob("*.tar.gz"))
+    if not found:
+        sys.exit(f"pip download left no sdist in {into}")
+    return found[0]
+
+
+def extract_tests(sdist: Path, work: Path) -> Path:
+    """Copy the sdist's ``tests/`` package into ``work/tests``, renamed to wsgateway."""
+    unpacked = work / "sdist"
+    with tarfile.open(sdist) as archive:
+        archive.extractall(unpacked, filter="data")
+    sources = [p for p in unpacked.glob("*/tests") if p.is_dir()]
+    if len(sources) != 1:
+        sys.exit(f"expected one tests/ directory in {sdist}, found {len(sources)}")
+    target = work / "tests"
+    shutil.copytree(sources[0], target)
+    shutil.rmtree(unpacked)
+    for path in target.rglob("*.py"):
+        text = path.read_text()
+        if OLD_NAME in text:
+            path.write_text(text.replace(OLD_NAME, NEW_NAME))
+    (work / "pytest.ini").write_text(PYTEST_INI)
+    return target
+
+
+def start_redis() -> str:
+    """A Redis for this run only (stopped when this process exits), as the test suite uses."""
+    source = HERE.parent / "embedded_redis.py"
+    spec = importlib.util.spec_from_file_location("wsgateway_embedded_redis", source)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    os.environ.pop(module.ENV, None)
+    url: str = module.session_redis_url()
+    return url
+
+
+def module_of(testcase: ET.Element) -> str:
+    classname = testcase.get("classname", "")
+    parts = classname.split(".")
+    # tests.test_models.SomeTest -> tests.test_models; tests.management.commands.test_x.T -> ...test_x
+    for i, part in enumerate(parts):
+        if part.startswith("test_"):
+            return ".".join(parts[: i + 1])
+    return classname
+
+
+def summarise(junit: Path, failures_file: Path | None) -> tuple[int, int]:
+    counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    failed_lines: list[str] = []
+    # pytest's own report of this run, written a moment ago: not untrusted input.
+    for case in ET.parse(junit).getroot().iter("testcase"):  # noqa: S314
+        module = module_of(case)
+        outcome = "passed"
+        for child in case:
+            if child.tag in {"failure", "error", "skipped"}:
+                outcome = {"failure": "failed", "error": "errors", "skipped": "skipped"}[child.tag]
+                if child.tag != "skipped":
+                    message = (child.get("message") or "").strip().splitlines()
+                    failed_lines.append(
+                        f"{case.get('classname')}::{case.get('name')} | {message[0][:300] if message else ''}"
+                    )
+                break
+        counts[module][outcome] += 1
+    total: collections.Counter[str] = collections.Counter()
+    print(f"{'module':55} {'passed':>7} {'failed':>7} {'errors':>7} {'skipped':>7} {'total':>7}")
+    for module in sorted(counts):
+        c = counts[module]
+        total.update(c)
+        row = [c["passed"], c["failed"], c["errors"], c["skipped"], sum(c.values())]
+        print(f"{module:55} " + " ".join(f"{n:7}" for n in row))
+    print(
+        f"{'TOTAL':55} {total['passed']:7} {total['failed']:7} {total['errors']:7} {total['skipped']:7} "
+        f"{sum(total.values()):7}"
+    )
+    if failures_file:
+        failures_file.write_text("\n".join(failed_lines) + "\n")
+        print(f"failing tests: {failures_file}")
+    return total["passed"], total["failed"] + total["errors"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sdist", type=Path, help="the reference's sdist (default: pip download it)")
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temp dir)")
+    parser.add_argument("--failures", type=Path, help="write the failing test ids and messages here")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="wsgateway-reference-tests-") as scratch:
+        work = args.keep.resolve() if args.keep else Path(scratch)
+        if args.keep and work.exists():
+            if any(work.iterdir()) and not (work / "pytest.ini").exists():
+                sys.exit(f"{work} is not empty and not an earlier --keep directory; not touching it")
+            shutil.rmtree(work)
+        work.mkdir(parents=True, exist_ok=True)
+        sdist = args.sdist.resolve() if args.sdist else download_sdist(Path(scratch) / "download")
+        extract_tests(sdist, work)
+        env = dict(os.environ)
+        env["CELERY_BROKER_URL"] = start_redis()
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        junit = work / "junit.xml"
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(work / "pytest.ini"),
+            "--rootdir",
+            str(work),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--no-header",
+            "-o",
+            "console_output_style=classic",
+            f"--junitxml={junit}",
+            *args.pytest_args,
+        ]
+        subprocess.call(command, cwd=work, env=env, stdout=subprocess.DEVNULL)
+        if not junit.exists():
+            sys.exit("pytest wrote no report; run again with --keep DIR and look there")
+        passed, failed = summarise(junit, args.failures)
+        print(f"reference tests against wsgateway: {passed} passed, {failed} failed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
