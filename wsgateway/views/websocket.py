@@ -37,6 +37,7 @@ from wsgateway.models import (
 )
 from wsgateway.strict_json import StrictJsonResponse
 from wsgateway.views import handlers as handler_table
+from wsgateway.views import live_session
 from wsgateway.views.body import parse_message_body
 from wsgateway.views.errors import EventRefused, error_response
 from wsgateway.views.hooks import RefusalHooks
@@ -496,21 +497,17 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     def handle_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Check the sender's session and user, then run the handler the message names.
 
-        Two queries on a live session: the session joined with its user, and the update of its
-        counters. The gateway comes from the cache.
+        One query on a live session (PostgreSQL, SQLite >= 3.35): the request is counted and the
+        session with its user read back by the same ``UPDATE … RETURNING``
+        (:mod:`wsgateway.views.live_session`); elsewhere a read and a conditional update. The
+        gateway comes from the cache. A message refused for its user (disabled, password
+        changed) has been counted as a request before its session is closed.
         """
         self.body = parse_message_body(request, wsgateway_settings.MAX_MESSAGE_BYTES)
-        session = (
-            WebSocketSession.objects.select_related("user").filter(connection_id=self.connection_id).first()
-        )
-        if session is None or session.api_gateway_id != self.gateway.pk:
-            raise EventRefused(404, "unknown_connection", "No session has this connection id.")
+        now = timezone.now()
+        counted = live_session.count_live_message(self.connection_id, self.gateway.pk, now)
+        session = counted if isinstance(counted, WebSocketSession) else self._read_session_for_message()
         self.session = session
-        if not session.connected:
-            # API Gateway still holds a socket we consider closed (e.g. swept as idle): close it
-            # there too, so the client notices and reconnects with a fresh session.
-            self._close_at_gateway()
-            raise EventRefused(410, "connection_closed", "This connection is closed.")
         user = session.user
         if user is not None:
             if not user.is_active:
@@ -519,13 +516,13 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             if not self._auth_hash_current(session, user):
                 self._kick(request)
                 raise EventRefused(403, "credentials_changed", "The password changed; reconnect.")
-        now = timezone.now()
-        updated = WebSocketSession.objects.filter(pk=session.pk, connected=True).update(
-            request_count=F("request_count") + 1, last_seen_at=now
-        )
-        if updated != 1:
-            raise EventRefused(410, "connection_closed", "This connection is closed.")
-        session.last_seen_at = now
+        if counted is not session:  # not counted yet (fallback, or a row that turned live meanwhile)
+            updated = WebSocketSession.objects.filter(pk=session.pk, connected=True).update(
+                request_count=F("request_count") + 1, last_seen_at=now
+            )
+            if updated != 1:
+                raise EventRefused(410, "connection_closed", "This connection is closed.")
+            session.last_seen_at = now
         request.user = user if user is not None else AnonymousUser()
         name = self._handler_name()
         method = self._select_handler(name)
@@ -538,6 +535,22 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             # The reference package's convention; it answers an empty object for None.
             return self._as_response(method(request, *args, **kwargs), empty={})
         return self._as_response(method(self.body))
+
+    def _read_session_for_message(self) -> WebSocketSession:
+        """The sender's session read on its own: the fallback of the one-statement count, and
+        the way to tell an unknown connection (404) from a closed one (410)."""
+        session = (
+            WebSocketSession.objects.select_related("user").filter(connection_id=self.connection_id).first()
+        )
+        if session is None or session.api_gateway_id != self.gateway.pk:
+            raise EventRefused(404, "unknown_connection", "No session has this connection id.")
+        self.session = session
+        if not session.connected:
+            # API Gateway still holds a socket we consider closed (e.g. swept as idle): close it
+            # there too, so the client notices and reconnects with a fresh session.
+            self._close_at_gateway()
+            raise EventRefused(410, "connection_closed", "This connection is closed.")
+        return session
 
     @staticmethod
     def _auth_hash_current(session: WebSocketSession, user: AbstractBaseUser) -> bool:
