@@ -414,9 +414,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         # domain), never to the default {api}.execute-api.{region}.amazonaws.com: without a
         # cookie the token alone proves the user and binds the socket to its session; with one,
         # it must be that session.
-        consumed = WebSocketToken.consume(
-            token, session_key or None, max_age_seconds=wsgateway_settings.TOKEN_MAX_AGE_SECONDS
-        )
+        consumed = self._consume_token(token, session_key or None)
         user = consumed.user if consumed is not None else None
         self.connect_auth_hash = consumed.auth_hash if consumed is not None else ""
         self.connect_session_hash = consumed.session_key if consumed is not None else ""
@@ -427,6 +425,21 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         if not user.is_active:
             return user, EventRefused(403, "user_inactive", "This account is disabled.")
         return user, None
+
+    @staticmethod
+    def _consume_token(token: str, session_key: str | None) -> WebSocketToken | None:
+        # WebSocketToken.consume's rules in one statement where the database can (a token read
+        # and its consumption otherwise). Consumed before the auth hash is checked: a refusal
+        # raises inside the $connect transaction, which rolls the consumption back.
+        max_age = wsgateway_settings.TOKEN_MAX_AGE_SECONDS
+        if len(token) > 512:
+            return None
+        row = live_session.consume_token(token, session_key, timezone.now(), max_age)
+        if row is live_session.UNSUPPORTED:
+            return WebSocketToken.consume(token, session_key, max_age_seconds=max_age)
+        if not isinstance(row, WebSocketToken) or not auth_hash_matches(row.auth_hash, row.user):
+            return None
+        return row
 
     def _session_auth_hash(self, user: AbstractBaseUser | None) -> str:
         token_hash = getattr(self, "connect_auth_hash", "")
