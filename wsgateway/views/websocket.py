@@ -462,8 +462,10 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         if self.client_ip is None:
             return
         try:
-            ratelimit.count_attempt(self.client_ip, self.connect_user)
-            ConnectionRateLimit.log_attempt(self.client_ip, self.connect_user, successful=False)
+            # One transaction: the count and the row commit together (one commit, not two).
+            with transaction.atomic():
+                ratelimit.count_attempt(self.client_ip, self.connect_user)
+                ConnectionRateLimit.log_attempt(self.client_ip, self.connect_user, successful=False)
         except DatabaseError:
             log.exception("wsgateway: could not record a refused $connect attempt")
 
