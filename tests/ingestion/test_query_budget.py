@@ -64,6 +64,17 @@ def test_the_budget_holds_when_the_reference_purge_would_run(
     assert len(sql) <= 5, "\n".join(sql)
 
 
+def test_a_refused_connect_with_an_unknown_token_costs_3_queries(
+    events: EventClient, browser: Browser
+) -> None:
+    """The token's statement (matching nothing), then the failed attempt counted and logged."""
+    get_gateway(API_ID)
+    with CaptureQueriesContext(connection) as queries:
+        response = events.connect(new_connection_id(), token="bad", session_key=browser.session_key)
+    assert response.status_code == 401, response.content
+    assert len(statements(queries)) <= 3, "\n".join(statements(queries))
+
+
 def test_cold_gateway_cache_adds_one_query(events: EventClient, browser: Browser) -> None:
     sql = connect_queries(events, browser, warm=False)
     assert len(sql) <= 6, "\n".join(sql)

@@ -54,6 +54,15 @@ CONNECT, DISCONNECT, DEFAULT = "connect", "disconnect", "default"
 _CLOSE_DEDUP_SECONDS = 5
 
 
+class _UnknownClient(Exception):
+    """A ``$connect`` refused before anyone is known: rolls the transaction back, and
+    :meth:`WebSocketView.handle_connect` decides between the refusal and 429."""
+
+    def __init__(self, refusal: EventRefused) -> None:
+        super().__init__(refusal.code)
+        self.refusal = refusal
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     """Receives ``$connect``, ``$disconnect`` and message events from API Gateway.
@@ -331,6 +340,14 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
                 raise EventRefused(
                     409, "duplicate_connection", "A session with this connection id already exists."
                 ) from None
+        except _UnknownClient as refusal:
+            # Nobody to count per user: the failed attempt's own count decides, as the count in
+            # the transaction would have (a flood of bad tokens gets 429, not endless 401s).
+            if not self._record_failed_attempt(limited=True):
+                raise EventRefused(
+                    429, "rate_limited", "Too many connection attempts; try again later."
+                ) from None
+            raise refusal.refusal from None
         except EventRefused:
             self._record_failed_attempt()
             raise
@@ -353,6 +370,10 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         # Inside one transaction: any refusal rolls back the token consumption with it.
         user, auth_refusal = self._authenticate_connect(request)
         self.connect_user = user
+        if auth_refusal is not None and user is None and self.RATE_LIMIT_ENABLED:
+            # No user (e.g. an unknown token): counting here would be rolled back and counted
+            # again; handle_connect counts it once, outside, and answers 429 over the limit.
+            raise _UnknownClient(auth_refusal)
         if self.RATE_LIMIT_ENABLED:
             # Atomic count-and-check (wsgateway.ratelimit); a refusal rolls it back and
             # _record_failed_attempt counts the attempt again, outside the transaction.
@@ -458,16 +479,26 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             user = auth.get_user(request)
         return cast("AbstractBaseUser", user) if user.is_authenticated and user.is_active else None
 
-    def _record_failed_attempt(self) -> None:
+    def _record_failed_attempt(self, *, limited: bool = False) -> bool:
+        """Count and log a refused attempt; whether it is within the view's limit (``limited``:
+        counted against the view's own limit and window, else the settings')."""
         if self.client_ip is None:
-            return
+            return True
+        limits: dict[str, int] = {}
+        if limited:
+            limits = {
+                "max_attempts": self.RATE_LIMIT_MAX_ATTEMPTS,
+                "window_minutes": self.RATE_LIMIT_WINDOW_MINUTES,
+            }
         try:
             # One transaction: the count and the row commit together (one commit, not two).
             with transaction.atomic():
-                ratelimit.count_attempt(self.client_ip, self.connect_user)
+                allowed, _count = ratelimit.count_attempt(self.client_ip, self.connect_user, **limits)
                 ConnectionRateLimit.log_attempt(self.client_ip, self.connect_user, successful=False)
         except DatabaseError:
             log.exception("wsgateway: could not record a refused $connect attempt")
+            return True
+        return allowed
 
     # ------------------------------------------------------------------ $disconnect
 
