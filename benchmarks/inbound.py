@@ -1,93 +1,98 @@
-"""Inbound: SQL statements and wall time per ``$connect``, message and ``$disconnect`` (design §11).
+"""Inbound: SQL statements and CPU per ``$connect``, message and ``$disconnect``, against the reference.
 
-Every event goes through Django's real request handling: a ``WSGIHandler`` is called in this
-process with the WSGI environ a server would build for API Gateway's POST (headers of design §4:
-secret, API id, connection id, ``X-Forwarded-*``, trace id; on ``$connect`` also ``Origin``, the
-session ``Cookie``, the ``Sec-WebSocket-*`` handshake headers and ``?token=…&channel=…``). No
-network; the database is real (a fresh scratch database, the migrations of wsgateway, auth,
-contenttypes and sessions applied) and the middleware chain, installed apps and ``WSGATEWAY``
-settings are the test suite's (``tests/settings.py``), with ``DEBUG = False`` and persistent
+Every event goes through Django's real request handling: a ``WSGIHandler`` is called in-process
+with the WSGI environ a server would build for API Gateway's POST (``benchmarks/inbound_wsgi.py``:
+the headers of docs/architecture.md §4; on ``$connect`` also ``Origin``, the session ``Cookie``,
+the ``Sec-WebSocket-*`` handshake headers and ``?token=…&channel=…``). No network; the database
+is real (a fresh scratch database, the migrations applied), ``DEBUG = False`` and persistent
 database connections (``CONN_MAX_AGE = None``, as a production deployment would run).
+wsgateway's side runs the test suite's middleware chain, apps and ``WSGATEWAY`` settings
+(``tests/settings.py``).
 
-Measured, in batches that interleave every kind of event (so a busy neighbour on the machine
-slows all of them alike):
+With ``--reference`` the same events go, in the same run, to the real ``WebSocketView`` of the
+PyPI package ``django-aws-api-gateway-websockets==4.1.0``: in its own virtualenv
+(``benchmarks/peers.py`` builds it on first use), a child process
+(``benchmarks/inbound_reference.py``, settings ``benchmarks/inbound_reference_settings.py``: the
+same middleware, its own scratch SQLite file) driven batch by batch, the two sides taking turns
+(a busy neighbour on the machine slows both alike). The table then shows ours/theirs ratios.
 
-- ``reference``: the minimal database-touching view — one ORM read of a row by primary key and
-  one UPDATE of it — POSTed with the same headers as a message event;
+Measured per batch, one loop per kind:
+
 - ``$connect``: a successful connect, each with a fresh one-time token of a logged-in user
-  (distinct client IPs, at most 10 connects per user, so the default rate limit never refuses);
-- ``message ping``: a message on a live session whose handler does no database work (the
-  view's own cost);
+  (distinct client IPs, at most 10 connects per user, so neither rate limit refuses);
+- ``$connect refused (bad token)``: a token nobody issued (wsgateway answers 401, the reference 400);
+- ``message``: a message on a live session whose handler (``ping``) does no database work, i.e.
+  the view's own cost;
 - ``message change_channel``: the built-in handler (a rule lookup and an update of its own);
-- ``$disconnect``.
+- ``$disconnect``;
+- ``floor`` (wsgateway's side only, not a peer): a plain Django view that reads one row by
+  primary key and UPDATEs it, POSTed with a message's headers: what any database-touching
+  endpoint costs in this process.
 
-SQL statements are counted with a ``connection.execute_wrapper``; transaction control
-(``BEGIN``, ``SAVEPOINT``…) is not counted, as in ``tests/ingestion/test_query_budget.py``.
-Time is wall time around the WSGI call (building the environ, reading the answer, closing it),
-and this process's CPU time over the same span (``cpu`` columns: the Python cost of the view,
-without the database server's work or waits for the disk, steadier on a busy machine). The
-gateway lookup is cached for ``GATEWAY_CACHE_SECONDS``, so an occasional ``$connect`` pays one
-more query when the entry expires (the max column shows it). A warm-up batch is not recorded.
+SQL statements are counted with a ``connection.execute_wrapper`` (transaction control is not
+counted, as in ``tests/ingestion/test_query_budget.py``). ``cpu`` is this process's CPU time
+around the WSGI call (the view's Python cost; with SQLite, in-process, also the SQL engine's),
+``wall`` the wall time. wsgateway caches the gateway lookup for ``GATEWAY_CACHE_SECONDS``, so an
+occasional event pays one more query when the entry expires (the ``q max`` column shows it). A
+warm-up batch is not recorded.
 
-Bounded: the measuring stops a few seconds before ``--timeout`` (default 120 s) and the whole
-run is aborted at ``--timeout`` whatever happens (the scratch database is still dropped).
+Bounded: the measuring stops a few seconds before ``--timeout`` (default 180 s) and the whole
+run is aborted at ``--timeout`` whatever happens (the scratch databases are still removed, the
+child process killed).
 
-    python benchmarks/inbound.py [--events 2000] [--database-url URL] [--timeout 120]
+    python benchmarks/inbound.py [--reference] [--events 2000] [--database-url URL] [--timeout 180]
 
 ``--database-url`` defaults to a SQLite file in a temporary directory. With a SQLite URL the
 script uses a fresh file next to the one named; with a PostgreSQL URL it connects to that
 database only to ``CREATE`` (and finally ``DROP``) its own scratch database on the same server.
+``--reference`` runs on SQLite only (both sides then pay the same in-process SQL engine).
 
-Exit status: 0 when every event answered 200 and the rows check out afterwards (every session
-disconnected, two messages counted on each, every token consumed); 1 otherwise; 2 when the
-hard timeout struck.
+Exit status: 0 when every event got its expected answer and the rows check out afterwards (every
+session disconnected, two messages counted on each, every token consumed); 1 otherwise; 2 when
+the hard timeout struck.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import itertools
 import json
 import os
 import secrets
 import signal
 import statistics
-import string
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
-from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-API_ID = "benchinbound1"
-HOST = "backend.example.com"
-ORIGIN = "https://app.example.com"
-CONNECTS_PER_USER = 10  # half the default CONNECT_RATE_LIMIT_ATTEMPTS per user and window
+from benchmarks.inbound_wsgi import (  # noqa: E402  (after the path set-up)
+    API_ID,
+    CONNECTS_PER_USER,
+    EVENTS,
+    SECRET,
+    BatchRunner,
+    BenchmarkError,
+    Browser,
+    Sample,
+    WsgiGateway,
+    client_ip,
+    create_browsers,
+)
+
 WARMUP_EVENTS = 20
 BATCH_EVENTS = 100
 CLEANUP_RESERVE_SECONDS = 8.0
 MIGRATED_APPS = ("wsgateway", "sessions")
-CONTROL_STATEMENTS = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
-
-REFERENCE = "reference (read + UPDATE)"
-CONNECT = "$connect (fresh token)"
-PING = "message ping (no handler SQL)"
-CHANGE_CHANNEL = "message change_channel"
-DISCONNECT = "$disconnect"
-ROWS = (REFERENCE, CONNECT, PING, CHANGE_CHANNEL, DISCONNECT)
-
-
-class BenchmarkError(RuntimeError):
-    """An event was not answered 200, or the rows do not check out after the run."""
+FLOOR = "floor: plain view, 1 read + 1 UPDATE"
+REFERENCE_LABEL = "django-aws-api-gateway-websockets"
 
 
 class HardTimeout(BaseException):
@@ -137,7 +142,7 @@ def scratch_database(url: str | None) -> Iterator[dict[str, Any]]:
 
 
 class URLConf:
-    """``ROOT_URLCONF`` of the run (filled by :func:`mount_views` once Django is set up)."""
+    """``ROOT_URLCONF`` of wsgateway's side (filled by :func:`mount_views` once Django is set up)."""
 
     urlpatterns: list[Any] = []
 
@@ -154,6 +159,7 @@ def configure_django(db: dict[str, Any]) -> None:
         DEBUG=False,
         DATABASES={"default": {**db, "CONN_MAX_AGE": None}},
         ROOT_URLCONF=URLConf,
+        WSGATEWAY={**test_settings.WSGATEWAY, "GATEWAY_SECRETS": [SECRET]},
     )
     settings.configure(**values)
     django.setup()
@@ -161,7 +167,7 @@ def configure_django(db: dict[str, Any]) -> None:
 
 
 def mount_views() -> None:
-    """The view under test at ``ws/<route>`` and the reference view at ``reference/``."""
+    """The view under test at ``ws/<route>`` and the floor view at ``floor/``."""
     from django.contrib.auth.models import User
     from django.http import HttpRequest, JsonResponse
     from django.urls import path
@@ -179,7 +185,7 @@ def mount_views() -> None:
             return {"pong": True}
 
     @csrf_exempt
-    def reference(request: HttpRequest) -> JsonResponse:
+    def floor(request: HttpRequest) -> JsonResponse:
         # The smallest view that reads and writes a row: what any DB-touching endpoint costs.
         pk = int(request.GET["user"])
         found = User.objects.filter(pk=pk).values_list("pk", flat=True).first()
@@ -188,198 +194,156 @@ def mount_views() -> None:
 
     URLConf.urlpatterns[:] = [
         path("ws/<slug:route>", BenchView.as_view()),
-        path("reference/", reference),
+        path("floor/", floor),
     ]
 
 
-# ---------------------------------------------------------------------------------- fixtures
-
-
-@dataclass
-class Browser:
-    """A logged-in user: its row, its Django session key and that key's stored hash."""
-
-    user_id: int
-    session_key: str
-    session_key_hash: str
-
-
-def create_gateway() -> None:
-    from wsgateway.models import ApiGateway
-
-    ApiGateway.objects.create(
-        api_name="bench-inbound",
-        api_id=API_ID,
-        api_endpoint=f"wss://{API_ID}.execute-api.us-east-1.amazonaws.com",
-        stage_name="production",
-        default_channel_name="lobby",
-        api_created=True,
-    )
-
-
-def create_browsers(count: int) -> list[Browser]:
-    """``count`` users, each logged in with a real Django session row (bulk inserts)."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.hashers import make_password
-    from django.contrib.auth.models import User
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-    from django.utils.crypto import get_random_string
-
-    from wsgateway.hashing import session_key_hash
-
-    password = make_password("bench-password")
-    User.objects.bulk_create(
-        [User(username=f"bench-{i}", password=password) for i in range(count)], batch_size=500
-    )
-    users = list(User.objects.filter(username__startswith="bench-").order_by("pk"))
-    store = SessionStore()
-    expires = timezone.now() + timedelta(days=14)
-    browsers, rows = [], []
-    for user in users:
-        key = get_random_string(32, string.ascii_lowercase + string.digits)
-        data = {
-            SESSION_KEY: str(user.pk),
-            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
-            HASH_SESSION_KEY: user.get_session_auth_hash(),
-        }
-        rows.append(Session(session_key=key, session_data=store.encode(data), expire_date=expires))
-        browsers.append(Browser(user.pk, key, session_key_hash(key)))
-    Session.objects.bulk_create(rows, batch_size=500)
-    return browsers
+# -------------------------------------------------------------------------------- our side
 
 
 def issue_tokens(browsers: Sequence[Browser]) -> list[str]:
     """One fresh connect token per browser, as ``WebSocketToken.generate_token`` stores them
     (bulk, and just before their batch so none outlives ``TOKEN_MAX_AGE_SECONDS``)."""
-    from wsgateway.hashing import token_hash
+    from wsgateway.hashing import session_key_hash, token_hash
     from wsgateway.models import WebSocketToken
 
     values = [secrets.token_urlsafe(32) for _ in browsers]
     WebSocketToken.objects.bulk_create(
         [
-            WebSocketToken(token=token_hash(value), user_id=b.user_id, session_key=b.session_key_hash)
+            WebSocketToken(
+                token=token_hash(value), user_id=b.user_id, session_key=session_key_hash(b.session_key)
+            )
             for value, b in zip(values, browsers, strict=True)
         ]
     )
     return values
 
 
-# -------------------------------------------------------------------------------- WSGI calls
+class OurSide:
+    """wsgateway's view, in this process."""
 
+    def __init__(self, events: int) -> None:
+        from django.core.cache import cache
+        from django.core.management import call_command
 
-class QueryCounter:
-    """A ``connection.execute_wrapper`` counting statements that read or write rows."""
+        from wsgateway.conf import wsgateway_settings
+        from wsgateway.models import ApiGateway
 
-    def __init__(self) -> None:
-        self.rows = 0
-        self.control = 0
+        # The migrations of the apps events touch (auth and contenttypes come as dependencies).
+        for app in MIGRATED_APPS:
+            call_command("migrate", app, verbosity=0, interactive=False, skip_checks=True)
+        cache.clear()
+        ApiGateway.objects.create(
+            api_name="bench-inbound",
+            api_id=API_ID,
+            api_endpoint=f"wss://{API_ID}.execute-api.us-east-1.amazonaws.com",
+            stage_name="production",
+            default_channel_name="lobby",
+            api_created=True,
+        )
+        browsers = create_browsers(-(-events // CONNECTS_PER_USER))
+        gateway = WsgiGateway(wsgateway_settings.TOKEN_QUERY_PARAM)
+        self.runner = BatchRunner(gateway, browsers, issue_tokens, refused_status=401)
 
-    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.lstrip().upper().startswith(CONTROL_STATEMENTS):
-            self.control += 1
-        else:
-            self.rows += 1
-        return execute(sql, params, many, context)
+    def batch(self, start: int, size: int) -> dict[str, list[Sample]]:
+        from django.db import connection
 
+        out = self.runner.batch(start, size)
+        g, browsers = self.runner.gateway, self.runner.browsers
+        with connection.execute_wrapper(self.runner.counter):
+            for i in range(start, start + size):
+                user = browsers[i % len(browsers)].user_id
+                args = ("/floor/", f"user={user}", b'{"handler": "ping"}', g._headers("floor", client_ip(i)))
+                self.runner.timed(out, FLOOR, 200, g.call, *args)
+        return out
 
-class Gateway:
-    """Builds API Gateway's HTTP_PROXY requests and hands them to Django's WSGI handler."""
+    @staticmethod
+    def verify(connects: int) -> list[str]:
+        """Rows after the run: every event did what it answered."""
+        from django.db.models import Sum
 
-    def __init__(self, secret: str) -> None:
-        from django.core.handlers.wsgi import WSGIHandler
+        from wsgateway.models import ConnectionRateLimit, WebSocketSession, WebSocketToken
 
-        self.handler = WSGIHandler()
-        self.secret = secret
-        self._ids = itertools.count(1)
-
-    def new_connection_id(self) -> str:
-        """A fresh id shaped like AWS's (16 characters of base64)."""
-        return base64.b64encode(next(self._ids).to_bytes(11, "big")).decode()
-
-    def call(self, path: str, query: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": "POST",
-            "SCRIPT_NAME": "",
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "CONTENT_TYPE": headers.pop("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "SERVER_NAME": HOST,
-            "SERVER_PORT": "443",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "10.0.0.1",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "https",
-            "wsgi.input": BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
+        sessions = WebSocketSession.objects.all()
+        facts = {
+            "sessions": sessions.count(),
+            "still connected": sessions.filter(connected=True).count(),
+            "messages counted": sessions.aggregate(n=Sum("request_count"))["n"] or 0,
+            "tokens consumed": WebSocketToken.objects.filter(used=True).count(),
+            "successful attempts": ConnectionRateLimit.objects.filter(successful=True).count(),
         }
-        for name, value in headers.items():
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-        status: list[str] = []
+        expected = {
+            "sessions": connects,
+            "still connected": 0,
+            # The $connect itself counts as the session's first request.
+            "messages counted": (1 + 2) * connects,
+            "tokens consumed": connects,
+            "successful attempts": connects,
+        }
+        wrong = [f"{k}: {facts[k]} (expected {v})" for k, v in expected.items() if facts[k] != v]
+        if wrong:
+            raise BenchmarkError("rows after the run do not check out: " + "; ".join(wrong))
+        return [f"{k} {v}" for k, v in facts.items()]
 
-        def start_response(line: str, response_headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
-            status.append(line)
-            return lambda data: None
 
-        result = self.handler(environ, start_response)
-        try:
-            content = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()  # what a WSGI server does: fires request_finished
-        return int(status[0].split()[0]), content
+# ---------------------------------------------------------------------------- their side
 
-    def _headers(self, connection_id: str, ip: str) -> dict[str, str]:
+
+class ReferenceSide:
+    """The reference's view in a child process of its own virtualenv (``inbound_reference.py``)."""
+
+    def __init__(self, events: int, database: Path) -> None:
+        from benchmarks.peers import peer_python
+
+        python = peer_python("reference")
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "benchmarks.inbound_reference_settings",
+            "INBOUND_REFERENCE_DATABASE": str(database),
+            "PYTHONPATH": str(ROOT),
+        }
+        self.process = subprocess.Popen(
+            [str(python), str(ROOT / "benchmarks" / "inbound_reference.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        self.about = self._ask(f"setup {events}")
+
+    def _ask(self, command: str) -> Any:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(command + "\n")
+        stdin.flush()
+        line = stdout.readline()
+        if not line:
+            raise BenchmarkError(f"the reference side exited (status {self.process.wait()}) on {command!r}")
+        answer = json.loads(line)
+        if isinstance(answer, dict) and "error" in answer:
+            raise BenchmarkError(f"reference side: {answer['error']}")
+        return answer
+
+    def batch(self, start: int, size: int) -> dict[str, list[Sample]]:
         return {
-            "Host": HOST,
-            "X-Amzn-Apigateway-Api-Id": API_ID,
-            "X-Ws-Gateway-Secret": self.secret,
-            "Connectionid": connection_id,
-            "X-Forwarded-For": ip,
-            "X-Forwarded-Proto": "https",
-            "X-Forwarded-Port": "443",
-            "X-Amzn-Trace-Id": f"Root=1-{secrets.token_hex(4)}-{secrets.token_hex(12)}",
+            name: [tuple(s) for s in samples] for name, samples in self._ask(f"batch {start} {size}").items()
         }
 
-    def connect(self, connection_id: str, token: str, browser: Browser, ip: str, channel: str) -> Any:
-        from django.conf import settings
+    def verify(self, connects: int) -> list[str]:
+        return list(self._ask(f"verify {connects}"))
 
-        headers = {
-            **self._headers(connection_id, ip),
-            "Origin": ORIGIN,
-            "Cookie": f"{settings.SESSION_COOKIE_NAME}={browser.session_key}",
-            "Sec-Websocket-Key": base64.b64encode(secrets.token_bytes(16)).decode(),
-            "Sec-Websocket-Version": "13",
-            "Sec-Websocket-Extensions": "permessage-deflate; client_max_window_bits",
-        }
-        return self.call("/ws/connect", f"token={token}&channel={channel}", b"", headers)
-
-    def message(self, connection_id: str, ip: str, body: dict[str, Any]) -> Any:
-        headers = {
-            **self._headers(connection_id, ip),
-            "User-Agent": f"AmazonAPIGateway_{API_ID}",
-            "Content-Type": "application/json",
-        }
-        return self.call("/ws/default", "", json.dumps(body).encode(), headers)
-
-    def disconnect(self, connection_id: str, ip: str) -> Any:
-        headers = {**self._headers(connection_id, ip), "User-Agent": f"AmazonAPIGateway_{API_ID}"}
-        return self.call("/ws/disconnect", "", b"", headers)
-
-    def reference(self, connection_id: str, ip: str, user_id: int) -> Any:
-        # Same headers and a body like a message's: only the view differs.
-        headers = {
-            **self._headers(connection_id, ip),
-            "User-Agent": f"AmazonAPIGateway_{API_ID}",
-            "Content-Type": "application/json",
-        }
-        return self.call("/reference/", f"user={user_id}", json.dumps({"handler": "ping"}).encode(), headers)
+    def close(self) -> None:
+        if self.process.poll() is None:
+            stdin: IO[str] | None = self.process.stdin
+            try:
+                if stdin is not None:
+                    stdin.write("quit\n")
+                    stdin.close()
+                self.process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait(timeout=5)
 
 
 # ------------------------------------------------------------------------------- measurement
@@ -387,37 +351,33 @@ class Gateway:
 
 @dataclass
 class Series:
-    """What one kind of event cost, event by event."""
+    """What one kind of event cost on one side, event by event."""
 
-    name: str
-    micros: list[float] = field(default_factory=list)
-    cpu_micros: list[float] = field(default_factory=list)
-    queries: list[int] = field(default_factory=list)
-
-    def mean(self) -> float:
-        """Mean wall time, µs."""
-        return statistics.fmean(self.micros) if self.micros else float("nan")
+    samples: list[Sample] = field(default_factory=list)
 
     def cpu_mean(self) -> float:
-        """Mean CPU time of this process, µs (the database server's work is not in it)."""
-        return statistics.fmean(self.cpu_micros) if self.cpu_micros else float("nan")
+        return statistics.fmean(s[1] for s in self.samples)
 
-    def percentile(self, q: float) -> float:
-        """Nearest-rank percentile of the wall times, in µs."""
-        if not self.micros:
-            return float("nan")
-        ordered = sorted(self.micros)
-        rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-        return ordered[rank - 1]
+    def cpu_median(self) -> float:
+        return statistics.median(s[1] for s in self.samples)
+
+    def wall_median(self) -> float:
+        return statistics.median(s[0] for s in self.samples)
+
+    def queries(self) -> str:
+        low, high = min(s[2] for s in self.samples), max(s[2] for s in self.samples)
+        return f"{low}" if low == high else f"{low}-{high}"
 
 
 @dataclass
 class Results:
-    series: dict[str, Series]
+    ours: dict[str, Series]
+    theirs: dict[str, Series] | None
     database: str
     elapsed: float
     complete: bool
     checks: list[str]
+    reference_version: str = ""
 
 
 class Deadline:
@@ -428,75 +388,54 @@ class Deadline:
         return time.monotonic() >= self.end
 
 
-def client_ip(index: int) -> str:
-    """A distinct client address per connect (198.18.0.0/15, the benchmarking range)."""
-    return f"198.{18 + (index >> 16) % 2}.{(index >> 8) % 256}.{index % 256}"
+def record(into: dict[str, Series], samples: dict[str, list[Sample]]) -> None:
+    for name, values in samples.items():
+        into.setdefault(name, Series()).samples.extend(values)
 
 
-def run(events: int, deadline: Deadline) -> Results:
-    """Set up the rows, then measure ``events`` of each kind (fewer if ``deadline`` passes)."""
-    from django.conf import settings
-    from django.core.cache import cache
-    from django.core.management import call_command
-    from django.db import connection
-
+def run(events: int, deadline: Deadline, reference_db: Path | None) -> Results:
+    """Set up both sides, then measure ``events`` of each kind (fewer if ``deadline`` passes)."""
     started = time.monotonic()
-    # The migrations of the apps events touch (auth and contenttypes come as dependencies); the
-    # admin's and django_celery_beat's tables are never read by an event and would triple the
-    # set-up time.
-    for app in MIGRATED_APPS:
-        call_command("migrate", app, verbosity=0, interactive=False, skip_checks=True)
-    cache.clear()
-    create_gateway()
-    total = events + WARMUP_EVENTS
-    browsers = create_browsers(-(-total // CONNECTS_PER_USER))
-    gateway = Gateway(settings.WSGATEWAY["GATEWAY_SECRETS"][0])
-    series = {name: Series(name) for name in ROWS}
-    counter = QueryCounter()
-
-    def timed(name: str, record: bool, call: Callable[..., tuple[int, bytes]], *args: Any) -> None:
-        before = counter.rows
-        cpu0, t0 = time.process_time_ns(), time.perf_counter_ns()
-        status, content = call(*args)
-        elapsed, cpu = time.perf_counter_ns() - t0, time.process_time_ns() - cpu0
-        if status != 200:
-            raise BenchmarkError(f"{name}: HTTP {status}: {content[:300]!r}")
-        if record:
-            series[name].micros.append(elapsed / 1000)
-            series[name].cpu_micros.append(cpu / 1000)
-            series[name].queries.append(counter.rows - before)
-
-    done = 0
-    complete = True
-    with connection.execute_wrapper(counter):
+    ours = OurSide(events + WARMUP_EVENTS)
+    theirs = ReferenceSide(events + WARMUP_EVENTS, reference_db) if reference_db is not None else None
+    try:
+        our_series: dict[str, Series] = {}
+        their_series: dict[str, Series] = {}
+        total = events + WARMUP_EVENTS
+        done, turn, complete = 0, 0, True
         while done < total:
             if deadline.passed():
                 complete = False
                 break
-            record = done >= WARMUP_EVENTS
-            size = min(BATCH_EVENTS if record else WARMUP_EVENTS, total - done)
-            indexes = range(done, done + size)
-            batch = [browsers[i % len(browsers)] for i in indexes]
-            tokens = issue_tokens(batch)  # not timed: the page fetched them beforehand
-            ids = [gateway.new_connection_id() for _ in indexes]
-            ips = [client_ip(i) for i in indexes]
-            # Interleaved kinds, one loop each: every kind sees the same machine load.
-            for cid, ip, browser in zip(ids, ips, batch, strict=True):
-                timed(REFERENCE, record, gateway.reference, cid, ip, browser.user_id)
-            for i, cid, ip, browser, token in zip(indexes, ids, ips, batch, tokens, strict=True):
-                timed(CONNECT, record, gateway.connect, cid, token, browser, ip, f"room-{i % 10}")
-            for cid, ip in zip(ids, ips, strict=True):
-                timed(PING, record, gateway.message, cid, ip, {"handler": "ping"})
-            for i, cid, ip in zip(indexes, ids, ips, strict=True):
-                body = {"handler": "change_channel", "channel": f"room-{(i + 1) % 10}"}
-                timed(CHANGE_CHANNEL, record, gateway.message, cid, ip, body)
-            for cid, ip in zip(ids, ips, strict=True):
-                timed(DISCONNECT, record, gateway.disconnect, cid, ip)
+            size = min(BATCH_EVENTS if done else WARMUP_EVENTS, total - done)
+            sides: list[Any] = [(ours, our_series)] + ([(theirs, their_series)] if theirs else [])
+            if turn % 2:
+                sides.reverse()  # take turns at going first
+            for side, series in sides:
+                samples = side.batch(done, size)
+                if done:  # the first batch warms up
+                    record(series, samples)
             done += size
-    if not series[REFERENCE].micros:
-        raise BenchmarkError("no event was measured before the time limit (setup took too long)")
-    checks = verify(done)
-    return Results(series, database_name(), time.monotonic() - started, complete, checks)
+            turn += 1
+        if not our_series:
+            raise BenchmarkError("no event was measured before the time limit (setup took too long)")
+        checks = ours.verify(done)
+        version = ""
+        if theirs is not None:
+            checks += ["reference: " + ", ".join(theirs.verify(done))]
+            version = f"{theirs.about['version']} (Django {theirs.about['django']})"
+    finally:
+        if theirs is not None:
+            theirs.close()
+    return Results(
+        our_series,
+        their_series if theirs else None,
+        database_name(),
+        time.monotonic() - started,
+        complete,
+        checks,
+        version,
+    )
 
 
 def database_name() -> str:
@@ -511,85 +450,67 @@ def database_name() -> str:
     return f"PostgreSQL {version // 10000}.{version % 10000}" if version else connection.vendor
 
 
-def verify(connects: int) -> list[str]:
-    """Rows after the run: every event did what it answered."""
-    from django.db.models import Sum
-
-    from wsgateway.models import ConnectionRateLimit, WebSocketSession, WebSocketToken
-
-    sessions = WebSocketSession.objects.all()
-    facts = {
-        "sessions": sessions.count(),
-        "still connected": sessions.filter(connected=True).count(),
-        "messages counted": sessions.aggregate(n=Sum("request_count"))["n"] or 0,
-        "tokens consumed": WebSocketToken.objects.filter(used=True).count(),
-        "successful attempts": ConnectionRateLimit.objects.filter(successful=True).count(),
-    }
-    expected = {
-        "sessions": connects,
-        "still connected": 0,
-        # The $connect itself counts as the session's first request.
-        "messages counted": (1 + 2) * connects,
-        "tokens consumed": connects,
-        "successful attempts": connects,
-    }
-    wrong = [f"{k}: {facts[k]} (expected {v})" for k, v in expected.items() if facts[k] != v]
-    if wrong:
-        raise BenchmarkError("rows after the run do not check out: " + "; ".join(wrong))
-    return [f"{k} {v}" for k, v in facts.items()]
-
-
 # ------------------------------------------------------------------------------------ report
 
 
 def format_table(results: Results) -> str:
-    """One row per kind of event; ``vs ref`` = mean wall time / the reference's, ``cpu vs ref``
-    the same for this process's CPU time."""
-    reference = results.series[REFERENCE]
+    """One row per kind of event: queries, CPU (mean and median µs) and wall (median µs) per side,
+    and ``cpu ours/theirs`` = our mean CPU / the reference's."""
     header = (
-        f"{'event':<32} {'n':>6} {'q/min':>6} {'q/max':>6} {'mean µs':>9} {'p50 µs':>9} "
-        f"{'p99 µs':>9} {'vs ref':>7} {'cpu µs':>8} {'cpu vs ref':>10}"
+        f"{'event':<38} {'n':>5} {'q ours':>7} {'q ref':>6} {'cpu µs':>7} {'ref cpu':>8} "
+        f"{'cpu p50':>8} {'ref p50':>8} {'wall p50':>9} {'ref wall':>9} {'cpu ours/ref':>13}"
     )
     lines = [header, "-" * len(header)]
-    for name in ROWS:
-        s = results.series[name]
-        if not s.micros:
-            lines.append(f"{name:<32} {0:>6}")
+    for name in (*EVENTS, FLOOR):
+        s = results.ours.get(name)
+        if s is None:
             continue
+        t = (results.theirs or {}).get(name)
+        ref = (
+            (
+                t.queries(),
+                f"{t.cpu_mean():.0f}",
+                f"{t.cpu_median():.0f}",
+                f"{t.wall_median():.0f}",
+                f"{s.cpu_mean() / t.cpu_mean():.2f}x",
+            )
+            if t is not None
+            else ("-", "-", "-", "-", "-")
+        )
         lines.append(
-            f"{name:<32} {len(s.micros):>6} {min(s.queries):>6} {max(s.queries):>6} {s.mean():>9.0f} "
-            f"{s.percentile(50):>9.0f} {s.percentile(99):>9.0f} {s.mean() / reference.mean():>6.2f}x "
-            f"{s.cpu_mean():>8.0f} {s.cpu_mean() / reference.cpu_mean():>9.2f}x"
+            f"{name:<38} {len(s.samples):>5} {s.queries():>7} {ref[0]:>6} {s.cpu_mean():>7.0f} {ref[1]:>8} "
+            f"{s.cpu_median():>8.0f} {ref[2]:>8} {s.wall_median():>9.0f} {ref[3]:>9} {ref[4]:>13}"
         )
     return "\n".join(lines)
 
 
-def summary(results: Results) -> str:
-    def part(label: str, name: str) -> str:
-        s = results.series[name]
-        queries = (
-            f"{min(s.queries)}-{max(s.queries)}" if min(s.queries) != max(s.queries) else f"{s.queries[0]}"
-        )
-        reference = results.series[REFERENCE]
-        return (
-            f"{label} {queries} queries {s.mean() / reference.mean():.2f}x "
-            f"(cpu {s.cpu_mean() / reference.cpu_mean():.2f}x)"
-        )
+SHORT = {
+    EVENTS[0]: "$connect",
+    EVENTS[1]: "refused $connect",
+    EVENTS[2]: "message",
+    EVENTS[3]: "change_channel",
+    EVENTS[4]: "$disconnect",
+}
 
-    s = results.series[REFERENCE]
+
+def summary(results: Results) -> str:
+    n = len(results.ours[EVENTS[0]].samples)
+    tail = f"; n={n} each" + ("" if results.complete else " (stopped early at the time limit)")
+    if results.theirs is None:
+        parts = [
+            f"{SHORT[e]} {results.ours[e].queries()} q cpu {results.ours[e].cpu_mean():.0f} µs"
+            for e in EVENTS
+        ]
+        return f"inbound on {results.database}: " + ", ".join(parts) + tail
+    parts = [
+        f"{SHORT[e]} {results.ours[e].cpu_mean() / results.theirs[e].cpu_mean():.2f}x "
+        f"({results.ours[e].queries()} vs {results.theirs[e].queries()} q)"
+        for e in EVENTS
+    ]
     return (
-        f"inbound on {results.database}: "
-        + ", ".join(
-            [
-                part("$connect", CONNECT),
-                part("message", PING),
-                part("change_channel", CHANGE_CHANNEL),
-                part("$disconnect", DISCONNECT),
-            ]
-        )
-        + f" vs reference ({s.queries[0]} queries, {s.mean():.0f} µs, cpu {s.cpu_mean():.0f} µs);"
-        + f" n={len(s.micros)} each"
-        + ("" if results.complete else " (stopped early at the time limit)")
+        f"inbound on {results.database}, cpu ours/reference {REFERENCE_LABEL} {results.reference_version}: "
+        + ", ".join(parts)
+        + tail
     )
 
 
@@ -600,16 +521,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=2000, help="events of each kind to measure")
     parser.add_argument(
+        "--reference",
+        action="store_true",
+        help=f"also drive the real {REFERENCE_LABEL} 4.1.0 view (its own virtualenv) and print ratios",
+    )
+    parser.add_argument(
         "--database-url",
         default=None,
         help="SQLite or PostgreSQL URL; a scratch database is created from it (default: a temp SQLite file)",
     )
-    parser.add_argument("--timeout", type=float, default=120.0, help="hard limit of the whole run, seconds")
+    parser.add_argument("--timeout", type=float, default=180.0, help="hard limit of the whole run, seconds")
     args = parser.parse_args(argv)
     if args.events < 1:
         parser.error("--events must be at least 1")
     if args.timeout < CLEANUP_RESERVE_SECONDS + 2:
         parser.error(f"--timeout must be at least {CLEANUP_RESERVE_SECONDS + 2:.0f} seconds")
+    if args.reference and args.database_url and not args.database_url.startswith("sqlite"):
+        parser.error("--reference runs on SQLite only (the reference's virtualenv has no PostgreSQL driver)")
     return args
 
 
@@ -623,9 +551,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.setitimer(signal.ITIMER_REAL, args.timeout)
     deadline = Deadline(args.timeout - CLEANUP_RESERVE_SECONDS)
     try:
-        with scratch_database(args.database_url) as db:
+        with (
+            scratch_database(args.database_url) as db,
+            tempfile.TemporaryDirectory(prefix="wsgw-ref-") as tmp,
+        ):
             configure_django(db)
-            results = run(args.events, deadline)
+            results = run(args.events, deadline, Path(tmp) / "reference.sqlite3" if args.reference else None)
         signal.setitimer(signal.ITIMER_REAL, 0)
     except HardTimeout:
         print(f"inbound: aborted at the {args.timeout:.0f} s time limit", file=sys.stderr)

@@ -24,14 +24,14 @@ def test_tiny_run_prints_the_table_and_checks_the_rows() -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {
-        m["event"].strip(): (int(m["n"]), int(m["qmin"]), int(m["qmax"]))
-        for m in re.finditer(
-            r"^(?P<event>\S.*?)\s+(?P<n>\d+)\s+(?P<qmin>\d+)\s+(?P<qmax>\d+)\s+\d+", done.stdout, re.M
-        )
+        m["event"].strip(): (int(m["n"]), m["q"])
+        for m in re.finditer(r"^(?P<event>\S.*?)\s+(?P<n>\d+)\s+(?P<q>\d+(?:-\d+)?)\s+-\s", done.stdout, re.M)
     }
-    # The reference view runs exactly one read and one UPDATE: the statement counter works.
-    assert rows["reference (read + UPDATE)"] == (5, 2, 2), done.stdout
-    assert 1 <= rows["$connect (fresh token)"][1] <= rows["$connect (fresh token)"][2] <= 7, done.stdout
+    # The floor view runs exactly one read and one UPDATE: the statement counter works.
+    assert rows["floor: plain view, 1 read + 1 UPDATE"] == (5, "2"), done.stdout
+    assert rows["$connect"][0] == 5 and 1 <= int(rows["$connect"][1].split("-")[-1]) <= 7, done.stdout
+    assert rows["message (handler without SQL)"] == (5, "1"), done.stdout
+    assert rows["$connect refused (bad token)"][0] == 5, done.stdout
     assert rows["$disconnect"][0] == 5, done.stdout
     assert "still connected 0" in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("inbound on "), done.stdout

@@ -47,9 +47,12 @@ client IP readable) writes one ``ConnectionRateLimit(successful=False)`` row, so
 tokens or origins run into the per-IP limit. That row is the only write of a refusal; the token
 is consumed only by a connection that succeeds.
 
-Query cost (asserted in tests/ingestion): a message on a live session costs 2 queries with the
-gateway cached; a successful ``$connect`` with a token costs 6 with the gateway cached (token
-read and consume, rate limit, channel rule, attempt, session), 7 on a cold cache. With
+Query cost (asserted in tests/ingestion): a message on a live session costs 1 query with the
+gateway cached (one ``UPDATE … RETURNING`` counts it and reads the session with its user:
+:mod:`wsgateway.views.live_session`); a successful ``$connect`` with a token costs 5 with the
+gateway cached (token consumed and read in one statement, rate limit, channel rule, attempt,
+session), 6 on a cold cache. On a database without ``UPDATE … RETURNING`` (SQLite before 3.35)
+each of those reads and updates is two queries. With
 ``REQUIRE_TOKEN=False`` the Django session and the user are loaded instead of the token row
 (2 queries either way; add Django's own session flush if the session hash is stale). A channel
 rule restricted to permissions, and per-handler permissions, add the auth backend's queries.

@@ -37,6 +37,7 @@ from wsgateway.models import (
 )
 from wsgateway.strict_json import StrictJsonResponse
 from wsgateway.views import handlers as handler_table
+from wsgateway.views import live_session
 from wsgateway.views.body import parse_message_body
 from wsgateway.views.errors import EventRefused, error_response
 from wsgateway.views.hooks import RefusalHooks
@@ -51,6 +52,15 @@ log = logging.getLogger(__name__)
 
 CONNECT, DISCONNECT, DEFAULT = "connect", "disconnect", "default"
 _CLOSE_DEDUP_SECONDS = 5
+
+
+class _UnknownClient(Exception):
+    """A ``$connect`` refused before anyone is known: rolls the transaction back, and
+    :meth:`WebSocketView.handle_connect` decides between the refusal and 429."""
+
+    def __init__(self, refusal: EventRefused) -> None:
+        super().__init__(refusal.code)
+        self.refusal = refusal
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -330,6 +340,14 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
                 raise EventRefused(
                     409, "duplicate_connection", "A session with this connection id already exists."
                 ) from None
+        except _UnknownClient as refusal:
+            # Nobody to count per user: the failed attempt's own count decides, as the count in
+            # the transaction would have (a flood of bad tokens gets 429, not endless 401s).
+            if not self._record_failed_attempt(limited=True):
+                raise EventRefused(
+                    429, "rate_limited", "Too many connection attempts; try again later."
+                ) from None
+            raise refusal.refusal from None
         except EventRefused:
             self._record_failed_attempt()
             raise
@@ -352,6 +370,10 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         # Inside one transaction: any refusal rolls back the token consumption with it.
         user, auth_refusal = self._authenticate_connect(request)
         self.connect_user = user
+        if auth_refusal is not None and user is None and self.RATE_LIMIT_ENABLED:
+            # No user (e.g. an unknown token): counting here would be rolled back and counted
+            # again; handle_connect counts it once, outside, and answers 429 over the limit.
+            raise _UnknownClient(auth_refusal)
         if self.RATE_LIMIT_ENABLED:
             # Atomic count-and-check (wsgateway.ratelimit); a refusal rolls it back and
             # _record_failed_attempt counts the attempt again, outside the transaction.
@@ -413,9 +435,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         # domain), never to the default {api}.execute-api.{region}.amazonaws.com: without a
         # cookie the token alone proves the user and binds the socket to its session; with one,
         # it must be that session.
-        consumed = WebSocketToken.consume(
-            token, session_key or None, max_age_seconds=wsgateway_settings.TOKEN_MAX_AGE_SECONDS
-        )
+        consumed = self._consume_token(token, session_key or None)
         user = consumed.user if consumed is not None else None
         self.connect_auth_hash = consumed.auth_hash if consumed is not None else ""
         self.connect_session_hash = consumed.session_key if consumed is not None else ""
@@ -426,6 +446,21 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         if not user.is_active:
             return user, EventRefused(403, "user_inactive", "This account is disabled.")
         return user, None
+
+    @staticmethod
+    def _consume_token(token: str, session_key: str | None) -> WebSocketToken | None:
+        # WebSocketToken.consume's rules in one statement where the database can (a token read
+        # and its consumption otherwise). Consumed before the auth hash is checked: a refusal
+        # raises inside the $connect transaction, which rolls the consumption back.
+        max_age = wsgateway_settings.TOKEN_MAX_AGE_SECONDS
+        if len(token) > 512:
+            return None
+        row = live_session.consume_token(token, session_key, timezone.now(), max_age)
+        if row is live_session.UNSUPPORTED:
+            return WebSocketToken.consume(token, session_key, max_age_seconds=max_age)
+        if not isinstance(row, WebSocketToken) or not auth_hash_matches(row.auth_hash, row.user):
+            return None
+        return row
 
     def _session_auth_hash(self, user: AbstractBaseUser | None) -> str:
         token_hash = getattr(self, "connect_auth_hash", "")
@@ -444,14 +479,26 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             user = auth.get_user(request)
         return cast("AbstractBaseUser", user) if user.is_authenticated and user.is_active else None
 
-    def _record_failed_attempt(self) -> None:
+    def _record_failed_attempt(self, *, limited: bool = False) -> bool:
+        """Count and log a refused attempt; whether it is within the view's limit (``limited``:
+        counted against the view's own limit and window, else the settings')."""
         if self.client_ip is None:
-            return
+            return True
+        limits: dict[str, int] = {}
+        if limited:
+            limits = {
+                "max_attempts": self.RATE_LIMIT_MAX_ATTEMPTS,
+                "window_minutes": self.RATE_LIMIT_WINDOW_MINUTES,
+            }
         try:
-            ratelimit.count_attempt(self.client_ip, self.connect_user)
-            ConnectionRateLimit.log_attempt(self.client_ip, self.connect_user, successful=False)
+            # One transaction: the count and the row commit together (one commit, not two).
+            with transaction.atomic():
+                allowed, _count = ratelimit.count_attempt(self.client_ip, self.connect_user, **limits)
+                ConnectionRateLimit.log_attempt(self.client_ip, self.connect_user, successful=False)
         except DatabaseError:
             log.exception("wsgateway: could not record a refused $connect attempt")
+            return True
+        return allowed
 
     # ------------------------------------------------------------------ $disconnect
 
@@ -496,21 +543,17 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     def handle_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Check the sender's session and user, then run the handler the message names.
 
-        Two queries on a live session: the session joined with its user, and the update of its
-        counters. The gateway comes from the cache.
+        One query on a live session (PostgreSQL, SQLite >= 3.35): the request is counted and the
+        session with its user read back by the same ``UPDATE … RETURNING``
+        (:mod:`wsgateway.views.live_session`); elsewhere a read and a conditional update. The
+        gateway comes from the cache. A message refused for its user (disabled, password
+        changed) has been counted as a request before its session is closed.
         """
         self.body = parse_message_body(request, wsgateway_settings.MAX_MESSAGE_BYTES)
-        session = (
-            WebSocketSession.objects.select_related("user").filter(connection_id=self.connection_id).first()
-        )
-        if session is None or session.api_gateway_id != self.gateway.pk:
-            raise EventRefused(404, "unknown_connection", "No session has this connection id.")
+        now = timezone.now()
+        counted = live_session.count_live_message(self.connection_id, self.gateway.pk, now)
+        session = counted if isinstance(counted, WebSocketSession) else self._read_session_for_message()
         self.session = session
-        if not session.connected:
-            # API Gateway still holds a socket we consider closed (e.g. swept as idle): close it
-            # there too, so the client notices and reconnects with a fresh session.
-            self._close_at_gateway()
-            raise EventRefused(410, "connection_closed", "This connection is closed.")
         user = session.user
         if user is not None:
             if not user.is_active:
@@ -519,13 +562,13 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             if not self._auth_hash_current(session, user):
                 self._kick(request)
                 raise EventRefused(403, "credentials_changed", "The password changed; reconnect.")
-        now = timezone.now()
-        updated = WebSocketSession.objects.filter(pk=session.pk, connected=True).update(
-            request_count=F("request_count") + 1, last_seen_at=now
-        )
-        if updated != 1:
-            raise EventRefused(410, "connection_closed", "This connection is closed.")
-        session.last_seen_at = now
+        if counted is not session:  # not counted yet (fallback, or a row that turned live meanwhile)
+            updated = WebSocketSession.objects.filter(pk=session.pk, connected=True).update(
+                request_count=F("request_count") + 1, last_seen_at=now
+            )
+            if updated != 1:
+                raise EventRefused(410, "connection_closed", "This connection is closed.")
+            session.last_seen_at = now
         request.user = user if user is not None else AnonymousUser()
         name = self._handler_name()
         method = self._select_handler(name)
@@ -538,6 +581,22 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             # The reference package's convention; it answers an empty object for None.
             return self._as_response(method(request, *args, **kwargs), empty={})
         return self._as_response(method(self.body))
+
+    def _read_session_for_message(self) -> WebSocketSession:
+        """The sender's session read on its own: the fallback of the one-statement count, and
+        the way to tell an unknown connection (404) from a closed one (410)."""
+        session = (
+            WebSocketSession.objects.select_related("user").filter(connection_id=self.connection_id).first()
+        )
+        if session is None or session.api_gateway_id != self.gateway.pk:
+            raise EventRefused(404, "unknown_connection", "No session has this connection id.")
+        self.session = session
+        if not session.connected:
+            # API Gateway still holds a socket we consider closed (e.g. swept as idle): close it
+            # there too, so the client notices and reconnects with a fresh session.
+            self._close_at_gateway()
+            raise EventRefused(410, "connection_closed", "This connection is closed.")
+        return session
 
     @staticmethod
     def _auth_hash_current(session: WebSocketSession, user: AbstractBaseUser) -> bool:
