@@ -3,6 +3,7 @@ server may: closing idle keep-alive connections, chunked answers, answering too 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.waiting import wait_until
 from wsgateway.aws.management import NO_ANSWER, ConnectionsClient, Endpoint, close_engine, get_engine
 from wsgateway.aws.sigv4 import Credentials, Signer
 
@@ -119,8 +121,15 @@ def _fresh_engine() -> Iterator[None]:
 
 
 def test_idle_connections_closed_by_the_server_are_replaced(one_answer_per_connection):
-    _, first = call(one_answer_per_connection, ["a", "b"], concurrency=2)
-    time.sleep(0.2)  # the server has closed both kept-alive connections by now
+    client, first = call(one_answer_per_connection, ["a", "b"], concurrency=2)
+    kept = list(client._idle)
+    assert len(kept) == 2
+
+    def server_closed_both() -> bool:
+        get_engine().run(asyncio.sleep(0.01))  # let the loop see the connections close
+        return all(protocol.closed for protocol in kept)
+
+    wait_until(server_closed_both, 5, "the server to close both kept-alive connections")
     _, second = call(one_answer_per_connection, ["c", "d", "e"], concurrency=2)
     assert [a.status for a in first + second] == [200] * 5
 
