@@ -14,10 +14,9 @@ import uuid
 from contextlib import ExitStack
 
 import pytest
-import websockets.sync.client
 from websockets.exceptions import ConnectionClosed
 
-from tests.faults.conftest import Delivery, posts_delivered, report, wait_complete, wait_until
+from tests.faults.conftest import Delivery, DjangoApi, posts_delivered, report, wait_complete, wait_until
 from tests.maintenance.emulated import live_ids, wsgateway_overrides
 from wsgateway.models import WebSocketSession
 from wsgateway.tasks.fanout import send_message
@@ -40,11 +39,11 @@ def copies_received(ws, message_id: str, wait: float) -> int:
             wait = 0
 
 
-def connect_all(stack: ExitStack, url: str, n: int) -> list:
+def connect_all(stack: ExitStack, api: DjangoApi, n: int) -> list:
     # One after the other: on SQLite, concurrent $connect transactions fail with "database is
     # locked" (a read-then-write transaction cannot wait for the lock) unless the project sets
     # OPTIONS["transaction_mode"] = "IMMEDIATE".
-    return [stack.enter_context(websockets.sync.client.connect(url, open_timeout=10)) for _ in range(n)]
+    return [stack.enter_context(api.connect(open_timeout=10)) for _ in range(n)]
 
 
 def test_vanished_clients_are_gone_and_the_others_get_the_message(
@@ -62,8 +61,8 @@ def test_vanished_clients_are_gone_and_the_others_get_the_message(
     with overrides, ExitStack() as stack:
         api = django_api_factory(routes=("$connect", "$default"))
         # the clients that vanish connect last: recipients go in id order, so theirs is the last chunk
-        clients = connect_all(stack, api.ws_url, N - VANISH)
-        clients += connect_all(stack, api.ws_url, VANISH)
+        clients = connect_all(stack, api, N - VANISH)
+        clients += connect_all(stack, api, VANISH)
         assert WebSocketSession.objects.filter(connected=True).count() == N
         ids = list(WebSocketSession.objects.order_by("id").values_list("connection_id", flat=True))
         # A chunk of 10 takes ~1 s: the vanishing clients close within the ~2 s before their chunk.

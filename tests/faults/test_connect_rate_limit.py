@@ -4,6 +4,8 @@ view and database (run it on PostgreSQL with ``WSGATEWAY_TEST_DATABASE_URL``).""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +28,20 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 LIMIT = 20
 CONCURRENT = 60
+
+
+@pytest.fixture(autouse=True)
+def one_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every attempt of a test falls in the window the test started in.
+
+    Windows are aligned to the epoch, so a test that ran across a boundary (5,000 attempts on a
+    busy machine, 60 threads) split its attempts over two counters and failed; the clock the
+    window is computed from is pinned to the test's start instead.
+    """
+    started = time.time()
+    real_window = ratelimit._window
+    monkeypatch.setattr(ratelimit, "_window", lambda seconds, now=None: real_window(seconds, started))
+    yield
 
 
 @override_settings(WSGATEWAY=wsgateway(CONNECT_RATE_LIMIT_ATTEMPTS=LIMIT, REQUIRE_TOKEN=False))
