@@ -6,10 +6,13 @@
   run starts its own (``tests/embedded_redis.py``), so it never flushes a Redis somebody else uses.
 - ``WSGATEWAY_TEST_RUN_ID``: suffix of the test database name, so concurrent runs never share one
   (set once by the first process; subprocesses such as Celery workers inherit it).
+- ``WSGATEWAY_TEST_MANAGEMENT_ENDPOINT_OVERRIDES``: JSON for ``MANAGEMENT_ENDPOINT_OVERRIDES``, set by
+  the HTTPS fan-out tests (tests/fanout/conftest.py) so their worker subprocesses reach the emulator.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -90,6 +93,10 @@ WSGATEWAY: dict[str, Any] = {
     "ALLOWED_ORIGINS": ["https://app.example.com", "http://localhost:8000"],
     "REDIS_URL": REDIS_URL,
 }
+if os.environ.get("WSGATEWAY_TEST_MANAGEMENT_ENDPOINT_OVERRIDES"):
+    WSGATEWAY["MANAGEMENT_ENDPOINT_OVERRIDES"] = json.loads(
+        os.environ["WSGATEWAY_TEST_MANAGEMENT_ENDPOINT_OVERRIDES"]
+    )
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from wsgateway.aws.clients import tls_context
 from wsgateway.conf import wsgateway_settings
 from wsgateway.hashing import session_key_hash
 from wsgateway.models import ApiGateway, WebSocketSession, WebSocketToken
@@ -129,6 +130,8 @@ def round_trip(
                 origin=Origin(origin) if origin else None,
                 additional_headers=headers,
                 open_timeout=timeout,
+                # wss: trust what boto3 and the fan-out client trust (AWS_CA_BUNDLE or the system).
+                ssl=tls_context() if url.startswith("wss://") else None,
             ) as socket:
                 trip.stages.append(Stage("connect", time.monotonic() - opened, url))
                 _exchange(trip, socket, user, store.session_key if send_cookie else None, started)

@@ -1,4 +1,13 @@
-"""Fixtures of the fan-out tests: the emulator over real sockets, real Redis, a real database."""
+"""Fixtures of the fan-out tests: the emulator over real sockets, real Redis, a real database.
+
+``emulator`` runs every test that takes it twice: over plain HTTP/WS and over HTTPS/WSS. The HTTPS
+emulator has a certificate of a throw-away local CA for ``*.example.com`` (and 127.0.0.1);
+gateway rows point at ``wss://gateway.example.com/{apiId}`` as they point at
+``{apiId}.execute-api.{region}.amazonaws.com`` in production, ``MANAGEMENT_ENDPOINT_OVERRIDES``
+sends that name to the emulator's port (the Host header, SNI and the certificate check keep the
+name), and the fan-out client trusts the CA only through ``AWS_CA_BUNDLE``, like boto3.
+Subprocesses (Celery workers) get both through the environment (see tests/settings.py).
+"""
 
 from __future__ import annotations
 
@@ -14,13 +23,71 @@ from django.test import override_settings
 from django.utils import timezone
 
 from tests.waiting import wait_until  # noqa: F401  (tests of this package import it from here)
-from wsgateway.emulator.pytest_plugin import emulator, recording_backend  # noqa: F401
+from wsgateway.emulator.config import EmulatorConfig
+from wsgateway.emulator.pytest_plugin import recording_backend  # noqa: F401
 from wsgateway.emulator.server import EmulatorServer
+from wsgateway.emulator.tls import TlsFiles, local_ca_files
 from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.delivery import run_chunk
 from wsgateway.fanout.messages import encode_message
 from wsgateway.fanout.planner import POST, Chunk
 from wsgateway.models import ApiGateway, WebSocketSession
+
+#: The host name of the HTTPS emulator's API endpoint (resolved to 127.0.0.1 by the override).
+TLS_HOST = "gateway.example.com"
+#: Environment variable tests/settings.py reads into MANAGEMENT_ENDPOINT_OVERRIDES (JSON).
+OVERRIDES_ENV = "WSGATEWAY_TEST_MANAGEMENT_ENDPOINT_OVERRIDES"
+
+
+@pytest.fixture(scope="session")
+def fanout_tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A local CA and a server certificate for ``*.example.com`` (TLS_HOST, and the custom domains
+    of the tests), 127.0.0.1 and localhost: a wildcard, as AWS's ``*.execute-api...`` one."""
+    return local_ca_files(tmp_path_factory.mktemp("fanout-tls"), ("*.example.com", "127.0.0.1", "localhost"))
+
+
+@pytest.fixture(params=["http", "https"])
+def emulator_scheme(request: pytest.FixtureRequest) -> str:
+    """``http`` or ``https``: how the ``emulator`` fixture serves (tests may parametrize it)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def emulator(
+    emulator_scheme: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EmulatorServer]:
+    """A fresh emulator per test over ``emulator_scheme``; over HTTPS the fan-out client, boto3
+    and worker subprocesses trust its CA through ``AWS_CA_BUNDLE`` and reach TLS_HOST through
+    ``MANAGEMENT_ENDPOINT_OVERRIDES``."""
+    if emulator_scheme == "http":
+        with EmulatorServer(EmulatorConfig(port=0)) as server:
+            yield server
+        return
+    assert emulator_scheme == "https", emulator_scheme
+    files: TlsFiles = request.getfixturevalue("fanout_tls_files")
+    with EmulatorServer(EmulatorConfig(port=0, allowed_hosts=(TLS_HOST,)), tls_files=files) as server:
+        overrides = {TLS_HOST: server.url}
+        monkeypatch.setenv("AWS_CA_BUNDLE", files.ca)
+        monkeypatch.setenv(OVERRIDES_ENV, json.dumps(overrides))
+        with wsgateway_overrides(MANAGEMENT_ENDPOINT_OVERRIDES=overrides):
+            yield server
+
+
+def gateway_endpoint(emu: EmulatorServer, api_id: str) -> str:
+    """The ``api_endpoint`` of an API on ``emu``: ``wss://TLS_HOST/{apiId}`` on the HTTPS
+    emulator of this package (as on AWS: no port), else the emulator's own address."""
+    if emu.secure and TLS_HOST in emu.config.allowed_hosts:
+        return f"wss://{TLS_HOST}/{api_id}"
+    return f"{'wss' if emu.secure else 'ws'}://127.0.0.1:{emu.port}/{api_id}"
+
+
+def ws_connect(emu: EmulatorServer, url: str, **options: Any) -> Any:
+    """``websockets.sync.client.connect`` to a socket URL of ``emu``, trusting its CA on wss."""
+    import websockets.sync.client
+
+    if url.startswith("wss://"):
+        options.setdefault("ssl", emu.ssl_context)
+    return websockets.sync.client.connect(url, **options)
 
 
 def admin(
@@ -52,7 +119,7 @@ def make_gateway(
     return ApiGateway.objects.create(
         api_name=name or f"gw-{api_id}",
         api_id=api_id,
-        api_endpoint=f"ws://127.0.0.1:{emu.port}/{api_id}",
+        api_endpoint=gateway_endpoint(emu, api_id),
         stage_name=stage,
         api_created=True,
     )

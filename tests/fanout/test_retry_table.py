@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 
 import pytest
 from django.utils import timezone
@@ -167,7 +168,7 @@ def test_403_wrong_stage_is_not_retried(emulator, inline):
 def test_413_from_the_api_is_not_retried(emulator, room, inline):
     gateway, ids = room
     chunk = make_chunk(
-        message_id="big-1",
+        message_id=f"big-{uuid.uuid4().hex}",  # unique: a finished chunk of this id is skipped
         op="post",
         body="x" * (128 * 1024 + 1),
         endpoint=gateway.management_endpoint_url,
@@ -181,10 +182,11 @@ def test_413_from_the_api_is_not_retried(emulator, room, inline):
 
 def test_a_finished_chunk_is_not_sent_again(emulator, room, inline):
     gateway, ids = room
+    message_id = f"once-{uuid.uuid4().hex}"  # unique: the other scheme's run finished its own
     chunk = make_chunk(
-        message_id="once-1",
+        message_id=message_id,
         op="post",
-        body='{"message_id":"once-1"}',
+        body=f'{{"message_id":"{message_id}"}}',
         endpoint=gateway.management_endpoint_url,
         chunk="0",
         connections=[[i, 0.0] for i in ids],
@@ -193,7 +195,7 @@ def test_a_finished_chunk_is_not_sent_again(emulator, room, inline):
     again = run_chunk(chunk, inline.requeue)
     assert first["delivered"] == 8 and again["skipped"] is True
     assert emulator.stats()["management.POST.200"] == 8
-    assert get_broadcast_summary("once-1")["delivered"] == 8
+    assert get_broadcast_summary(message_id)["delivered"] == 8
 
 
 def test_recipients_without_an_endpoint_are_reported_failed(inline):

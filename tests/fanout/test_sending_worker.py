@@ -7,14 +7,21 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-import websockets.sync.client
+import websockets.exceptions
 from celery.contrib.testing.worker import start_worker
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
 from tests.celery_app import app
-from tests.fanout.conftest import make_gateway, make_sessions, received, virtual_connections, wait_until
+from tests.fanout.conftest import (
+    make_gateway,
+    make_sessions,
+    received,
+    virtual_connections,
+    wait_until,
+    ws_connect,
+)
 from wsgateway import sending
 from wsgateway.emulator.testing import create_websocket_api
 from wsgateway.fanout.results import get_broadcast_summary
@@ -185,9 +192,7 @@ def test_welcome_message_from_the_connect_handler_arrives(emulator, recording_ba
 
     def client() -> None:
         try:
-            with websockets.sync.client.connect(
-                emulator.ws_url(api.api_id, api.stage), open_timeout=15
-            ) as ws:
+            with ws_connect(emulator, emulator.ws_url(api.api_id, api.stage), open_timeout=15) as ws:
                 frames.append(str(ws.recv(timeout=15)))
         except BaseException as err:
             errors.append(err)
@@ -211,7 +216,7 @@ def test_welcome_message_from_the_connect_handler_arrives(emulator, recording_ba
 def test_kick_closes_the_socket(emulator, recording_backend, worker):
     api = create_websocket_api(emulator.url, recording_backend.url("ws/"))
     gateway = make_gateway(emulator, api.api_id, stage=api.stage)
-    with websockets.sync.client.connect(emulator.ws_url(api.api_id, api.stage), open_timeout=10) as ws:
+    with ws_connect(emulator, emulator.ws_url(api.api_id, api.stage), open_timeout=10) as ws:
         connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
         WebSocketSession.objects.create(connection_id=connection_id, api_gateway=gateway)
         handle = sending.disconnect_connection(connection_id)
@@ -239,7 +244,7 @@ def test_kick_of_a_row_already_marked_disconnected_still_closes_the_socket(
     # enqueues the kick: API Gateway still holds the socket, so the DELETE must go out anyway.
     api = create_websocket_api(emulator.url, recording_backend.url("ws/"))
     gateway = make_gateway(emulator, api.api_id, stage=api.stage)
-    with websockets.sync.client.connect(emulator.ws_url(api.api_id, api.stage), open_timeout=10) as ws:
+    with ws_connect(emulator, emulator.ws_url(api.api_id, api.stage), open_timeout=10) as ws:
         connection_id = recording_backend.wait_for(lambda r: r.path == "/ws/connect").header("connectionId")
         WebSocketSession.objects.create(connection_id=connection_id, api_gateway=gateway, connected=False)
         handle = sending.disconnect_connection(connection_id)

@@ -18,7 +18,14 @@ from tests.fanout.conftest import admin, make_gateway, make_sessions, virtual_co
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.tasks.fanout import send_message
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+    # Over HTTPS only, the production path: 2,000 sends take ~20 s, and the plain-HTTP client is
+    # covered by every other fan-out test (tests/faults kills workers over both).
+    pytest.mark.parametrize("emulator_scheme", ["https"]),
+]
 
 CONNECTIONS = 2000
 

@@ -2,6 +2,10 @@
 own that can be killed and restarted, and delivery counting on the emulator.
 
 Every test prints ``sent=... delivered=... duplicates=... lost=...`` for its broadcast.
+
+``emulator`` serves plain HTTP unless a test parametrizes ``emulator_scheme`` with ``https``
+(``@over_http_and_https``): then it serves HTTPS/WSS as in tests/fanout/conftest.py, and
+worker subprocesses inherit the CA bundle and the host override through the environment.
 """
 
 # ruff: noqa: F811  (the emulator fixture imported from the plugin is used as an argument)
@@ -28,6 +32,7 @@ from django.db import connection
 
 from tests import waiting
 from tests.celery_app import app
+from tests.fanout.conftest import emulator, fanout_tls_files, gateway_endpoint, ws_connect  # noqa: F401
 from tests.maintenance.emulated import (
     make_gateway,
     make_sessions,
@@ -35,7 +40,6 @@ from tests.maintenance.emulated import (
     virtual_connections,
     wsgateway_overrides,
 )
-from wsgateway.emulator.pytest_plugin import emulator  # noqa: F401
 from wsgateway.emulator.server import EmulatorServer
 from wsgateway.fanout.results import get_broadcast_summary
 
@@ -43,6 +47,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Retries fast enough for a bounded test; the policy (attempts, table) is the production one.
 FAST_RETRIES: dict[str, Any] = {"FANOUT_RETRY_BACKOFF_SECONDS": 0.1, "FANOUT_RETRY_BACKOFF_MAX_SECONDS": 0.4}
+
+
+#: Runs a test against the emulator over HTTP and over HTTPS (certificate verification on).
+over_http_and_https = pytest.mark.parametrize("emulator_scheme", ["http", "https"])
+
+
+@pytest.fixture
+def emulator_scheme() -> str:
+    """Plain HTTP unless the test is marked ``@over_http_and_https``."""
+    return "http"
 
 
 def free_port() -> int:
@@ -303,6 +317,11 @@ class DjangoApi:
 
     gateway: Any
     ws_url: str
+    emulator: EmulatorServer
+
+    def connect(self, url: str | None = None, **options: Any) -> Any:
+        """A WebSocket client on ``url`` (default: the stage), trusting the emulator's CA."""
+        return ws_connect(self.emulator, url or self.ws_url, **options)
 
 
 GATEWAY_SECRET = "test-secret-current"
@@ -320,11 +339,11 @@ def django_api_factory(emulator: EmulatorServer, live_server: Any) -> Any:
         gateway = ApiGateway.objects.create(
             api_name=f"faults-{api.api_id}",
             api_id=api.api_id,
-            api_endpoint=f"ws://127.0.0.1:{emulator.port}/{api.api_id}",
+            api_endpoint=gateway_endpoint(emulator, api.api_id),
             stage_name=api.stage,
             target_base_endpoint=target,
             api_created=True,
         )
-        return DjangoApi(gateway, emulator.ws_url(api.api_id, api.stage))
+        return DjangoApi(gateway, emulator.ws_url(api.api_id, api.stage), emulator)
 
     return make

@@ -16,13 +16,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import websockets.sync.client
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection, connections
 from websockets.exceptions import InvalidStatus
 
-from tests.faults.conftest import free_port
+from tests.faults.conftest import free_port, over_http_and_https
 from wsgateway.models import ConnectionRateLimit, WebSocketSession, WebSocketToken
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
@@ -76,6 +75,7 @@ def writes_locked() -> Iterator[None]:
 FAULTS = {"unreachable": database_unreachable, "locked": writes_locked}
 
 
+@over_http_and_https
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_connect_is_refused_cleanly_and_nothing_is_half_written(fault, django_api_factory, caplog):
     api = django_api_factory()
@@ -92,7 +92,7 @@ def test_connect_is_refused_cleanly_and_nothing_is_half_written(fault, django_ap
         FAULTS[fault](),
         pytest.raises(InvalidStatus) as refused,
     ):
-        websockets.sync.client.connect(url, additional_headers=cookie, open_timeout=10)
+        api.connect(url, additional_headers=cookie, open_timeout=10)
     assert refused.value.response.status_code == 500  # the emulator's answer to a 5xx $connect
     assert any("failed on the database" in r.getMessage() for r in caplog.records)
 
@@ -102,7 +102,7 @@ def test_connect_is_refused_cleanly_and_nothing_is_half_written(fault, django_ap
     assert ConnectionRateLimit.objects.filter(successful=True).count() == successful_before
 
     # the database is back: the same token opens the socket
-    with websockets.sync.client.connect(url, additional_headers=cookie, open_timeout=10) as ws:
+    with api.connect(url, additional_headers=cookie, open_timeout=10) as ws:
         ws.send('{"handler": "change_channel", "channel": "lobby"}')
         assert WebSocketSession.objects.filter(user=user, connected=True).count() == 1
     print(

@@ -29,6 +29,7 @@ from django.db import connection
 from tests.celery_app import app
 from tests.faults.conftest import (
     count_delivery,
+    over_http_and_https,
     posts_delivered,
     report,
     virtual_room,
@@ -124,6 +125,7 @@ def test_redis_killed_while_chunks_run(emulator, own_redis, worker_processes, ru
     assert (summary["targeted"], summary["delivered"], summary["failed"]) == (N, N, 0)
 
 
+@over_http_and_https
 @pytest.mark.parametrize("run", RUNS)
 def test_worker_killed_while_chunks_run(emulator, clean_redis, worker_processes, run):
     """kill -9 of a worker (and its pool children) mid-chunk, with the production visibility
@@ -194,6 +196,7 @@ def database_unavailable() -> Iterator[None]:
         lock.close()
 
 
+@over_http_and_https
 @pytest.mark.parametrize("run", RUNS)
 def test_database_unavailable_while_chunks_run(emulator, own_redis, worker_processes, tmp_path, run):
     """The database goes away for 3 s while chunks are sending; a fifth of the recipients answer

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.conftest import count_delivery, report, virtual_room, wait_complete
+from tests.faults.conftest import count_delivery, over_http_and_https, report, virtual_room, wait_complete
 from wsgateway.tasks.fanout import send_message
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
 
 
+@over_http_and_https
 def test_throttled_and_failing_calls_are_retried_until_everyone_has_the_message(emulator, thread_worker):
     ids = virtual_room(emulator, 300)
     emulator.configure(fail_429=0.2, fail_500=0.1, seed=8)

@@ -8,6 +8,7 @@ access key pair (``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY``), else boto3'
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from typing import Any
 
@@ -42,6 +43,13 @@ def get_region_name() -> str:
             "wsgateway needs an AWS region: set AWS_GATEWAY_REGION_NAME (or AWS_REGION_NAME) in settings."
         )
     return region
+
+
+def tls_context() -> ssl.SSLContext:
+    """A client TLS context trusting what boto3 trusts: ``AWS_CA_BUNDLE`` when it is set, else the
+    system's certificates; certificate and host name checks on. Every HTTPS/WSS client of the
+    app (the fan-out client, the round trip's WebSocket) takes its context from here."""
+    return ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
 
 
 def _credentials() -> dict[str, Any]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from wsgateway.aws.clients import _credentials, get_region_name
+from wsgateway.aws.clients import _credentials, get_region_name, tls_context
 from wsgateway.aws.http_answer import AnswerParser, MalformedAnswer, RawAnswer
 from wsgateway.aws.sigv4 import EMPTY_SHA256, Credentials, Signer, amz_date, payload_hash
 from wsgateway.conf import wsgateway_settings
@@ -158,7 +158,7 @@ class ConnectionsClient:
         self._ssl = ssl_context if endpoint.scheme == "https" else None
         if endpoint.scheme == "https" and self._ssl is None:
             # AWS_CA_BUNDLE is boto3's own setting: both clients trust the same certificates.
-            self._ssl = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+            self._ssl = tls_context()
 
     async def _open(self) -> _HttpProtocol:
         loop = asyncio.get_running_loop()
