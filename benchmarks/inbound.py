@@ -211,7 +211,10 @@ def issue_tokens(browsers: Sequence[Browser]) -> list[str]:
     WebSocketToken.objects.bulk_create(
         [
             WebSocketToken(
-                token=token_hash(value), user_id=b.user_id, session_key=session_key_hash(b.session_key)
+                token=token_hash(value),
+                user_id=b.user_id,
+                session_key=session_key_hash(b.session_key),
+                auth_hash=b.auth_hash,
             )
             for value, b in zip(values, browsers, strict=True)
         ]

@@ -61,10 +61,11 @@ class QueryCounter:
 
 @dataclass
 class Browser:
-    """A logged-in user: its row and its Django session key."""
+    """A logged-in user: its row, its Django session key and its session auth hash."""
 
     user_id: int
     session_key: str
+    auth_hash: str
 
 
 def create_browsers(count: int) -> list[Browser]:
@@ -87,13 +88,14 @@ def create_browsers(count: int) -> list[Browser]:
     browsers, rows = [], []
     for user in users:
         key = get_random_string(32, string.ascii_lowercase + string.digits)
+        auth_hash = user.get_session_auth_hash()
         data = {
             SESSION_KEY: str(user.pk),
             BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
-            HASH_SESSION_KEY: user.get_session_auth_hash(),
+            HASH_SESSION_KEY: auth_hash,
         }
         rows.append(Session(session_key=key, session_data=store.encode(data), expire_date=expires))
-        browsers.append(Browser(user.pk, key))
+        browsers.append(Browser(user.pk, key, auth_hash))
     Session.objects.bulk_create(rows, batch_size=500)
     return browsers
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from django.contrib.auth import get_user_model
 from django.db import connections
@@ -26,9 +26,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
 from wsgateway.hashing import session_key_hash, token_hash
-from wsgateway.models import WebSocketSession, WebSocketToken
+from wsgateway.models import ChannelPermission, WebSocketSession, WebSocketToken
 
-__all__ = ["UNSUPPORTED", "consume_token", "count_live_message"]
+__all__ = ["UNSUPPORTED", "channel_rule", "consume_token", "count_live_message"]
 
 #: The answer on a database without ``UPDATE … RETURNING``.
 UNSUPPORTED: Final = object()
@@ -102,6 +102,46 @@ class _UpdateReturning:
             user = self.user_model.from_db(using, self.user_names, user_values)
         instance.user = user
         return instance
+
+
+class _SelectOne:
+    """``SELECT <row> FROM <model> WHERE <unique column> = %s``, built once per database: what
+    ``.filter(…).first()`` runs, without compiling the query on every event."""
+
+    def __init__(self, connection: BaseDatabaseWrapper, model: type[Model], unique: str) -> None:
+        qn = connection.ops.quote_name
+        fields = model._meta.concrete_fields
+        table = qn(model._meta.db_table)
+        columns = ", ".join(f"{table}.{qn(str(f.column))}" for f in fields)
+        self.sql = f"SELECT {columns} FROM {table} WHERE {table}.{qn(_column(model, unique))} = %s"  # noqa: S608 (names only)
+        self.model = model
+        self.names = [f.attname for f in fields]
+        self.converters = [_converters(connection, f, model._meta.db_table) for f in fields]
+
+    def run(self, using: str, value: Any) -> Any:
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, (value,))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = [
+            _convert(v, col, converters, connection)
+            for v, (col, converters) in zip(row, self.converters, strict=True)
+        ]
+        return self.model.from_db(using, self.names, values)
+
+
+_selects: dict[str, _SelectOne] = {}
+
+
+def channel_rule(channel_name: str, *, using: str = "default") -> ChannelPermission | None:
+    """The ``ChannelPermission`` of ``channel_name`` (a unique column), or ``None``: what
+    :meth:`ChannelPermission.for_channel` answers."""
+    select = _selects.get(using)
+    if select is None:
+        select = _selects[using] = _SelectOne(connections[using], ChannelPermission, "channel_name")
+    return cast(ChannelPermission | None, select.run(using, channel_name))
 
 
 def _converters(connection: BaseDatabaseWrapper, field: Any, table: str) -> tuple[Any, list[Converter]]:

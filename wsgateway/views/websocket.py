@@ -741,10 +741,10 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             self.ALLOW_UNLISTED_CHANNELS
             and type(self).get_channel_permission is WebSocketView.get_channel_permission
         ):
-            # The model decides (one query), the same rule sending to a channel follows.
-            return ChannelPermission.user_may_join(
-                channel_name, getattr(request, "user", None), self.api_gateway
-            )
+            # The model's rule (ChannelPermission.user_may_join: no row, open), the same rule
+            # sending to a channel follows; the row read by a statement built once.
+            rule = live_session.channel_rule(channel_name)
+            return True if rule is None else rule.allows(getattr(request, "user", None))
         rule = self.get_channel_permission(channel_name)
         if rule is None:
             return self.ALLOW_UNLISTED_CHANNELS
