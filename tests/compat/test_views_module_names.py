@@ -1,0 +1,29 @@
+"""``wsgateway.views`` names the models as the reference's views module did."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from wsgateway import models, views
+
+
+def test_the_views_module_names_the_models() -> None:
+    assert views.ApiGateway is models.ApiGateway
+    assert views.ConnectionRateLimit is models.ConnectionRateLimit
+    assert views.WebSocketSession is models.WebSocketSession
+    assert views.WebSocketToken is models.WebSocketToken
+
+
+@pytest.mark.django_db
+def test_patching_a_model_method_through_the_views_module_reaches_the_token_view() -> None:
+    user = get_user_model().objects.create_user("patched", password="pw")
+    client = Client()
+    client.force_login(user)
+    with patch("wsgateway.views.WebSocketToken.check_rate_limit", return_value=False) as limited:
+        response = client.post("/ws-token/")
+    limited.assert_called_once()
+    assert response.status_code == 429
