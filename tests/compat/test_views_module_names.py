@@ -1,4 +1,5 @@
-"""``wsgateway.views`` names the models as the reference's views module did."""
+"""``wsgateway.views`` names the models as the reference's views module did; ``default`` is
+callable the reference's way."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from unittest.mock import patch
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from wsgateway import models, views
+from wsgateway.views import EventRefused, WebSocketView
 
 
 def test_the_views_module_names_the_models() -> None:
@@ -27,3 +29,23 @@ def test_patching_a_model_method_through_the_views_module_reaches_the_token_view
         response = client.post("/ws-token/")
     limited.assert_called_once()
     assert response.status_code == 429
+
+
+class ReferenceDefault(WebSocketView):
+    def default(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return super().default(request, *args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda request: WebSocketView().default(request=request),
+        lambda request: WebSocketView().default(request, route="default"),
+        lambda request: ReferenceDefault().default(request, route="default"),
+    ],
+    ids=["keyword", "positional", "super-from-an-override"],
+)
+def test_default_called_the_reference_way_refuses_with_400(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EventRefused) as refused:
+        call(RequestFactory().post("/ws/default"))
+    assert refused.value.status == 400 and refused.value.code == "missing_handler"
