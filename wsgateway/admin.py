@@ -36,6 +36,7 @@ from wsgateway.models import (
     ConnectionRateLimit,
     WebSocketSession,
     WebSocketToken,
+    collect_deferred_sync_errors,
 )
 
 logger = logging.getLogger("wsgateway.admin")
@@ -269,8 +270,10 @@ class QueuedPushMessagesMixin:
 
     The model's ``save()`` keeps the local change and raises ``ApiGatewaySyncError`` when the
     push cannot even be queued (e.g. no gateway secret configured); the admin shows that as a
-    message instead of an error page. The push itself runs on a worker: its failure is the
-    gateway's ``last_error``.
+    message instead of an error page, for deletions too. The push itself runs on a worker: its
+    failure is the gateway's ``last_error``. The reference's name for this mixin,
+    ``SyncErrorMessageMixin``, is kept: each view also reports the ``ApiGatewaySyncError`` of
+    operations that ``run_aws_after_commit()`` ran when its transaction committed.
     """
 
     def _report_push(self, request: HttpRequest, obj: Any) -> None:
@@ -285,6 +288,33 @@ class QueuedPushMessagesMixin:
             "Use the 'Sync to AWS' action on the API gateway to try again.",
         )
 
+    def _report_aws_error(self, request: HttpRequest, error: Exception) -> None:
+        messages.error(
+            request,
+            f"AWS was not updated ({error}). Run the 'Sync to AWS' action on the API gateway to retry.",
+        )
+
+    def _reporting_deferred_errors(self, request: HttpRequest, view: Callable[..., Any], *args: Any) -> Any:
+        with collect_deferred_sync_errors() as errors:
+            response = view(request, *args)
+        for error in errors:
+            self._report_aws_error(request, error)
+        return response
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: Any = None, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        view = super().changeform_view  # type: ignore[misc]
+        return self._reporting_deferred_errors(request, view, object_id, form_url, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id: Any, extra_context: Any = None) -> Any:
+        view = super().delete_view  # type: ignore[misc]
+        return self._reporting_deferred_errors(request, view, object_id, extra_context)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        view = super().changelist_view  # type: ignore[misc]
+        return self._reporting_deferred_errors(request, view, extra_context)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         try:
             super().save_model(request, obj, form, change)  # type: ignore[misc]
@@ -293,6 +323,18 @@ class QueuedPushMessagesMixin:
         else:
             self._report_push(request, obj)
 
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        try:
+            super().delete_model(request, obj)  # type: ignore[misc]
+        except ApiGatewaySyncError as error:
+            self._report_aws_error(request, error)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        try:
+            super().delete_queryset(request, queryset)  # type: ignore[misc]
+        except ApiGatewaySyncError as error:
+            self._report_aws_error(request, error)
+
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         """Save each inline route on its own, so one that cannot be queued does not stop the rest."""
         if formset.model is not ApiGatewayAdditionalRoute:
@@ -300,10 +342,17 @@ class QueuedPushMessagesMixin:
             return
         instances = formset.save(commit=False)
         for obj in formset.deleted_objects:
-            obj.delete()
+            try:
+                obj.delete()
+            except ApiGatewaySyncError as error:
+                self._report_aws_error(request, error)
         for instance in instances:
             self.save_model(request, instance, form, change)
         formset.save_m2m()
+
+
+#: The reference's name of the mixin above.
+SyncErrorMessageMixin = QueuedPushMessagesMixin
 
 
 @admin.register(ApiGateway)

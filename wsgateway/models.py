@@ -20,6 +20,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -231,20 +232,50 @@ def _push_enabled(push_to_aws: bool | None) -> bool:
     return bool(push_to_aws)
 
 
+#: The list ``collect_deferred_sync_errors()`` fills, while one is active in this context.
+_deferred_sync_errors: ContextVar[list[Exception] | None] = ContextVar(
+    "wsgateway_deferred_sync_errors", default=None
+)
+
+
 @contextmanager
 def collect_deferred_sync_errors() -> Iterator[list[Exception]]:
-    """Kept for code written for the reference; yields a list that stays empty.
+    """Collect the ``ApiGatewaySyncError`` of operations ``run_aws_after_commit()`` ran at commit.
 
-    The reference ran AWS calls when a transaction committed and collected their errors here.
-    wsgateway only enqueues on commit; a failed push is recorded on the gateway's ``last_error``
-    by the worker, never raised into the request.
+    As in the reference, the admin wraps its views in it and shows each error as a message.
+    wsgateway's own models only enqueue at commit (a failed push is recorded by the worker in the
+    gateway's ``last_error``), so the list fills only from operations of the project's own code.
     """
-    yield []
+    errors: list[Exception] = []
+    token = _deferred_sync_errors.set(errors)
+    try:
+        yield errors
+    finally:
+        _deferred_sync_errors.reset(token)
 
 
 def run_aws_after_commit(operation: Callable[[], Any]) -> None:
-    """Run ``operation`` (which should only enqueue) once the open transaction commits, or now."""
-    transaction.on_commit(operation)
+    """Run ``operation`` once the open transaction commits, or now outside a transaction.
+
+    Outside a transaction its ``ApiGatewaySyncError`` reaches the caller. At a commit it goes to
+    the innermost active ``collect_deferred_sync_errors()`` list, or is raised from the commit
+    when none is active.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        operation()
+        return
+
+    def run() -> None:
+        try:
+            operation()
+        except ApiGatewaySyncError as error:
+            errors = _deferred_sync_errors.get()
+            if errors is None:
+                raise
+            errors.append(error)
+
+    transaction.on_commit(run)
 
 
 # AWS naming rules the admin can check before a worker ever calls AWS.

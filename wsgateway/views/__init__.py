@@ -58,6 +58,9 @@ each of those reads and updates is two queries. With
 rule restricted to permissions, and per-handler permissions, add the auth backend's queries.
 """
 
+# The reference's views module imported its models by name; code that reaches them as
+# ``views.WebSocketToken`` (or patches ``views.WebSocketToken.check_rate_limit``) keeps working.
+from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
 from wsgateway.views.errors import EventRefused
 from wsgateway.views.handlers import handler
 from wsgateway.views.permissions import HandlerPermissions, requires_permissions
@@ -65,8 +68,12 @@ from wsgateway.views.token import WebSocketTokenView
 from wsgateway.views.websocket import WebSocketView
 
 __all__ = [
+    "ApiGateway",
+    "ConnectionRateLimit",
     "EventRefused",
     "HandlerPermissions",
+    "WebSocketSession",
+    "WebSocketToken",
     "WebSocketTokenView",
     "WebSocketView",
     "handler",

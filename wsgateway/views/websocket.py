@@ -761,8 +761,12 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         the fan-out task retries such a young connection within its grace period.
         """
 
-    def default(self, body: dict[str, Any]) -> Any:
-        """A message naming no handler (no ``handler``/``action`` on the default route)."""
+    def default(self, body: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """A message naming no handler (no ``handler``/``action`` on the default route).
+
+        Also callable the reference's way, ``super().default(request, *args, **kwargs)`` from an
+        override; the answer is the same 400 (the reference raised ``NotImplementedError``).
+        """
         raise EventRefused(400, "missing_handler", "Name a handler in the message ('handler' or 'action').")
 
     # ------------------------------------------------------------------ built-in handlers
