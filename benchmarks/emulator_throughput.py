@@ -1,13 +1,18 @@
 """How fast does the emulator answer @connections POSTs, compared with a bare aiohttp handler?
 
 Starts the emulator (``python -m wsgateway.emulator --port 0``) in a subprocess, creates
-virtual connections through ``/_emulator/virtual-connections``, fires N signed-looking
-``POST /{api}/{stage}/@connections/{id}`` requests from one aiohttp client (a connection pool,
-``--concurrency`` requests in flight) and prints requests/s with p50/p99 latency. The same load
-is then sent to a bare aiohttp "hello" handler in another subprocess on the same machine, and
-the ratio of the two is printed, so the number means something on any machine.
+virtual connections through ``/_emulator/virtual-connections``, and fires N signed-looking
+``POST /{api}/{stage}/@connections/{id}`` requests from ``--client-processes`` client processes
+(each one aiohttp session, ``--concurrency`` requests in flight per process), so the server,
+not a single Python client, is the bottleneck. Printed: requests/s, p50/p99 latency, and the CPU
+of each side during the measured run: the server's as a share of one core (the emulator is one
+asyncio process: near 100 % means it is saturated) and the clients' together. The same load is
+then sent to a bare aiohttp "hello" handler in another subprocess, and the ratio of the two is
+printed, so the number means something on any machine. On a machine with few cores the clients
+and the server compete for them: read the CPU columns before the rates.
 
-    python benchmarks/emulator_throughput.py [--requests 20000] [--concurrency 64] [--connections 10000]
+    python benchmarks/emulator_throughput.py [--requests 20000] [--concurrency 64]
+        [--connections 10000] [--client-processes 2]
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import secrets
 import statistics
@@ -22,8 +28,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -58,8 +66,8 @@ ADMIN_TOKEN = secrets.token_urlsafe(16)
 
 
 @contextmanager
-def server(command: list[str]) -> Iterator[str]:
-    """Run a server subprocess that prints '... listening on URL'; yield the URL."""
+def server(command: list[str]) -> Iterator[tuple[str, int]]:
+    """Run a server subprocess that prints '... listening on URL'; yield the URL and its pid."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", WSGATEWAY_EMULATOR_ADMIN_TOKEN=ADMIN_TOKEN)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -67,7 +75,7 @@ def server(command: list[str]) -> Iterator[str]:
         line = process.stdout.readline()
         if "listening on" not in line:
             raise RuntimeError(f"server did not start: {line!r}")
-        yield line.split()[-1]
+        yield line.split()[-1], process.pid
     finally:
         process.terminate()
         process.wait(10)
@@ -88,14 +96,12 @@ def signed_looking_headers() -> dict[str, str]:
 
 
 async def fire(
-    urls: list[str],
-    total: int,
-    concurrency: int,
-    after_warm_up: Callable[[], Awaitable[object]] | None = None,
+    urls: list[str], total: int, concurrency: int, warmed: Any, go: Any
 ) -> tuple[float, list[float], dict[int, int]]:
     """POST ``total`` requests round-robin over ``urls``; return (seconds, latencies, statuses).
 
-    ``after_warm_up`` runs between the warm-up and the measured run (e.g. to zero counters).
+    Waits at ``warmed`` after a warm-up and at ``go`` before the measured run (the parent
+    zeroes the server's counters and reads its CPU in between).
     """
     headers = signed_looking_headers()
     body = json.dumps({"type": "broadcast", "message_id": "0" * 32, "data": {"text": "hello " * 8}}).encode()
@@ -122,21 +128,82 @@ async def fire(
                     await response.read()
 
         await asyncio.gather(*(warm_worker() for _ in range(concurrency)))
-        if after_warm_up is not None:
-            await after_warm_up()
+        await asyncio.to_thread(warmed.wait, 120)
+        await asyncio.to_thread(go.wait, 120)
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return elapsed, latencies, statuses
 
 
-def report(name: str, elapsed: float, latencies: list[float], statuses: dict[int, int]) -> float:
+def client_process(urls: list[str], total: int, concurrency: int, warmed: Any, go: Any, results: Any) -> None:
+    """One client process: fire its share, put (seconds, latencies, statuses, cpu) on ``results``."""
+    cpu = time.process_time()
+    elapsed, latencies, statuses = asyncio.run(fire(urls, total, concurrency, warmed, go))
+    results.put((elapsed, latencies, statuses, time.process_time() - cpu))
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_clients(
+    urls: list[str], args: argparse.Namespace, server_pid: int, between: Callable[[], object] | None = None
+) -> dict[str, Any]:
+    """``--client-processes`` processes share ``--requests``; the merged result and both CPUs."""
+    context = multiprocessing.get_context("spawn")
+    n = args.client_processes
+    warmed, go, results = context.Barrier(n + 1), context.Barrier(n + 1), context.Queue()
+    shares = [args.requests // n + (1 if i < args.requests % n else 0) for i in range(n)]
+    procs = [
+        context.Process(target=client_process, args=(urls, share, args.concurrency, warmed, go, results))
+        for share in shares
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        warmed.wait(120)
+        if between is not None:
+            between()
+        server_before = cpu_of(server_pid)
+        go.wait(120)
+        started = time.perf_counter()
+        parts = [results.get(timeout=600) for _ in procs]
+        wall = time.perf_counter() - started
+        server_cpu = cpu_of(server_pid) - server_before
+    finally:
+        for proc in procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+    latencies = [x for part in parts for x in part[1]]
+    statuses: dict[int, int] = {}
+    for part in parts:
+        for status, count in part[2].items():
+            statuses[status] = statuses.get(status, 0) + count
+    return {
+        "wall": wall,
+        "latencies": latencies,
+        "statuses": statuses,
+        "server_cpu": server_cpu,
+        "client_cpu": sum(part[3] for part in parts),
+    }
+
+
+def report(name: str, run: dict[str, Any]) -> float:
     """Print one result line; return requests per second."""
-    rps = len(latencies) / elapsed
+    latencies, wall = run["latencies"], run["wall"]
+    rps = len(latencies) / wall
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
-    print(f"{name:<34} {rps:>9,.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   statuses {statuses}")
+    print(
+        f"{name:<28} {rps:>8,.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+        f"server CPU {run['server_cpu'] / wall:4.0%} of a core  clients CPU {run['client_cpu']:.1f} s "
+        f"({run['client_cpu'] / wall:4.0%})  statuses {run['statuses']}"
+    )
     return rps
 
 
@@ -153,34 +220,34 @@ async def admin(url: str, path: str, body: dict[str, object] | None = None) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=64, help="in flight per client process")
     parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--client-processes", type=int, default=2)
     args = parser.parse_args()
 
     print(f"python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, {os.cpu_count()} CPUs")
     print(
-        f"{args.requests:,} POSTs, {args.concurrency} in flight, {args.connections:,} virtual connections\n"
+        f"{args.requests:,} POSTs from {args.client_processes} client processes, {args.concurrency} in "
+        f"flight each, {args.connections:,} virtual connections\n"
     )
 
-    with server([sys.executable, "-m", "wsgateway.emulator", "--port", "0"]) as url:
+    with server([sys.executable, "-m", "wsgateway.emulator", "--port", "0"]) as (url, pid):
         created = asyncio.run(admin(url, "/_emulator/virtual-connections", {"count": args.connections}))
         endpoint = str(created["managementEndpoint"])
         ids = created["connectionIds"]
         assert isinstance(ids, list)
         urls = [f"{endpoint}/@connections/{quote(str(cid), safe='')}" for cid in ids]
         # Zero the counters after the warm-up so "deliveries" below counts the measured run only.
-        elapsed, latencies, statuses = asyncio.run(
-            fire(urls, args.requests, args.concurrency, lambda: admin(url, "/_emulator/reset-stats", {}))
-        )
-        emulator_rps = report("emulator @connections POST", elapsed, latencies, statuses)
+        run = run_clients(urls, args, pid, lambda: asyncio.run(admin(url, "/_emulator/reset-stats", {})))
+        emulator_rps = report("emulator @connections POST", run)
         stats = asyncio.run(admin(url, "/_emulator/stats"))
         delivered = stats.get("management.POST.200", 0)
-        print(f"{'':<34} emulator counted {delivered:,} deliveries")
+        print(f"{'':<28} emulator counted {delivered:,} deliveries")
 
-    with server([sys.executable, "-c", HELLO_SERVER]) as url:
-        urls = [f"{url}/{n}" for n in range(100)]
-        elapsed, latencies, statuses = asyncio.run(fire(urls, args.requests, args.concurrency))
-        hello_rps = report("bare aiohttp hello handler", elapsed, latencies, statuses)
+    with server([sys.executable, "-c", HELLO_SERVER]) as (url, pid):
+        hello_rps = report(
+            "bare aiohttp hello handler", run_clients([f"{url}/{n}" for n in range(100)], args, pid)
+        )
 
     print(f"\nemulator / bare aiohttp throughput ratio: {emulator_rps / hello_rps:.2f}")
 
