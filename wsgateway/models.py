@@ -1486,3 +1486,7 @@ class ConnectRateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} x{self.count} from {self.window_start}"
+
+
+# The delivery ledger's models live in their own module; imported here so Django registers them.
+from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk  # noqa: E402,F401

@@ -21,8 +21,10 @@ The visibility timeout stays as the backstop for workers that do not run the ste
 consuming from the broker must run it, or its long tasks run twice (duplicates, never losses).
 
 It also notices the broker losing its data (a Redis restart without persistence): a marker key
-written once per Redis dataset disappears, and an error is logged, since queued chunks and
-broadcast summaries went with it.
+written once per Redis dataset (the broker epoch) disappears, and an error is logged, since
+queued chunks and broadcast summaries went with it. Every round then asks the delivery ledger
+(:func:`wsgateway.fanout.ledger.replay`) to rebuild the summaries and re-enqueue the chunks
+still pending under an epoch that is gone: within one round (``lease / 4`` s) of noticing.
 
 Install it in your project's Celery app module: ``wsgateway.fanout.lease.install(app)``.
 """
@@ -109,6 +111,22 @@ class LeaseKeeper(bootsteps.StartStopStep):
                 self._check_epoch(client)
         except Exception as err:  # a broker outage must not stop the worker
             logger.warning("wsgateway.fanout lease round failed (%d held): %r", len(tags), err)
+        self.replay()
+
+    def replay(self) -> None:
+        """Replay the delivery ledger's chunks of a lost broker epoch (a no-op read usually)."""
+        from django.db import close_old_connections, connection
+
+        from wsgateway.fanout import ledger
+        from wsgateway.tasks.fanout import deliver_chunk
+
+        try:
+            ledger.replay(lambda chunk: deliver_chunk.apply_async((chunk,)))
+        except Exception as err:  # Redis or the database down: the next round tries again
+            logger.warning("wsgateway.fanout ledger replay failed: %r", err)
+            close_old_connections()
+        finally:
+            connection.close()  # this thread's connection: not held between rounds
 
     def _check_epoch(self, client: Any) -> None:
         fresh = uuid.uuid4().hex.encode()
@@ -117,7 +135,8 @@ class LeaseKeeper(bootsteps.StartStopStep):
         if self.epoch is not None and current != self.epoch:
             logger.error(
                 "wsgateway.fanout broker lost its data (epoch %s -> %s): fan-out chunks queued and "
-                "broadcast summaries written before now are gone; see README 'Reliability'",
+                "broadcast summaries written before now are gone; replaying them from the delivery "
+                "ledger; see README 'Reliability'",
                 self.epoch.decode(),
                 (current or b"?").decode(),
             )

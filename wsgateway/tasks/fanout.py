@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from wsgateway.fanout import delivery
+from wsgateway.fanout import delivery, ledger
 from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.limiter import RateLimitTimeout
 from wsgateway.fanout.messages import encode_message, new_message_id
@@ -181,7 +181,21 @@ def send_to_target(target: dict[str, Any], message_id: str, body: str) -> dict[s
     return _broadcast(queryset, message_id, POST, body)
 
 
-@shared_task(name="wsgateway.deliver_chunk", **_FANOUT_OPTIONS)
+class ChunkTask(Task):
+    """A chunk task that fails for good (its retries exhausted, or an unexpected error) counts
+    its recipients as failed, so the broadcast's summary still completes, and logs an error
+    (:func:`wsgateway.fanout.ledger.give_up`). A worker lost mid-chunk is not a failure: the
+    message is redelivered."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        chunk = args[0] if args else (kwargs or {}).get("chunk")
+        if isinstance(chunk, dict):
+            cause = "retries_exhausted" if isinstance(exc, _TRANSIENT) else "error"
+            ledger.give_up(chunk, cause, exc)
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+
+
+@shared_task(name="wsgateway.deliver_chunk", base=ChunkTask, **_FANOUT_OPTIONS)
 def deliver_chunk(chunk: Chunk) -> dict[str, Any]:
     """Deliver one chunk with the retry policy; returns its counts (and the broadcast summary
     when this chunk completed it)."""
