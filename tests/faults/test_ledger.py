@@ -14,11 +14,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import redis
 from django.db import connection
+from django.utils import timezone
 
 from tests.faults.conftest import count_delivery, virtual_room
 from tests.maintenance.emulated import wsgateway_overrides
@@ -205,3 +207,13 @@ def test_a_chunk_that_exhausts_its_retries_counts_as_failed_and_completes_the_su
     assert summary["failed_by"] == {"retries_exhausted": CHUNK}
     assert rows(message_id)[0].state == "failed"
     assert FanoutBroadcast.objects.get(message_id=message_id).open is False
+
+
+def test_prune_deletes_the_ledger_of_day_old_broadcasts(emulator, small_chunks):
+    virtual_room(emulator, N)
+    old, fresh = plan([]), plan([])
+    FanoutBroadcast.objects.filter(message_id=old).update(created_on=timezone.now() - timedelta(days=2))
+    assert ledger.prune() == 1
+    assert not FanoutChunk.objects.filter(message_id=old).exists()
+    assert not FanoutBroadcast.objects.filter(message_id=old).exists()
+    assert len(rows(fresh)) == 5

@@ -46,6 +46,8 @@ EPOCH_KEY = "wsgateway:broker:epoch"
 DEFAULT_LEASE_SECONDS = 15.0
 #: Orphans restored per round (the next round takes the rest).
 RESTORE_BATCH = 200
+#: Seconds between two deletions of the delivery ledger's day-old broadcasts (per worker).
+PRUNE_INTERVAL = 600.0
 
 
 def _held_tags(channel: Any) -> list[str]:
@@ -70,6 +72,7 @@ class LeaseKeeper(bootsteps.StartStopStep):
         self.tref: Any = None
         self.epoch: bytes | None = None
         self.lease = DEFAULT_LEASE_SECONDS
+        self.next_prune = time.monotonic() + PRUNE_INTERVAL
 
     def start(self, parent: Any) -> None:
         channel = getattr(getattr(parent, "task_consumer", None), "channel", None)
@@ -77,8 +80,8 @@ class LeaseKeeper(bootsteps.StartStopStep):
             return  # not the Redis transport: nothing to do
         self.lease = float(parent.app.conf.get("wsgateway_lease_seconds") or DEFAULT_LEASE_SECONDS)
         interval = max(0.25, self.lease / 4)
-        self.tref = parent.timer.call_repeatedly(interval, self.beat, (channel,), priority=10)
-        self.beat(channel)
+        self.tref = parent.timer.call_repeatedly(interval, self.round, (channel,), priority=10)
+        self.round(channel)
 
     def stop(self, parent: Any) -> None:
         if self.tref is not None:
@@ -111,6 +114,10 @@ class LeaseKeeper(bootsteps.StartStopStep):
                 self._check_epoch(client)
         except Exception as err:  # a broker outage must not stop the worker
             logger.warning("wsgateway.fanout lease round failed (%d held): %r", len(tags), err)
+
+    def round(self, channel: Any) -> None:
+        """What the timer runs: :meth:`beat`, then :meth:`replay`."""
+        self.beat(channel)
         self.replay()
 
     def replay(self) -> None:
@@ -122,6 +129,9 @@ class LeaseKeeper(bootsteps.StartStopStep):
 
         try:
             ledger.replay(lambda chunk: deliver_chunk.apply_async((chunk,)))
+            if time.monotonic() >= self.next_prune:
+                self.next_prune = time.monotonic() + PRUNE_INTERVAL
+                ledger.prune()
         except Exception as err:  # Redis or the database down: the next round tries again
             logger.warning("wsgateway.fanout ledger replay failed: %r", err)
             close_old_connections()

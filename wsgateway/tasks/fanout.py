@@ -73,7 +73,26 @@ _FANOUT_OPTIONS: dict[str, Any] = {
 }
 
 
-class MessageTask(Task):
+class PlannerTask(Task):
+    """A planning task that fails for good logs which broadcast it leaves incomplete: the chunks
+    it had planned are delivered (they are in the delivery ledger), the rest of its recipients
+    get nothing, and its summary never completes."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        kwargs = kwargs or {}
+        message_id = kwargs.get("message_id")
+        if message_id is None and len(args or ()) > 1:
+            message_id = args[1]  # send_to_sessions(target, message_id, body)
+        logger.error(
+            "wsgateway.fanout broadcast message_id=%s failed while planning (%r): recipients not "
+            "planned yet get nothing and its summary will not complete",
+            message_id,
+            exc,
+        )
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+
+
+class MessageTask(PlannerTask):
     """A task whose caller learns the message id at once.
 
     ``apply_async`` (and so ``delay``) fixes the id before enqueueing: the one in
@@ -174,7 +193,7 @@ def disconnect(
     return _broadcast(queryset, chosen, DELETE, None)
 
 
-@shared_task(name="wsgateway.send_to_sessions", **_FANOUT_OPTIONS)
+@shared_task(name="wsgateway.send_to_sessions", base=PlannerTask, **_FANOUT_OPTIONS)
 def send_to_target(target: dict[str, Any], message_id: str, body: str) -> dict[str, Any]:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
     queryset = Target.from_dict(target).queryset()
