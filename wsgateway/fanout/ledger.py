@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from wsgateway.fanout import results
@@ -142,8 +142,25 @@ def chunk_finished(
 ) -> None:
     """Record a finished chunk (and the retry chunk it enqueued, stamped ``epoch``).
 
-    A chunk without a ledger row (run outside a planned broadcast) records nothing.
+    A chunk without a ledger row (run outside a planned broadcast) records nothing. A database
+    error is logged, not raised: the chunk's row then stays ``pending``, which costs at most a
+    re-send if Redis later loses its data (the row is replayed and re-creates its retry chunk),
+    while raising would re-send the whole chunk now and stall fan-out for as long as the
+    database is away.
     """
+    try:
+        _chunk_finished(chunk, counts, follow_up, epoch)
+    except DatabaseError as err:
+        logger.warning(
+            "wsgateway.fanout chunk message_id=%s chunk=%s: delivery ledger not updated: %r",
+            chunk.get("message_id"),
+            chunk.get("chunk"),
+            err,
+        )
+        close_old_connections()
+
+
+def _chunk_finished(chunk: Chunk, counts: Counts, follow_up: Chunk | None, epoch: str | None) -> None:
     state = DONE if not counts.failed or counts.delivered or counts.gone else FAILED
     now = timezone.now()
     with transaction.atomic():
@@ -168,8 +185,15 @@ def chunk_finished(
 
 
 def close(message_id: str) -> None:
-    """The broadcast's summary completed: nothing of it is replayed any more."""
-    FanoutBroadcast.objects.filter(message_id=message_id, open=True).update(open=False)
+    """The broadcast's summary completed: nothing of it is replayed any more.
+
+    A database error is logged, not raised (an open broadcast only has its summary rebuilt, to
+    the same totals, if Redis loses its data)."""
+    try:
+        FanoutBroadcast.objects.filter(message_id=message_id, open=True).update(open=False)
+    except DatabaseError as err:
+        logger.warning("wsgateway.fanout broadcast message_id=%s: ledger not closed: %r", message_id, err)
+        close_old_connections()
 
 
 def give_up(chunk: Chunk, cause: str, error: BaseException | None = None) -> None:
@@ -189,8 +213,8 @@ def give_up(chunk: Chunk, cause: str, error: BaseException | None = None) -> Non
         error,
     )
     try:
-        chunk_finished(chunk, counts)
-    except Exception as err:  # the database may be what failed
+        chunk_finished(chunk, counts)  # logs a database error itself
+    except Exception as err:
         logger.error(
             "wsgateway.fanout chunk message_id=%s chunk=%s: ledger not updated: %r", message_id, name, err
         )
@@ -244,7 +268,7 @@ def replay(emit: Callable[[Chunk], object], epoch: str | None = None) -> tuple[i
     since = timezone.now() - MAX_AGE
     rebuilt = replayed = 0
     stale_broadcasts = FanoutBroadcast.objects.filter(open=True, created_on__gte=since).exclude(epoch=epoch)
-    stale_chunks = FanoutChunk.objects.filter(state=PENDING).exclude(epoch=epoch)
+    stale_chunks = FanoutChunk.objects.filter(state=PENDING, updated_on__gte=since).exclude(epoch=epoch)
     if not stale_broadcasts.exists() and not stale_chunks.exists():  # the usual round: reads only
         return 0, 0
     with transaction.atomic():
