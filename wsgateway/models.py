@@ -1517,3 +1517,7 @@ class ConnectRateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} x{self.count} from {self.window_start}"
+
+
+# The delivery ledger's models live in their own module; imported here so Django registers them.
+from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk  # noqa: E402,F401

@@ -67,3 +67,15 @@ def test_a_redis_that_lost_its_data_is_logged(broker, caplog):
         client.flushdb()  # what a restart without persistence does
         step.beat(channel)
     assert "broker lost its data" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_round_replays_the_ledger_of_a_lost_epoch(broker, caplog):
+    """The timer's round is the lease beat then the delivery-ledger replay; with nothing of a
+    lost epoch in the ledger the replay is silent."""
+    client, queue = broker
+    step = keeper()
+    with caplog.at_level(logging.WARNING, "wsgateway.fanout"):
+        step.round(queue.consumer.channel)
+    assert client.get(EPOCH_KEY) == step.epoch
+    assert not caplog.records

@@ -29,7 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from wsgateway.aws.errors import error_from_status
 from wsgateway.aws.management import NO_ANSWER, Answer, Endpoint, get_engine, signer_for
 from wsgateway.conf import wsgateway_settings
-from wsgateway.fanout import gone, results
+from wsgateway.fanout import gone, ledger, results
 from wsgateway.fanout.limiter import SharedTokenBucket
 from wsgateway.fanout.planner import DELETE, Chunk, make_chunk
 from wsgateway.fanout.results import Counts
@@ -94,7 +94,8 @@ def _send_with_quick_retry(chunk: Chunk, ids: list[str]) -> list[Answer]:
 def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
     """Deliver one chunk and record its outcome; ``requeue(chunk, countdown)`` schedules retries.
 
-    Idempotent per (message id, chunk): a chunk that already finished is skipped.
+    Idempotent per (message id, chunk): a chunk that already finished is skipped. The chunk's
+    delivery-ledger row is marked finished (with its counts) before its counts reach Redis.
     """
     message_id: str = chunk["message_id"]
     name: str = chunk["chunk"]
@@ -113,7 +114,9 @@ def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
         cause = "bad_endpoint" if isinstance(err, ValueError) else "configuration"
         logger.error("wsgateway.fanout chunk message_id=%s chunk=%s %s: %s", message_id, name, cause, err)
         counts.fail(cause, len(ids))
-        results.record_chunk(message_id, name, counts)
+        ledger.chunk_finished(chunk, counts)
+        if results.record_chunk(message_id, name, counts)[1]:
+            ledger.close(message_id)
         return {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
 
     grace = float(wsgateway_settings.GONE_GRACE_SECONDS)
@@ -157,6 +160,8 @@ def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
             status or "no_answer",
             error or answer.detail,
         )
+    follow_up: Chunk | None = None
+    epoch: str | None = None
     if retry:
         counts.retried = len(retry)
         follow_up = make_chunk(
@@ -169,10 +174,14 @@ def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
             attempt=attempt + 1,
         )
         # Enqueued before the chunk is marked done: a crash in between re-sends (duplicates are
-        # allowed), never loses the retry.
+        # allowed), never loses the retry. Its ledger row carries the epoch read before the
+        # enqueue (docs/architecture.md §5).
+        epoch = ledger.follow_up_epoch()
         requeue(follow_up, backoff(attempt))
+    ledger.chunk_finished(chunk, counts, follow_up, epoch)
     _, completed = results.record_chunk(message_id, name, counts)
     outcome = {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
     if completed:  # this chunk finished the broadcast: its result (Flower) carries the summary
+        ledger.close(message_id)
         outcome["broadcast"] = results.get_broadcast_summary(message_id)
     return outcome

@@ -21,8 +21,10 @@ The visibility timeout stays as the backstop for workers that do not run the ste
 consuming from the broker must run it, or its long tasks run twice (duplicates, never losses).
 
 It also notices the broker losing its data (a Redis restart without persistence): a marker key
-written once per Redis dataset disappears, and an error is logged, since queued chunks and
-broadcast summaries went with it.
+written once per Redis dataset (the broker epoch) disappears, and an error is logged, since
+queued chunks and broadcast summaries went with it. Every round then asks the delivery ledger
+(:func:`wsgateway.fanout.ledger.replay`) to rebuild the summaries and re-enqueue the chunks
+still pending under an epoch that is gone: within one round (``lease / 4`` s) of noticing.
 
 Install it in your project's Celery app module: ``wsgateway.fanout.lease.install(app)``.
 """
@@ -44,6 +46,8 @@ EPOCH_KEY = "wsgateway:broker:epoch"
 DEFAULT_LEASE_SECONDS = 15.0
 #: Orphans restored per round (the next round takes the rest).
 RESTORE_BATCH = 200
+#: Seconds between two deletions of the delivery ledger's day-old broadcasts (per worker).
+PRUNE_INTERVAL = 600.0
 
 
 def _held_tags(channel: Any) -> list[str]:
@@ -68,6 +72,7 @@ class LeaseKeeper(bootsteps.StartStopStep):
         self.tref: Any = None
         self.epoch: bytes | None = None
         self.lease = DEFAULT_LEASE_SECONDS
+        self.next_prune = time.monotonic() + PRUNE_INTERVAL
 
     def start(self, parent: Any) -> None:
         channel = getattr(getattr(parent, "task_consumer", None), "channel", None)
@@ -75,8 +80,8 @@ class LeaseKeeper(bootsteps.StartStopStep):
             return  # not the Redis transport: nothing to do
         self.lease = float(parent.app.conf.get("wsgateway_lease_seconds") or DEFAULT_LEASE_SECONDS)
         interval = max(0.25, self.lease / 4)
-        self.tref = parent.timer.call_repeatedly(interval, self.beat, (channel,), priority=10)
-        self.beat(channel)
+        self.tref = parent.timer.call_repeatedly(interval, self.round, (channel,), priority=10)
+        self.round(channel)
 
     def stop(self, parent: Any) -> None:
         if self.tref is not None:
@@ -110,6 +115,29 @@ class LeaseKeeper(bootsteps.StartStopStep):
         except Exception as err:  # a broker outage must not stop the worker
             logger.warning("wsgateway.fanout lease round failed (%d held): %r", len(tags), err)
 
+    def round(self, channel: Any) -> None:
+        """What the timer runs: :meth:`beat`, then :meth:`replay`."""
+        self.beat(channel)
+        self.replay()
+
+    def replay(self) -> None:
+        """Replay the delivery ledger's chunks of a lost broker epoch (a no-op read usually)."""
+        from django.db import close_old_connections, connection
+
+        from wsgateway.fanout import ledger
+        from wsgateway.tasks.fanout import deliver_chunk
+
+        try:
+            ledger.replay(lambda chunk: deliver_chunk.apply_async((chunk,)))
+            if time.monotonic() >= self.next_prune:
+                self.next_prune = time.monotonic() + PRUNE_INTERVAL
+                ledger.prune()
+        except Exception as err:  # Redis or the database down: the next round tries again
+            logger.warning("wsgateway.fanout ledger replay failed: %r", err)
+            close_old_connections()
+        finally:
+            connection.close()  # this thread's connection: not held between rounds
+
     def _check_epoch(self, client: Any) -> None:
         fresh = uuid.uuid4().hex.encode()
         client.set(EPOCH_KEY, fresh, nx=True)
@@ -117,7 +145,8 @@ class LeaseKeeper(bootsteps.StartStopStep):
         if self.epoch is not None and current != self.epoch:
             logger.error(
                 "wsgateway.fanout broker lost its data (epoch %s -> %s): fan-out chunks queued and "
-                "broadcast summaries written before now are gone; see README 'Reliability'",
+                "broadcast summaries written before now are gone; replaying them from the delivery "
+                "ledger; see README 'Reliability'",
                 self.epoch.decode(),
                 (current or b"?").decode(),
             )

@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.contrib.django.task import DjangoTask
 from django.db import InterfaceError, OperationalError, close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from wsgateway.fanout import delivery
+from wsgateway.fanout import delivery, ledger
 from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.limiter import RateLimitTimeout
 from wsgateway.fanout.messages import encode_message, new_message_id
@@ -75,7 +75,26 @@ _FANOUT_OPTIONS: dict[str, Any] = {
 }
 
 
-class MessageTask(DjangoTask[..., Any]):
+class PlannerTask(DjangoTask[..., Any]):
+    """A planning task that fails for good logs which broadcast it leaves incomplete: the chunks
+    it had planned are delivered (they are in the delivery ledger), the rest of its recipients
+    get nothing, and its summary never completes."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        kwargs = kwargs or {}
+        message_id = kwargs.get("message_id")
+        if message_id is None and len(args or ()) > 1:
+            message_id = args[1]  # send_to_sessions(target, message_id, body)
+        logger.error(
+            "wsgateway.fanout broadcast message_id=%s failed while planning (%r): recipients not "
+            "planned yet get nothing and its summary will not complete",
+            message_id,
+            exc,
+        )
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+
+
+class MessageTask(PlannerTask):
     """A task whose caller learns the message id at once.
 
     A ``DjangoTask`` (Celery's default task class in a Django project), so ``delay_on_commit`` and
@@ -179,14 +198,28 @@ def disconnect(
     return _broadcast(queryset, chosen, DELETE, None)
 
 
-@shared_task(name="wsgateway.send_to_sessions", **_FANOUT_OPTIONS)
+@shared_task(name="wsgateway.send_to_sessions", base=PlannerTask, **_FANOUT_OPTIONS)
 def send_to_target(target: TargetData, message_id: str, body: str) -> dict[str, Any]:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
     queryset = Target.from_dict(target).queryset()
     return _broadcast(queryset, message_id, POST, body)
 
 
-@shared_task(name="wsgateway.deliver_chunk", **_FANOUT_OPTIONS)
+class ChunkTask(Task[..., Any]):
+    """A chunk task that fails for good (its retries exhausted, or an unexpected error) counts
+    its recipients as failed, so the broadcast's summary still completes, and logs an error
+    (:func:`wsgateway.fanout.ledger.give_up`). A worker lost mid-chunk is not a failure: the
+    message is redelivered."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        chunk = args[0] if args else (kwargs or {}).get("chunk")
+        if isinstance(chunk, dict):
+            cause = "retries_exhausted" if isinstance(exc, _TRANSIENT) else "error"
+            ledger.give_up(cast(Chunk, chunk), cause, exc)
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+
+
+@shared_task(name="wsgateway.deliver_chunk", base=ChunkTask, **_FANOUT_OPTIONS)
 def deliver_chunk(chunk: Chunk) -> dict[str, Any]:
     """Deliver one chunk with the retry policy; returns its counts (and the broadcast summary
     when this chunk completed it)."""

@@ -1,0 +1,336 @@
+"""The delivery ledger (docs/architecture.md §5): chunks survive a Redis that loses its data.
+
+Every chunk is written to the database (:class:`~wsgateway.ledger_models.FanoutChunk`, in bulk,
+before its task is enqueued) stamped with the **broker epoch**: a random value Redis holds under
+``wsgateway:broker:epoch``, written by whoever finds it missing. A Redis that restarts empty comes
+back without it, so the next reader writes a new one. A chunk row still ``pending`` under an older
+epoch therefore had its task (or its retry's countdown) in a dataset that is gone.
+
+The lease keeper (:mod:`wsgateway.fanout.lease`) calls :func:`replay` every round:
+
+1. broadcasts still open whose summary lived in an older epoch get their summary rebuilt in the
+   new Redis from the ledger (the plan's totals, the counts of every finished chunk; each through
+   the same done-marks as the chunks themselves, so nothing counts twice);
+2. pending chunks of an older epoch are enqueued again.
+
+Each row is claimed with a conditional ``UPDATE ... WHERE epoch = <old>`` inside a transaction
+that also holds its row lock (``select_for_update(skip_locked=True)`` where the database has
+one): of several workers replaying at once, one enqueues a chunk; a worker that dies before the
+commit leaves the row to the next. A chunk already running elsewhere when its epoch vanished is
+sent twice (at-least-once: clients drop duplicates by ``message_id``).
+
+The epoch is read *before* a row is written and its task enqueued: a Redis that loses its data
+after that leaves the row under the old epoch, never the reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from wsgateway.fanout import results
+from wsgateway.fanout.lease import EPOCH_KEY
+from wsgateway.fanout.planner import Chunk, make_chunk
+from wsgateway.fanout.redis_client import get_redis
+from wsgateway.fanout.results import Counts
+from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk
+
+logger = logging.getLogger("wsgateway.fanout")
+
+#: Chunk rows written (and tasks enqueued) per batch while planning.
+PLAN_BATCH = 20
+#: Rows claimed per replay round (the next round takes the rest).
+REPLAY_BATCH = 200
+#: Broadcasts older than this are not replayed (their done-marks and summaries expired anyway).
+MAX_AGE = timedelta(seconds=results.TTL_SECONDS)
+
+PENDING = FanoutChunk.State.PENDING
+DONE = FanoutChunk.State.DONE
+FAILED = FanoutChunk.State.FAILED
+
+
+def current_epoch(client: Any = None) -> str:
+    """The broker epoch, writing a new one if Redis has none (first use, or it lost its data)."""
+    client = client or get_redis()
+    client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+    value = client.get(EPOCH_KEY)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _counts_json(counts: Counts) -> dict[str, Any]:
+    return counts.as_dict()
+
+
+def _counts(data: dict[str, Any] | None) -> Counts:
+    data = data or {}
+    return Counts(
+        delivered=int(data.get("delivered", 0)),
+        gone=int(data.get("gone", 0)),
+        retried=int(data.get("retried", 0)),
+        failed=int(data.get("failed", 0)),
+        failed_by={str(k): int(v) for k, v in (data.get("failed_by") or {}).items()},
+    )
+
+
+# ------------------------------------------------------------------------------------ planning
+
+
+class PlanWriter:
+    """Wraps the planner's ``emit``: rows are written in batches, then their tasks enqueued."""
+
+    def __init__(self, message_id: str, op: str, body: str | None, emit: Callable[[Chunk], object]) -> None:
+        self.message_id = message_id
+        self.emit = emit
+        self.batch: list[Chunk] = []
+        FanoutBroadcast.objects.get_or_create(
+            message_id=message_id, defaults={"op": op, "body": body, "epoch": current_epoch()}
+        )
+
+    def __call__(self, chunk: Chunk) -> None:
+        self.batch.append(chunk)
+        if len(self.batch) >= PLAN_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        epoch = current_epoch()
+        now = timezone.now()
+        FanoutChunk.objects.bulk_create(
+            [
+                FanoutChunk(
+                    message_id=self.message_id,
+                    chunk=c["chunk"],
+                    endpoint=c["endpoint"],
+                    connections=c["connections"],
+                    attempt=int(c.get("attempt", 0)),
+                    epoch=epoch,
+                    updated_on=now,
+                )
+                for c in self.batch
+            ],
+            ignore_conflicts=True,  # a planner redelivered after a crash writes the same chunks
+        )
+        for chunk in self.batch:
+            self.emit(chunk)
+        self.batch = []
+
+    def finish(self, targeted: int, chunks: int, unreachable: Counts) -> None:
+        """Flush the last batch and record the plan's totals."""
+        self.flush()
+        FanoutBroadcast.objects.filter(message_id=self.message_id).update(
+            planned=True, targeted=targeted, chunks=chunks, unreachable=_counts_json(unreachable)
+        )
+
+
+# ------------------------------------------------------------------------------------- chunks
+
+
+def follow_up_epoch() -> str:
+    """The epoch to stamp on a retry chunk: read before its task is enqueued."""
+    return current_epoch()
+
+
+def chunk_finished(
+    chunk: Chunk, counts: Counts, follow_up: Chunk | None = None, epoch: str | None = None
+) -> None:
+    """Record a finished chunk (and the retry chunk it enqueued, stamped ``epoch``).
+
+    A chunk without a ledger row (run outside a planned broadcast) records nothing. A database
+    error is logged, not raised: the chunk's row then stays ``pending``, which costs at most a
+    re-send if Redis later loses its data (the row is replayed and re-creates its retry chunk),
+    while raising would re-send the whole chunk now and stall fan-out for as long as the
+    database is away.
+    """
+    try:
+        _chunk_finished(chunk, counts, follow_up, epoch)
+    except DatabaseError as err:
+        logger.warning(
+            "wsgateway.fanout chunk message_id=%s chunk=%s: delivery ledger not updated: %r",
+            chunk.get("message_id"),
+            chunk.get("chunk"),
+            err,
+        )
+        close_old_connections()
+
+
+def _chunk_finished(chunk: Chunk, counts: Counts, follow_up: Chunk | None, epoch: str | None) -> None:
+    state = DONE if not counts.failed or counts.delivered or counts.gone else FAILED
+    now = timezone.now()
+    with transaction.atomic():
+        updated = FanoutChunk.objects.filter(message_id=chunk["message_id"], chunk=chunk["chunk"]).update(
+            state=state, counts=_counts_json(counts), updated_on=now
+        )
+        if updated and follow_up is not None:
+            FanoutChunk.objects.bulk_create(
+                [
+                    FanoutChunk(
+                        message_id=follow_up["message_id"],
+                        chunk=follow_up["chunk"],
+                        endpoint=follow_up["endpoint"],
+                        connections=follow_up["connections"],
+                        attempt=int(follow_up.get("attempt", 0)),
+                        epoch=epoch or current_epoch(),
+                        updated_on=now,
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+
+
+def close(message_id: str) -> None:
+    """The broadcast's summary completed: nothing of it is replayed any more.
+
+    A database error is logged, not raised (an open broadcast only has its summary rebuilt, to
+    the same totals, if Redis loses its data)."""
+    try:
+        FanoutBroadcast.objects.filter(message_id=message_id, open=True).update(open=False)
+    except DatabaseError as err:
+        logger.warning("wsgateway.fanout broadcast message_id=%s: ledger not closed: %r", message_id, err)
+        close_old_connections()
+
+
+def give_up(chunk: Chunk, cause: str, error: BaseException | None = None) -> None:
+    """A chunk task that will not run again: its recipients count as failed (``cause``) so the
+    broadcast's summary completes, and an error is logged. Never raises."""
+    message_id = chunk.get("message_id", "?")
+    name = chunk.get("chunk", "?")
+    n = len(chunk.get("connections") or [])
+    counts = Counts()
+    counts.fail(cause, n)
+    logger.error(
+        "wsgateway.fanout chunk message_id=%s chunk=%s gave up: %d recipient(s) counted as failed (%s): %r",
+        message_id,
+        name,
+        n,
+        cause,
+        error,
+    )
+    try:
+        chunk_finished(chunk, counts)  # logs a database error itself
+    except Exception as err:
+        logger.error(
+            "wsgateway.fanout chunk message_id=%s chunk=%s: ledger not updated: %r", message_id, name, err
+        )
+    try:
+        _, completed = results.record_chunk(message_id, name, counts)
+        if completed:
+            close(message_id)
+    except Exception as err:
+        logger.error(
+            "wsgateway.fanout chunk message_id=%s chunk=%s: summary not updated: %r", message_id, name, err
+        )
+
+
+# ------------------------------------------------------------------------------------- replay
+
+
+def _locked(queryset: Any) -> Any:
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True)
+    return queryset  # SQLite: one writer at a time; the conditional UPDATE is the claim
+
+
+def _rebuild(broadcast: FanoutBroadcast) -> None:
+    """Put the broadcast's summary back into Redis from the ledger (idempotent: done-marks)."""
+    message_id = broadcast.message_id
+    completed = False
+    if broadcast.planned:
+        completed |= results.record_plan(
+            message_id, broadcast.targeted, broadcast.chunks, _counts(broadcast.unreachable)
+        )
+    finished = FanoutChunk.objects.filter(message_id=message_id, state__in=(DONE, FAILED))
+    for name, counts in finished.values_list("chunk", "counts"):
+        completed |= results.record_chunk(message_id, name, _counts(counts))[1]
+    if completed:
+        broadcast.open = False
+        FanoutBroadcast.objects.filter(pk=broadcast.pk).update(open=False)
+    elif not broadcast.planned:
+        logger.warning(
+            "wsgateway.fanout broadcast message_id=%s was being planned when the broker lost its data; "
+            "if its planner task was lost, recipients it had not reached yet get nothing",
+            message_id,
+        )
+
+
+def replay(emit: Callable[[Chunk], object], epoch: str | None = None) -> tuple[int, int]:
+    """Rebuild the summaries and re-enqueue the pending chunks of broker epochs that are gone.
+
+    Returns ``(broadcasts rebuilt, chunks re-enqueued)``; safe to run from several workers.
+    """
+    epoch = epoch or current_epoch()
+    since = timezone.now() - MAX_AGE
+    rebuilt = replayed = 0
+    stale_broadcasts = FanoutBroadcast.objects.filter(open=True, created_on__gte=since).exclude(epoch=epoch)
+    stale_chunks = FanoutChunk.objects.filter(state=PENDING, updated_on__gte=since).exclude(epoch=epoch)
+    if not stale_broadcasts.exists() and not stale_chunks.exists():  # the usual round: reads only
+        return 0, 0
+    with transaction.atomic():
+        for broadcast in _locked(stale_broadcasts).order_by("pk")[:REPLAY_BATCH]:
+            if FanoutBroadcast.objects.filter(pk=broadcast.pk, epoch=broadcast.epoch).update(epoch=epoch):
+                _rebuild(broadcast)
+                rebuilt += 1
+    with transaction.atomic():
+        orphans = _locked(stale_chunks).order_by("pk")[:REPLAY_BATCH]
+        bodies: dict[str, tuple[str, str | None]] = {}
+        for row in orphans:
+            claimed = FanoutChunk.objects.filter(pk=row.pk, epoch=row.epoch, state=PENDING).update(
+                epoch=epoch, replays=row.replays + 1, updated_on=timezone.now()
+            )
+            if not claimed:
+                continue
+            if row.message_id not in bodies:
+                message = (
+                    FanoutBroadcast.objects.filter(message_id=row.message_id)
+                    .values_list("op", "body")
+                    .first()
+                )
+                if message is None:
+                    logger.error(
+                        "wsgateway.fanout chunk message_id=%s chunk=%s has no broadcast row: not replayed",
+                        row.message_id,
+                        row.chunk,
+                    )
+                    continue
+                bodies[row.message_id] = message
+            op, body = bodies[row.message_id]
+            emit(
+                make_chunk(
+                    message_id=row.message_id,
+                    op=op,
+                    body=body,
+                    endpoint=row.endpoint,
+                    chunk=row.chunk,
+                    connections=row.connections,
+                    attempt=row.attempt,
+                )
+            )
+            replayed += 1
+    if rebuilt or replayed:
+        logger.warning(
+            "wsgateway.fanout replayed from the delivery ledger after the broker lost its data "
+            "(epoch now %s): %d summar%s rebuilt, %d chunk(s) re-enqueued",
+            epoch,
+            rebuilt,
+            "y" if rebuilt == 1 else "ies",
+            replayed,
+        )
+    return rebuilt, replayed
+
+
+def prune(older_than: timedelta = MAX_AGE) -> int:
+    """Delete the ledger of broadcasts older than ``older_than``; returns broadcasts deleted."""
+    cutoff = timezone.now() - older_than
+    old = list(
+        FanoutBroadcast.objects.filter(created_on__lt=cutoff).values_list("message_id", flat=True)[:1000]
+    )
+    if not old:
+        return 0
+    FanoutChunk.objects.filter(message_id__in=old).delete()
+    return int(FanoutBroadcast.objects.filter(message_id__in=old).delete()[0])

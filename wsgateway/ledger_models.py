@@ -1,0 +1,75 @@
+"""The delivery ledger: what a broadcast still owes, kept in the database (docs/architecture.md §5).
+
+Redis holds the queued chunk tasks, the retries waiting for their countdown and the broadcast
+summaries. A Redis that loses its data (restarted without persistence, failed over to an empty
+replica) loses all three. The ledger keeps, per broadcast, what is needed to finish it anyway:
+the message (op, body), the plan's totals, and one row per chunk (its recipients, its state,
+its counts once it finished) stamped with the broker epoch (a random key in Redis, see
+:mod:`wsgateway.fanout.ledger`) that held its task. The lease keeper replays the pending chunks of
+an epoch that is gone and rebuilds the summaries.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class FanoutBroadcast(models.Model):
+    """One broadcast (one message id): its message, its plan, whether its summary completed."""
+
+    message_id = models.CharField(max_length=255, unique=True)
+    op = models.CharField(max_length=16)
+    body = models.TextField(null=True, blank=True)  # noqa: DJ001 (None: a DELETE has no body)
+    #: The broker epoch whose Redis holds this broadcast's summary.
+    epoch = models.CharField(max_length=64)
+    #: Set once the planner has recorded targeted / chunks / unreachable below.
+    planned = models.BooleanField(default=False)
+    #: False once the summary completed (delivered + gone + failed reached targeted).
+    open = models.BooleanField(default=True)
+    targeted = models.PositiveIntegerField(default=0)
+    chunks = models.PositiveIntegerField(default=0)
+    #: The recipients the planner could not reach, by cause (``{"no_endpoint": 3}``).
+    unreachable = models.JSONField(default=dict, blank=True)
+    created_on = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        app_label = "wsgateway"
+        indexes = [models.Index(fields=["open", "epoch"], name="wsgateway_fanout_open_epoch")]
+
+    def __str__(self) -> str:
+        return f"broadcast {self.message_id}"
+
+
+class FanoutChunk(models.Model):
+    """One chunk of a broadcast: its recipients, its state, the broker epoch that holds its task."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    message_id = models.CharField(max_length=255)
+    #: The chunk's name: ``"3"`` for the planner's fourth chunk, ``"3.1"`` for its first retry.
+    chunk = models.CharField(max_length=64)
+    endpoint = models.TextField()
+    #: ``[[connection_id, created_on_epoch], ...]``, as the chunk task carries them.
+    connections = models.JSONField()
+    attempt = models.PositiveIntegerField(default=0)
+    #: How often the lease keeper re-enqueued it after the broker lost its data.
+    replays = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    epoch = models.CharField(max_length=64)
+    #: The chunk's outcome counts (delivered, gone, retried, failed, failed_by) once finished.
+    counts = models.JSONField(null=True, blank=True)
+    updated_on = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "wsgateway"
+        constraints = [
+            models.UniqueConstraint(fields=["message_id", "chunk"], name="wsgateway_fanout_chunk_unique")
+        ]
+        indexes = [models.Index(fields=["state", "epoch"], name="wsgateway_fanout_state_epoch")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.chunk} of {self.message_id} ({self.state})"
