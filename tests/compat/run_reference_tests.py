@@ -95,15 +95,20 @@ def start_redis() -> str:
 CATEGORIES: list[tuple[str, str]] = [
     # (c) a gateway secret is required outside DEBUG: the reference's test project sets none, so
     # every event is refused with 403 and provisioning refuses to run.
-    ("c", r"!= 403|GATEWAY_SECRETS'\] is empty|No gateway secret|SystemCheckError"),
+    ("c", r"!= 403|status_code=403|GATEWAY_SECRETS'\] is empty|No gateway secret|SystemCheckError"),
+    # (c) the view refused the event (no gateway secret) before the work the test counts or records.
+    ("c", r"^tests\.test_views\..*(queries executed|Lists differ)"),
     # (b) patch targets and private helpers that do not exist in wsgateway.
     ("b", r"does not have the attribute|object has no attribute '_|has no attribute '_"),
+    # (b) patches views.WebSocketSession (the name exists; replacing it does not reach the view)
+    # and passes a MagicMock as the gateway.
+    ("b", r"test_disconnect_is_scoped_to_the_calling_gateway"),
     # (c) documented differences of shape.
     (
         "c",
         r"wsgateway\.[EW]\d{3}|\(stored hashed\)|'provisioning_status' unexpectedly|"
         r"RegionNotConfiguredError|DatabaseOperationForbidden|"
-        r"b'[^']*' != b'\{\"error\"|b'Authentication required'|403 != 401|403 != 429|"
+        r"b'[^']*' != b'\{\"error\"|b'[^']*' != b'<!DOCTYPE html>|403 != 401|403 != 429|"
         r"WebSocketToken\.DoesNotExist|has no attribute 'debug_log'|has no attribute '(required_headers|"
         r"required_connection_headers|additional_required_headers|SEND_EXCEPTION_MAIL|"
         r"MAX_CHANNEL_NAME_LENGTH|MAX_BODY_SIZE)'|EventRefused: Name a handler|"
@@ -194,8 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdist", type=Path, help="the reference's sdist (default: pip download it)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temp dir)")
     parser.add_argument("--failures", type=Path, help="write the failing test ids and messages here")
+    parser.add_argument("--from-junit", type=Path, help="only summarise the junit XML of an earlier run")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
+    if args.from_junit:
+        summarise(args.from_junit, args.failures)
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="wsgateway-reference-tests-") as scratch:
         work = args.keep.resolve() if args.keep else Path(scratch)
