@@ -8,6 +8,8 @@ from django.test import RequestFactory, override_settings
 from tests.ingestion.conftest import wsgateway
 from wsgateway import security
 
+pytestmark = pytest.mark.unit  # pure: part of the fast tier (tests/unit/conftest.py)
+
 
 @pytest.mark.parametrize(
     ("origin", "normal"),
