@@ -51,7 +51,8 @@ Query cost (asserted in tests/ingestion): a message on a live session costs 1 qu
 gateway cached (one ``UPDATE … RETURNING`` counts it and reads the session with its user:
 :mod:`wsgateway.views.live_session`); a successful ``$connect`` with a token costs 5 with the
 gateway cached (token consumed and read in one statement, rate limit, channel rule, attempt,
-session), 6 on a cold cache. On a database without ``UPDATE … RETURNING`` (SQLite before 3.35)
+session), 6 on a cold cache; a ``$disconnect`` of a live session 1, a ``$connect`` refused
+for an unknown token 3. On a database without ``UPDATE … RETURNING`` (SQLite before 3.35)
 each of those reads and updates is two queries. With
 ``REQUIRE_TOKEN=False`` the Django session and the user are loaded instead of the token row
 (2 queries either way; add Django's own session flush if the session hash is stale). A channel

@@ -28,7 +28,7 @@ from django.db.models import Model
 from wsgateway.hashing import session_key_hash, token_hash
 from wsgateway.models import ChannelPermission, WebSocketSession, WebSocketToken
 
-__all__ = ["UNSUPPORTED", "channel_rule", "consume_token", "count_live_message"]
+__all__ = ["UNSUPPORTED", "channel_rule", "close_live_session", "consume_token", "count_live_message"]
 
 #: The answer on a database without ``UPDATE … RETURNING``.
 UNSUPPORTED: Final = object()
@@ -186,6 +186,15 @@ def _message_statement(connection: BaseDatabaseWrapper) -> _UpdateReturning:
     )
 
 
+def _disconnect_statement(connection: BaseDatabaseWrapper) -> _UpdateReturning:
+    return _UpdateReturning(
+        connection,
+        WebSocketSession,
+        assigned=[("connected", "%s"), ("disconnected_at", "%s"), ("updated_on", "%s")],
+        matched=[("connection_id", "= %s"), ("api_gateway", "= %s"), ("connected", "= %s")],
+    )
+
+
 def _token_statement(connection: BaseDatabaseWrapper, *, with_session: bool) -> _UpdateReturning:
     matched = [("token", "= %s"), ("used", "= %s"), ("created_at", ">= %s")]
     if with_session:
@@ -197,6 +206,7 @@ def _token_statement(connection: BaseDatabaseWrapper, *, with_session: bool) -> 
 
 _STATEMENTS: dict[str, Callable[[BaseDatabaseWrapper], _UpdateReturning]] = {
     "message": _message_statement,
+    "disconnect": _disconnect_statement,
     "token": lambda connection: _token_statement(connection, with_session=False),
     "token+session": lambda connection: _token_statement(connection, with_session=True),
 }
@@ -221,6 +231,23 @@ def count_live_message(
         return UNSUPPORTED
     seen = _datetime(WebSocketSession, "last_seen_at", now, using)
     return statement.run(using, (seen, connection_id, gateway_pk, True))
+
+
+def close_live_session(
+    connection_id: str, gateway_pk: int, now: datetime, *, using: str = "default"
+) -> WebSocketSession | object | None:
+    """Mark the live session ``connection_id`` of gateway ``gateway_pk`` disconnected at ``now``.
+
+    The session as closed, with its user loaded; ``None`` when no live session on this gateway
+    matched (unknown, or closed already: nothing written); or :data:`UNSUPPORTED`. Conditional,
+    so of a ``$disconnect`` and a concurrent kick only one performs the transition.
+    """
+    statement = _statement(using, "disconnect")
+    if statement is None:
+        return UNSUPPORTED
+    when = _datetime(WebSocketSession, "disconnected_at", now, using)
+    updated = _datetime(WebSocketSession, "updated_on", now, using)
+    return statement.run(using, (False, when, updated, connection_id, gateway_pk, True))
 
 
 def consume_token(

@@ -515,7 +515,18 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
             return self.refused(request, refusal, *args, **kwargs)
 
     def handle_disconnect(self, request: HttpRequest) -> HttpResponse:
-        """Mark the session disconnected. Idempotent; an unknown connection id is fine."""
+        """Mark the session disconnected. Idempotent; an unknown connection id is fine.
+
+        One query for a live session (``UPDATE … RETURNING`` where the database has it, see
+        :mod:`wsgateway.views.live_session`); else, or for a session that is not live, a read
+        first.
+        """
+        closed = live_session.close_live_session(self.connection_id, self.gateway.pk, timezone.now())
+        if isinstance(closed, WebSocketSession):
+            self.session = closed
+            request.user = closed.user if closed.user is not None else AnonymousUser()
+            signals.websocket_disconnected.send(sender=type(self), request=request, session=closed)
+            return StrictJsonResponse({"status": "disconnected"})
         session = (
             WebSocketSession.objects.select_related("user")
             .filter(connection_id=self.connection_id, api_gateway=self.gateway)
