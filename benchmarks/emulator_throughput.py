@@ -5,8 +5,8 @@ virtual connections through ``/_emulator/virtual-connections``, and fires N sign
 ``POST /{api}/{stage}/@connections/{id}`` requests from ``--client-processes`` client processes
 (each one aiohttp session, ``--concurrency`` requests in flight per process), so the server,
 not a single Python client, is the bottleneck. Printed: requests/s, p50/p99 latency, and the CPU
-of each side during the measured run: the server's as a share of one core (the emulator is one
-asyncio process: near 100 % means it is saturated) and the clients' together. The same load is
+of each side during the measured run, per request and as a share of one core: the server's (the
+emulator is one asyncio process: near 100 % means it is saturated) and the clients' together. The same load is
 then sent to a bare aiohttp "hello" handler in another subprocess, and the ratio of the two is
 printed, so the number means something on any machine. On a machine with few cores the clients
 and the server compete for them: read the CPU columns before the rates.
@@ -199,10 +199,12 @@ def report(name: str, run: dict[str, Any]) -> float:
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    n = len(latencies)
+    server, clients = run["server_cpu"], run["client_cpu"]
     print(
-        f"{name:<28} {rps:>8,.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-        f"server CPU {run['server_cpu'] / wall:4.0%} of a core  clients CPU {run['client_cpu']:.1f} s "
-        f"({run['client_cpu'] / wall:4.0%})  statuses {run['statuses']}"
+        f"{name:<28} {rps:>8,.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  statuses {run['statuses']}\n"
+        f"{'':<28} server CPU {server / n * 1e6:5.0f} us/request ({server / wall:4.0%} of a core)  "
+        f"clients CPU {clients / n * 1e6:5.0f} us/request ({clients / wall:4.0%} of a core)"
     )
     return rps
 
