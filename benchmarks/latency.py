@@ -108,14 +108,22 @@ async def connect_channel(url: str, n: int, concurrency: int, listener: Listener
 
     gate = asyncio.Semaphore(concurrency)
     sockets: list[Any] = []
+    refused: list[str] = []
 
     async def one() -> None:
         async with gate:
-            ws = await connect(url, open_timeout=30, max_queue=None, ping_interval=None)
+            try:
+                ws = await connect(url, open_timeout=30, max_queue=None, ping_interval=None)
+            except Exception as err:  # a refused or timed-out handshake: reported, not measured
+                refused.append(f"{type(err).__name__}: {err}")
+                return
         listener.follow(len(sockets), ws)
         sockets.append(ws)
 
     await asyncio.gather(*(one() for _ in range(n)))
+    if refused:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        raise ConnectionError(f"{len(refused)} of {n} sockets could not connect (first: {refused[0]})")
     return sockets
 
 
@@ -182,6 +190,8 @@ async def run_sizes(ws_url: str, args: argparse.Namespace, deadline: Deadline) -
         except TimeoutError:
             results.append({"size": size, "error": "the run reached its --timeout"})
             break
+        except ConnectionError as err:
+            results.append({"size": size, "error": str(err)})
     return results
 
 
