@@ -154,8 +154,35 @@ CATEGORIES: list[tuple[str, str]] = [
     # (b) patch targets and private helpers that do not exist in wsgateway.
     ("b", r"does not have the attribute|object has no attribute '_|has no attribute '_"),
     # (b) patches views.WebSocketSession (the name exists; replacing it does not reach the view)
-    # and passes a MagicMock as the gateway.
-    ("b", r"test_disconnect_is_scoped_to_the_calling_gateway"),
+    # and passes a MagicMock as the gateway, or calls disconnect() without the API id header.
+    (
+        "b",
+        r"test_disconnect_is_scoped_to_the_calling_gateway|WebSocketViewSimpleTestCase::test_disconnect \|",
+    ),
+    # (b) patches WebSocketToken.validate_and_consume (the view consumes the token in one
+    # statement, wsgateway.views.live_session), or hands the view a stand-in request.session
+    # whose key no cookie carries (wsgateway reads the session cookie, which is the same key
+    # wherever SessionMiddleware runs).
+    (
+        "b",
+        r"test_connect_valid_token_branch_with_plain_truthy_user_mock|"
+        r"test_connect_success_with_valid_token_sets_request_user|"
+        r"test_connect_stores_the_hashes_that_tie_the_session_to_the_login|"
+        # ConnectionRateLimit.record_attempt: the view counts and logs through wsgateway.ratelimit
+        r"'record_attempt'|test_connect_creates_session_when_successful_without_token",
+    ),
+    # (c) the view's answers with the gateway secret set (--with-gateway-secret), see the table
+    # "Answers" in docs/migrating.md: 401 for tokens, 404/410 for an unknown gateway or a closed
+    # session, JSON bodies, {"status": "connected"}; connection ids with "/" and channel names
+    # with spaces are valid; the required-header lists (User-Agent) are not checked; $disconnect
+    # of an unknown connection is 200.
+    (
+        "c",
+        r"^tests\.test_(views|routing)\..*(400 != 40[14]|400 != 410|400 != 429|"
+        r"not found in b'\{\"error\"|\{\} != \{'status': 'connected'\}|"
+        r"test_connect_rejects_malformed_connection_id|test_dispatch_disconnect_for_unknown_connection|"
+        r"test_connect_is_not_checked_by_the_hook_for_an_invalid_channel|without_a_useragent)",
+    ),
     # (c) documented differences of shape.
     (
         "c",
