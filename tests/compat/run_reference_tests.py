@@ -15,6 +15,18 @@ starts its own Redis (as the test suite does, ``tests/embedded_redis.py``) and p
 default app at it through ``CELERY_BROKER_URL``. A message queued by a test then lands in a real
 broker instead of failing to reach ``amqp://localhost``.
 
+``--with-gateway-secret`` runs the tests as a deployment of wsgateway must be configured: the
+reference's test project sets no gateway secret (and ``DEBUG = False``), so wsgateway refuses
+every event with 403 and the view's real behaviour stays hidden behind that answer. With the
+option the run adds two files to the scratch copy, neither kept anywhere: a settings module that
+imports the reference's ``tests.settings`` and sets ``WEBSOCKETS["gateway_secret"]`` (so a test's
+own ``override_settings(WEBSOCKETS=...)`` still replaces it, as in the reference), and a
+``conftest.py`` that gives every ``RequestFactory`` and test ``Client`` that secret in the
+``X-Ws-Gateway-Secret`` header as a default. The settings module also lists the origin the
+tests' requests come from in ``WSGATEWAY["ALLOWED_ORIGINS"]``, wsgateway's other required
+deployment setting. A header a test sets itself (a wrong secret, another
+secret) still wins, and a test that removes the header still sends none.
+
 The output is one line per test module (passed / failed / errors / skipped) and the totals;
 ``--failures FILE`` writes every failing test id with the last line of its error, which is how
 ``docs/migrating.md`` classifies them.
@@ -44,6 +56,47 @@ DJANGO_SETTINGS_MODULE = tests.settings
 django_find_project = false
 python_files = test_*.py
 """
+
+
+#: The secret ``--with-gateway-secret`` configures and sends (32+ characters, the reference's rule).
+OVERLAY_SECRET = "compat-overlay-" + "s" * 32
+#: The origin the reference's test requests come from (``Origin: https://www.example.com`` with
+#: ``Host: www.example.com``). The reference accepted an Origin whose host is the Host header;
+#: wsgateway needs the site's origins listed (docs/migrating.md, "Browsers must come from a listed
+#: origin"), which is the other setting a deployment must make before browsers can connect.
+OVERLAY_ORIGINS = ["https://www.example.com"]
+OVERLAY_SETTINGS = "settings_gateway_secret"
+OVERLAY_SETTINGS_PY = f"""# Added by run_reference_tests.py --with-gateway-secret (scratch copy only).
+from tests.settings import *  # noqa: F403
+
+WEBSOCKETS = {{"gateway_secret": {OVERLAY_SECRET!r}}}
+WSGATEWAY = {{"ALLOWED_ORIGINS": {OVERLAY_ORIGINS!r}}}
+"""
+OVERLAY_CONFTEST_PY = f"""# Added by run_reference_tests.py --with-gateway-secret (scratch copy only).
+from django.test import RequestFactory
+
+_init = RequestFactory.__init__
+
+
+def _init_with_secret(self, *args, **defaults):
+    # A default of the factory: a header the test passes with its request replaces it.
+    defaults.setdefault("HTTP_X_WS_GATEWAY_SECRET", {OVERLAY_SECRET!r})
+    _init(self, *args, **defaults)
+
+
+RequestFactory.__init__ = _init_with_secret
+"""
+
+
+def add_gateway_secret_overlay(work: Path) -> None:
+    """Configure a gateway secret and send it with every test request (``--with-gateway-secret``)."""
+    tests = work / "tests"
+    for name, text in (("conftest.py", OVERLAY_CONFTEST_PY), (f"{OVERLAY_SETTINGS}.py", OVERLAY_SETTINGS_PY)):
+        if (tests / name).exists():
+            sys.exit(f"the reference's tests already have {name}; the overlay would replace it")
+        (tests / name).write_text(text)
+    ini = work / "pytest.ini"
+    ini.write_text(ini.read_text().replace("tests.settings", f"tests.{OVERLAY_SETTINGS}"))
 
 
 def download_sdist(into: Path) -> Path:
@@ -101,8 +154,35 @@ CATEGORIES: list[tuple[str, str]] = [
     # (b) patch targets and private helpers that do not exist in wsgateway.
     ("b", r"does not have the attribute|object has no attribute '_|has no attribute '_"),
     # (b) patches views.WebSocketSession (the name exists; replacing it does not reach the view)
-    # and passes a MagicMock as the gateway.
-    ("b", r"test_disconnect_is_scoped_to_the_calling_gateway"),
+    # and passes a MagicMock as the gateway, or calls disconnect() without the API id header.
+    (
+        "b",
+        r"test_disconnect_is_scoped_to_the_calling_gateway|WebSocketViewSimpleTestCase::test_disconnect \|",
+    ),
+    # (b) patches WebSocketToken.validate_and_consume (the view consumes the token in one
+    # statement, wsgateway.views.live_session), or hands the view a stand-in request.session
+    # whose key no cookie carries (wsgateway reads the session cookie, which is the same key
+    # wherever SessionMiddleware runs).
+    (
+        "b",
+        r"test_connect_valid_token_branch_with_plain_truthy_user_mock|"
+        r"test_connect_success_with_valid_token_sets_request_user|"
+        r"test_connect_stores_the_hashes_that_tie_the_session_to_the_login|"
+        # ConnectionRateLimit.record_attempt: the view counts and logs through wsgateway.ratelimit
+        r"'record_attempt'|test_connect_creates_session_when_successful_without_token",
+    ),
+    # (c) the view's answers with the gateway secret set (--with-gateway-secret), see the table
+    # "Answers" in docs/migrating.md: 401 for tokens, 404/410 for an unknown gateway or a closed
+    # session, JSON bodies, {"status": "connected"}; connection ids with "/" and channel names
+    # with spaces are valid; the required-header lists (User-Agent) are not checked; $disconnect
+    # of an unknown connection is 200.
+    (
+        "c",
+        r"^tests\.test_(views|routing)\..*(400 != 40[14]|400 != 410|400 != 429|"
+        r"not found in b'\{\"error\"|\{\} != \{'status': 'connected'\}|"
+        r"test_connect_rejects_malformed_connection_id|test_dispatch_disconnect_for_unknown_connection|"
+        r"test_connect_is_not_checked_by_the_hook_for_an_invalid_channel|without_a_useragent)",
+    ),
     # (c) documented differences of shape.
     (
         "c",
@@ -117,8 +197,9 @@ CATEGORIES: list[tuple[str, str]] = [
         r"test_logging_out_closes|test_disconnect_marks_.*session_disconnected|"
         # channel names may contain inner spaces ("bad channel" is valid here)
         r"test_change_channel_rejects_missing_non_string|test_change_channel_does_not_call_the_hook|"
-        # refused with 403 (no gateway secret), so the message was not counted
-        r"test_a_message_counts_one_request",
+        # refused with 403 (no gateway secret), so the message was not counted / the session was
+        # not touched (a direct disconnect() call checks the secret too)
+        r"test_a_message_counts_one_request|test_disconnect_refreshes_updated_on",
     ),
     # (a) AWS is called by a worker, after the commit: the mocked client is not called in the
     # test, send_message() and the sync methods return handles, the worker logs and records.
@@ -200,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temp dir)")
     parser.add_argument("--failures", type=Path, help="write the failing test ids and messages here")
     parser.add_argument("--from-junit", type=Path, help="only summarise the junit XML of an earlier run")
+    parser.add_argument(
+        "--with-gateway-secret",
+        action="store_true",
+        help="configure a gateway secret and send it with every test request (see above)",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
     if args.from_junit:
@@ -215,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         sdist = args.sdist.resolve() if args.sdist else download_sdist(Path(scratch) / "download")
         extract_tests(sdist, work)
+        if args.with_gateway_secret:
+            add_gateway_secret_overlay(work)
         env = dict(os.environ)
         env["CELERY_BROKER_URL"] = start_redis()
         env.pop("DJANGO_SETTINGS_MODULE", None)

@@ -85,3 +85,63 @@ def test_the_renaming_leaves_no_reference_name(tmp_path: Path) -> None:
     assert (tests / "test_x.py").read_text() == "from wsgateway.models import ApiGateway\n"
     assert "DJANGO_SETTINGS_MODULE = tests.settings" in (work / "pytest.ini").read_text()
     assert not (work / "sdist").exists()
+
+
+def test_the_gateway_secret_overlay_configures_and_sends_the_secret(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "tests").mkdir(parents=True)
+    (work / "pytest.ini").write_text(runner.PYTEST_INI)
+
+    runner.add_gateway_secret_overlay(work)
+
+    ini = (work / "pytest.ini").read_text()
+    assert f"DJANGO_SETTINGS_MODULE = tests.{runner.OVERLAY_SETTINGS}" in ini
+    overlay: dict[str, object] = {}
+    source = (work / "tests" / f"{runner.OVERLAY_SETTINGS}.py").read_text()
+    # Run the overlay's assignments without its star import of the reference's settings.
+    exec(source.replace("from tests.settings import *", "pass"), overlay)  # noqa: S102
+    assert overlay["WEBSOCKETS"] == {"gateway_secret": runner.OVERLAY_SECRET}
+    assert overlay["WSGATEWAY"] == {"ALLOWED_ORIGINS": runner.OVERLAY_ORIGINS}
+    assert len(runner.OVERLAY_SECRET) >= 32
+    conftest = (work / "tests" / "conftest.py").read_text()
+    assert "HTTP_X_WS_GATEWAY_SECRET" in conftest and runner.OVERLAY_SECRET in conftest
+
+
+def test_the_overlay_never_replaces_a_file_of_the_reference(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "tests").mkdir(parents=True)
+    (work / "pytest.ini").write_text(runner.PYTEST_INI)
+    (work / "tests" / "conftest.py").write_text("# the reference's own\n")
+    with pytest.raises(SystemExit):
+        runner.add_gateway_secret_overlay(work)
+    assert (work / "tests" / "conftest.py").read_text() == "# the reference's own\n"
+
+
+def test_the_overlays_request_default_yields_to_the_tests_own_header(tmp_path: Path) -> None:
+    from django.test import RequestFactory
+
+    work = tmp_path / "work"
+    (work / "tests").mkdir(parents=True)
+    (work / "pytest.ini").write_text(runner.PYTEST_INI)
+    runner.add_gateway_secret_overlay(work)
+    original = RequestFactory.__init__
+    try:
+        exec((work / "tests" / "conftest.py").read_text(), {})  # noqa: S102
+        sent = RequestFactory().post("/").META["HTTP_X_WS_GATEWAY_SECRET"]
+        own = RequestFactory().post("/", HTTP_X_WS_GATEWAY_SECRET="wrong").META["HTTP_X_WS_GATEWAY_SECRET"]
+    finally:
+        RequestFactory.__init__ = original  # type: ignore[method-assign]
+    assert (sent, own) == (runner.OVERLAY_SECRET, "wrong")
+
+
+@pytest.mark.parametrize(
+    ("line", "cause"),
+    [
+        ("tests.test_views.X::test_t | AssertionError: 400 != 401", "c"),
+        ("tests.test_routing.X::test_gone | AssertionError: 400 != 410", "c"),
+        ("tests.test_views.X::test_r | AssertionError: Expected 'record_attempt' to be called once.", "b"),
+        ("tests.test_models.X::test_t | AssertionError: 400 != 401", "unexplained"),
+    ],
+)
+def test_the_answers_seen_with_the_secret_get_a_cause(line: str, cause: str) -> None:
+    assert runner.category_of(line) == cause

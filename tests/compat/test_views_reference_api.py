@@ -116,7 +116,7 @@ def test_connect_and_disconnect_overrides_wrap_the_real_work(events: EventClient
     assert WebSocketSession.objects.get(connection_id=cid).connected
     assert events.disconnect(cid).status_code == 200
     assert not WebSocketSession.objects.get(connection_id=cid).connected
-    assert HookedView.calls == ["connect:200", "disconnect:200"]
+    assert HookedView.calls == ["connect:200", "disconnect:closed"]
 
 
 def test_can_join_channel_override_refuses_on_connect_and_on_change(

@@ -73,8 +73,9 @@ class HookedView(WebSocketView):
         return response
 
     def disconnect(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # The reference's contract: None once the session is closed, else the answer to send.
         response = super().disconnect(request, *args, **kwargs)
-        self.calls.append(f"disconnect:{response.status_code}")
+        self.calls.append("disconnect:closed" if response is None else f"disconnect:{response.status_code}")
         return response
 
 

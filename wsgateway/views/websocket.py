@@ -54,6 +54,20 @@ CONNECT, DISCONNECT, DEFAULT = "connect", "disconnect", "default"
 _CLOSE_DEDUP_SECONDS = 5
 
 
+#: The query parameter the reference package's pages and clients put the token in.
+REFERENCE_TOKEN_PARAM = "ws_token"  # noqa: S105 (a parameter name, not a secret)
+
+
+def connect_token(request: HttpRequest) -> str:
+    """The ``$connect`` token: ``WSGATEWAY["TOKEN_QUERY_PARAM"]``, else the reference's ``ws_token``.
+
+    Pages and clients written for the reference keep connecting without a settings change; the
+    token is checked the same way whichever parameter carried it (docs/migrating.md).
+    """
+    token = request.GET.get(wsgateway_settings.TOKEN_QUERY_PARAM, "")
+    return token or request.GET.get(REFERENCE_TOKEN_PARAM, "")
+
+
 class _UnknownClient(Exception):
     """A ``$connect`` refused before anyone is known: rolls the transaction back, and
     :meth:`WebSocketView.handle_connect` decides between the refusal and 429."""
@@ -224,7 +238,9 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
                     self._check_connect_user_agent(request)
                     return self._as_response(self.connect(request, *args, **kwargs))
                 if route == DISCONNECT:
-                    return self._as_response(self.disconnect(request, *args, **kwargs))
+                    return self._as_response(
+                        self.disconnect(request, *args, **kwargs), empty={"status": "disconnected"}
+                    )
                 return self._as_response(self.handle_message(request, *args, **kwargs))
             except EventRefused as refusal:
                 return self.refused(request, refusal, *args, **kwargs)
@@ -262,6 +278,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         # later events are proven by the secret alone, as in the reference.
         if self.route == CONNECT and not security.host_allowed(request):
             raise EventRefused(400, "disallowed_host", "The Host header is not an allowed host.")
+        self.__dict__["_transport_checked"] = request
 
     def _gateway(self, request: HttpRequest) -> ApiGateway:
         api_id = request.headers.get("X-Amzn-Apigateway-Api-Id", "")
@@ -288,9 +305,12 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
 
     def _ensure_event_context(self, request: HttpRequest) -> None:
         # connect()/disconnect() called directly (as the reference's subclasses and tests may)
-        # rather than through dispatch(): read the gateway and connection id the same way.
-        if "gateway" not in self.__dict__:
+        # rather than through dispatch(): the same checks, also on a view built with
+        # api_gateway= (the secret, and the Host on $connect), and the gateway and connection id
+        # read the same way.
+        if self.__dict__.get("_transport_checked") is not request:
             self._check_transport(request)
+        if "gateway" not in self.__dict__:
             self.gateway = self._gateway(request)
         if "connection_id" not in self.__dict__:
             self.connection_id = self._connection_id(request)
@@ -426,7 +446,7 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         if not (wsgateway_settings.REQUIRE_TOKEN and self.USE_WS_TOKEN):
             self.connect_session_hash = session_key_hash(session_key) if session_key else ""
             return self._user_from_session(request, session_key), None
-        token = request.GET.get(wsgateway_settings.TOKEN_QUERY_PARAM, "")
+        token = connect_token(request)
         if not token:
             return None, EventRefused(401, "missing_token", "A connect token is required.")
         # The token row names its user, the hash of the Django session it was issued to and the
@@ -505,14 +525,20 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
     def disconnect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """``$disconnect`` (the reference package's hook): mark the session disconnected.
 
-        Override it and call ``super().disconnect(request, *args, **kwargs)``.
+        Override it and call ``super().disconnect(request, *args, **kwargs)``. As in the
+        reference, it returns ``None`` once the connection's session is marked disconnected
+        (``self.websocket_session``), and a response otherwise: a refusal, or
+        ``{"status": "unknown"}`` for a connection with no session. ``dispatch()`` answers
+        ``None`` with ``{"status": "disconnected"}``.
         """
         self.route = DISCONNECT
+        self.session = None
         try:
             self._ensure_event_context(request)
-            return self.handle_disconnect(request)
+            response = self.handle_disconnect(request)
         except EventRefused as refusal:
             return self.refused(request, refusal, *args, **kwargs)
+        return None if self.session is not None else response
 
     def handle_disconnect(self, request: HttpRequest) -> HttpResponse:
         """Mark the session disconnected. Idempotent; an unknown connection id is fine.
