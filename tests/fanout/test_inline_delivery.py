@@ -15,9 +15,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import transaction
 
 from tests.celery_app import app
 from tests.fanout.conftest import (
@@ -30,6 +32,7 @@ from tests.fanout.conftest import (
     wsgateway_overrides,
 )
 from tests.fanout.test_worker_kill import _children, _database_url
+from wsgateway.fanout import ledger
 from wsgateway.fanout.broadcast import INLINE_MAX_CHUNKS, broadcast
 from wsgateway.fanout.delivery import run_chunk
 from wsgateway.fanout.messages import encode_message
@@ -71,9 +74,12 @@ class Recorder:
         return row.state if row else None
 
     def emit(self, chunk: Chunk) -> None:
+        # Rows are committed before their chunk leaves: a chunk task never finds its row missing.
+        assert not transaction.get_connection().in_atomic_block
         self.calls.append(("emit", chunk["chunk"], self._row_state(chunk)))
 
     def inline(self, chunk: Chunk) -> None:
+        assert not transaction.get_connection().in_atomic_block
         self.calls.append(("inline", chunk["chunk"], self._row_state(chunk)))
         run_chunk(chunk, lambda c, countdown: pytest.fail(f"unexpected retry {c}"))
 
@@ -125,7 +131,8 @@ def test_a_two_chunk_plan_enqueues_the_second_before_delivering_the_first(emulat
 def test_a_larger_plan_enqueues_every_chunk(emulator, clean_redis):
     _room(emulator, 2 * INLINE_MAX_CHUNKS + 1)
     recorder = Recorder()
-    with wsgateway_overrides(FANOUT_CHUNK_SIZE=2):
+    with wsgateway_overrides(FANOUT_CHUNK_SIZE=2), mock.patch.object(ledger, "PLAN_BATCH", 2):
+        # Rows are written two chunks at a time: the plan turns "large" in its second batch.
         _message_id, outcome = recorder.send("room")
     assert outcome["chunks"] == INLINE_MAX_CHUNKS + 1
     assert [call[0] for call in recorder.calls] == ["emit"] * (INLINE_MAX_CHUNKS + 1)

@@ -14,8 +14,11 @@ epoch, and the ledger replays it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
+
+from django.db import transaction
 
 from wsgateway.fanout import ledger, results
 from wsgateway.fanout.planner import Chunk, plan_broadcast
@@ -30,9 +33,10 @@ class _HoldSmallPlan:
     first ``limit`` chunks: once a chunk more arrives, the plan is not small and every chunk goes
     to ``emit`` as it comes; otherwise the held chunks are still here when planning ends."""
 
-    def __init__(self, emit: Callable[[Chunk], object], limit: int) -> None:
+    def __init__(self, emit: Callable[[Chunk], object], limit: int, on_release: Callable[[], object]) -> None:
         self.emit = emit
         self.limit = limit
+        self.on_release = on_release
         self.held: list[Chunk] = []
         self.released = False
 
@@ -43,6 +47,7 @@ class _HoldSmallPlan:
         self.held.append(chunk)
         if len(self.held) > self.limit:
             self.released = True
+            self.on_release()
             held, self.held = self.held, []
             for one in held:
                 self.emit(one)
@@ -70,10 +75,17 @@ def broadcast(
     broadcast (usually a chunk task) logs the ``wsgateway.fanout broadcast ...`` line and returns
     the totals under ``"broadcast"``. Zero totals here would read as "nothing delivered".
     """
-    hold = _HoldSmallPlan(emit, INLINE_MAX_CHUNKS if deliver_inline is not None else 0)
-    writer = ledger.PlanWriter(message_id, op, body, hold)
-    plan, unreachable = plan_broadcast(queryset, message_id=message_id, op=op, body=body, emit=writer)
-    writer.flush()  # the held chunks' rows are written: they may be sent now
+    with contextlib.ExitStack() as small_plan:
+        if deliver_inline is not None:
+            # While the plan is small, its ledger rows (broadcast and chunks) are written in one
+            # transaction: one commit (a WAL flush) before the first POST instead of two. A plan
+            # that grows past the limit commits before its first chunk is enqueued.
+            small_plan.enter_context(transaction.atomic())
+        hold = _HoldSmallPlan(emit, INLINE_MAX_CHUNKS if deliver_inline is not None else 0, small_plan.close)
+        writer = ledger.PlanWriter(message_id, op, body, hold)
+        plan, unreachable = plan_broadcast(queryset, message_id=message_id, op=op, body=body, emit=writer)
+        writer.flush()
+    # The held chunks' rows are committed: they may be sent now.
     if hold.held and deliver_inline is not None:
         first, *rest = hold.held
         for chunk in rest:
