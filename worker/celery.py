@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun
+from django.db import close_old_connections
 
 from wsgateway.fanout import lease
 
@@ -16,3 +19,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Redeliver a dead worker's chunks within seconds, not at the visibility timeout.
 lease.install(app)
+
+
+@task_postrun.connect
+def close_old_db_connections(**_: Any) -> None:
+    """After each task, what Django does after each request: close the database connections that
+    had an error or are older than ``CONN_MAX_AGE``, keep the others for the next task (Celery's
+    own fixup closes them every ``CELERY_DB_REUSE_MAX`` tasks only, see worker/settings.py)."""
+    close_old_connections()

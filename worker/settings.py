@@ -190,6 +190,12 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WSGATEWAY_LEASE_SECONDS = 15
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Celery's Django fixup closes the database connections before and after every task unless this
+# is set: each task then opened a new connection (a TCP + authentication round, ~10 ms here) before
+# its first query, on the path of every message (benchmarks/latency.py). Reuse them for this many
+# tasks; as after a web request, a connection that had an error or is older than CONN_MAX_AGE is
+# closed after each task (worker/celery.py).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 

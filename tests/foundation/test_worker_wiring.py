@@ -107,3 +107,16 @@ def test_manage_py_check_passes_on_the_runnable_project() -> None:
         env={**env, "WSGATEWAY_DEMO": "1"},
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_worker_keeps_database_connections_between_tasks(monkeypatch) -> None:
+    # Celery's Django fixup would close them around every task (a new connection per message).
+    settings = _worker_settings(monkeypatch)
+    assert settings.CELERY_DB_REUSE_MAX >= 100
+    from celery.signals import task_postrun
+
+    import worker.celery
+
+    # Django's own rule instead, after each task: errors or CONN_MAX_AGE close a connection.
+    receivers = [ref() for _key, ref in task_postrun.receivers]
+    assert worker.celery.close_old_db_connections in receivers

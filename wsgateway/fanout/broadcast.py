@@ -1,14 +1,56 @@
 """A broadcast from start to chunk tasks: plan the recipients, write the ledger, emit chunks,
-record the plan."""
+record the plan.
+
+Small broadcasts take one broker hop, not two: when the plan has at most
+:data:`INLINE_MAX_CHUNKS` chunks and the caller passes ``deliver_inline`` (the planning task
+does), the first chunk is delivered by the planning task itself, right after its ledger row is
+written, and only the others are enqueued (docs/architecture.md §5). At-least-once holds as for
+an enqueued chunk: the planning task is ``acks_late`` with ``reject_on_worker_lost``, so a worker
+killed during the inline chunk has the planning task redelivered, which re-plans (the ledger
+rows are written idempotently) and delivers the chunk again unless its done-mark says it
+finished; a Redis that loses its data meanwhile leaves the chunk's row ``pending`` under the old
+epoch, and the ledger replays it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
+
+from django.db import transaction
 
 from wsgateway.fanout import ledger, results
 from wsgateway.fanout.planner import Chunk, plan_broadcast
 from wsgateway.querysets import WebSocketSessionQuerySet
+
+#: A plan of at most this many chunks has its first chunk delivered by the planning task.
+INLINE_MAX_CHUNKS = 2
+
+
+class _HoldSmallPlan:
+    """The planner's ``emit`` (called after the ledger rows are written) that holds back the
+    first ``limit`` chunks: once a chunk more arrives, the plan is not small and every chunk goes
+    to ``emit`` as it comes; otherwise the held chunks are still here when planning ends."""
+
+    def __init__(self, emit: Callable[[Chunk], object], limit: int, on_release: Callable[[], object]) -> None:
+        self.emit = emit
+        self.limit = limit
+        self.on_release = on_release
+        self.held: list[Chunk] = []
+        self.released = False
+
+    def __call__(self, chunk: Chunk) -> None:
+        if self.released:
+            self.emit(chunk)
+            return
+        self.held.append(chunk)
+        if len(self.held) > self.limit:
+            self.released = True
+            self.on_release()
+            held, self.held = self.held, []
+            for one in held:
+                self.emit(one)
 
 
 def broadcast(
@@ -18,11 +60,14 @@ def broadcast(
     op: str,
     body: str | None,
     emit: Callable[[Chunk], object],
+    deliver_inline: Callable[[Chunk], object] | None = None,
 ) -> dict[str, Any]:
     """Emit chunk tasks for ``queryset``'s live recipients; return the plan.
 
     Every chunk is written to the delivery ledger before its task is emitted (in batches, see
-    :mod:`wsgateway.fanout.ledger`), so a Redis that loses its data does not lose it.
+    :mod:`wsgateway.fanout.ledger`), so a Redis that loses its data does not lose it. With
+    ``deliver_inline``, a plan of at most :data:`INLINE_MAX_CHUNKS` chunks has its first chunk
+    passed to ``deliver_inline`` (after the others are emitted) instead of ``emit``.
 
     The plan (``status: "planned"``, ``message_id``, ``targeted``, ``chunks``, ``no_endpoint``)
     carries no delivery totals: those arrive as the chunks run, under the message id (see
@@ -30,8 +75,22 @@ def broadcast(
     broadcast (usually a chunk task) logs the ``wsgateway.fanout broadcast ...`` line and returns
     the totals under ``"broadcast"``. Zero totals here would read as "nothing delivered".
     """
-    writer = ledger.PlanWriter(message_id, op, body, emit)
-    plan, unreachable = plan_broadcast(queryset, message_id=message_id, op=op, body=body, emit=writer)
+    with contextlib.ExitStack() as small_plan:
+        if deliver_inline is not None:
+            # While the plan is small, its ledger rows (broadcast and chunks) are written in one
+            # transaction: one commit (a WAL flush) before the first POST instead of two. A plan
+            # that grows past the limit commits before its first chunk is enqueued.
+            small_plan.enter_context(transaction.atomic())
+        hold = _HoldSmallPlan(emit, INLINE_MAX_CHUNKS if deliver_inline is not None else 0, small_plan.close)
+        writer = ledger.PlanWriter(message_id, op, body, hold)
+        plan, unreachable = plan_broadcast(queryset, message_id=message_id, op=op, body=body, emit=writer)
+        writer.flush()
+    # The held chunks' rows are committed: they may be sent now.
+    if hold.held and deliver_inline is not None:
+        first, *rest = hold.held
+        for chunk in rest:
+            emit(chunk)
+        deliver_inline(first)  # before the plan's bookkeeping: the first POST comes first
     writer.finish(plan.targeted, plan.chunks, unreachable)
     completed = results.record_plan(message_id, plan.targeted, plan.chunks, unreachable)
     outcome: dict[str, Any] = {

@@ -130,9 +130,30 @@ def _requeue(chunk: Chunk, countdown: float) -> None:
     deliver_chunk.apply_async((chunk,), countdown=min(countdown, visibility / 2))
 
 
+def _chunk_what(chunk: Chunk) -> str:
+    return f"chunk message_id={chunk.get('message_id')} chunk={chunk.get('chunk')}"
+
+
+def _deliver_inline(chunk: Chunk) -> None:
+    """Deliver a small plan's first chunk in the planning task (one broker hop, not two).
+
+    Its ledger row is written already. A failure hands the chunk to a chunk task, whose own
+    failure handling (retries, :func:`~wsgateway.fanout.ledger.give_up`) then applies; a worker
+    killed here has the planning task redelivered (see :mod:`wsgateway.fanout.broadcast`).
+    """
+    what = _chunk_what(chunk)
+    try:
+        _through_outages(lambda: delivery.run_chunk(chunk, _requeue), what)
+    except Exception as err:
+        logger.warning("wsgateway.fanout %s: inline delivery failed (%r); enqueued as a task", what, err)
+        _emit(chunk)
+
+
 def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> dict[str, Any]:
     return _through_outages(
-        lambda: broadcast(queryset, message_id=message_id, op=op, body=body, emit=_emit),
+        lambda: broadcast(
+            queryset, message_id=message_id, op=op, body=body, emit=_emit, deliver_inline=_deliver_inline
+        ),
         f"broadcast message_id={message_id}",
     )
 
@@ -223,5 +244,4 @@ class ChunkTask(Task[..., Any]):
 def deliver_chunk(chunk: Chunk) -> dict[str, Any]:
     """Deliver one chunk with the retry policy; returns its counts (and the broadcast summary
     when this chunk completed it)."""
-    what = f"chunk message_id={chunk.get('message_id')} chunk={chunk.get('chunk')}"
-    return _through_outages(lambda: delivery.run_chunk(chunk, _requeue), what)
+    return _through_outages(lambda: delivery.run_chunk(chunk, _requeue), _chunk_what(chunk))

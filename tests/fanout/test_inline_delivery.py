@@ -1,0 +1,260 @@
+"""Small broadcasts in one broker hop: the planning task delivers the first chunk of a plan of at
+most two chunks itself, after its delivery-ledger row is written (wsgateway/fanout/broadcast.py).
+
+Real database, real Redis, the emulator over real sockets; the last test kills (SIGKILL) a real
+prefork worker's process in the middle of the inline chunk and checks that everyone still gets
+the message (at-least-once)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import transaction
+
+from tests.celery_app import app
+from tests.fanout.conftest import (
+    admin,
+    make_gateway,
+    make_sessions,
+    received,
+    virtual_connections,
+    wait_until,
+    wsgateway_overrides,
+)
+from tests.fanout.test_worker_kill import _children, _database_url
+from wsgateway.fanout import ledger
+from wsgateway.fanout.broadcast import INLINE_MAX_CHUNKS, broadcast
+from wsgateway.fanout.delivery import run_chunk
+from wsgateway.fanout.messages import encode_message
+from wsgateway.fanout.planner import POST, Chunk
+from wsgateway.fanout.results import get_broadcast_summary
+from wsgateway.ledger_models import FanoutChunk
+from wsgateway.models import WebSocketSession
+from wsgateway.tasks.fanout import send_message
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+]
+
+
+@pytest.fixture
+def emulator_scheme() -> str:
+    """Plain HTTP only: the client and TLS are covered by the other fan-out tests; these are
+    about the broker hops."""
+    return "http"
+
+
+def _room(emulator: Any, n: int, channel: str = "room") -> list[str]:
+    info = virtual_connections(emulator, n)
+    ids: list[str] = info["connectionIds"]
+    make_sessions(make_gateway(emulator, info["apiId"]), ids, channel=channel)
+    return ids
+
+
+class Recorder:
+    """``emit`` and ``deliver_inline`` of :func:`broadcast`: records the order of calls and the
+    state of the chunk's ledger row when it was handed over; inline chunks really run."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def _row_state(self, chunk: Chunk) -> str | None:
+        row = FanoutChunk.objects.filter(message_id=chunk["message_id"], chunk=chunk["chunk"]).first()
+        return row.state if row else None
+
+    def emit(self, chunk: Chunk) -> None:
+        # Rows are committed before their chunk leaves: a chunk task never finds its row missing.
+        assert not transaction.get_connection().in_atomic_block
+        self.calls.append(("emit", chunk["chunk"], self._row_state(chunk)))
+
+    def inline(self, chunk: Chunk) -> None:
+        assert not transaction.get_connection().in_atomic_block
+        self.calls.append(("inline", chunk["chunk"], self._row_state(chunk)))
+        run_chunk(chunk, lambda c, countdown: pytest.fail(f"unexpected retry {c}"))
+
+    def send(self, channel: str) -> tuple[str, dict[str, Any]]:
+        message_id, body = encode_message({"text": "hi"})
+        outcome = broadcast(
+            WebSocketSession.objects.filter(channel_name=channel, connected=True),
+            message_id=message_id,
+            op=POST,
+            body=body,
+            emit=self.emit,
+            deliver_inline=self.inline,
+        )
+        return message_id, outcome
+
+
+def _state(message_id: str, chunk: str) -> str:
+    return str(FanoutChunk.objects.get(message_id=message_id, chunk=chunk).state)
+
+
+def test_a_one_chunk_plan_is_delivered_by_the_planner_after_its_ledger_row(emulator, clean_redis):
+    ids = _room(emulator, 3)
+    recorder = Recorder()
+    message_id, outcome = recorder.send("room")
+
+    # Nothing enqueued; the chunk's row existed (pending) when it was sent.
+    assert recorder.calls == [("inline", "0", FanoutChunk.State.PENDING)]
+    assert all(received(emulator, c) == [{"text": "hi", "message_id": message_id}] for c in ids)
+    assert _state(message_id, "0") == FanoutChunk.State.DONE
+    # The chunk finished before the plan was recorded: the planner completes the broadcast.
+    assert outcome["chunks"] == 1
+    assert outcome["broadcast"]["complete"] is True
+    assert outcome["broadcast"]["delivered"] == 3
+
+
+def test_a_two_chunk_plan_enqueues_the_second_before_delivering_the_first(emulator, clean_redis):
+    _room(emulator, 4)
+    recorder = Recorder()
+    with wsgateway_overrides(FANOUT_CHUNK_SIZE=2):
+        message_id, outcome = recorder.send("room")
+    pending = FanoutChunk.State.PENDING
+    assert recorder.calls == [("emit", "1", pending), ("inline", "0", pending)]
+    assert _state(message_id, "0") == FanoutChunk.State.DONE
+    assert _state(message_id, "1") == pending  # its task would run it
+    summary = get_broadcast_summary(message_id) or {}
+    assert outcome["chunks"] == 2 and summary["delivered"] == 2 and not summary["complete"]
+
+
+def test_a_larger_plan_enqueues_every_chunk(emulator, clean_redis):
+    _room(emulator, 2 * INLINE_MAX_CHUNKS + 1)
+    recorder = Recorder()
+    with wsgateway_overrides(FANOUT_CHUNK_SIZE=2), mock.patch.object(ledger, "PLAN_BATCH", 2):
+        # Rows are written two chunks at a time: the plan turns "large" in its second batch.
+        _message_id, outcome = recorder.send("room")
+    assert outcome["chunks"] == INLINE_MAX_CHUNKS + 1
+    assert [call[0] for call in recorder.calls] == ["emit"] * (INLINE_MAX_CHUNKS + 1)
+    assert sorted(call[1] for call in recorder.calls) == [str(i) for i in range(INLINE_MAX_CHUNKS + 1)]
+
+
+def test_a_plan_without_recipients_sends_nothing(clean_redis):
+    recorder = Recorder()
+    _message_id, outcome = recorder.send("nobody")
+    assert recorder.calls == []
+    assert outcome["chunks"] == 0 and outcome["broadcast"]["complete"] is True
+
+
+@pytest.fixture
+def worker(clean_redis, fast_retries) -> Iterator[None]:
+    """A Celery worker on the ``fanout`` queue in this process (pool solo), real Redis broker."""
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, queues=["fanout"], shutdown_timeout=10
+    ):
+        yield
+
+
+def test_the_send_task_delivers_a_small_channel_in_one_hop(emulator, worker):
+    ids = _room(emulator, 5)
+    result = send_message.delay({"text": "one hop"}, channel_name="room").get(timeout=30)
+    message_id = result["message_id"]
+    # The planning task's own result carries the completed summary: it sent the chunk itself.
+    assert result["broadcast"]["complete"] is True and result["broadcast"]["delivered"] == 5
+    assert all(received(emulator, c) == [{"text": "one hop", "message_id": message_id}] for c in ids)
+    assert _state(message_id, "0") == FanoutChunk.State.DONE
+
+
+def test_an_inline_chunk_that_fails_is_handed_to_a_chunk_task(emulator, worker, monkeypatch):
+    ids = _room(emulator, 2)
+    calls: list[str] = []
+    real = run_chunk
+
+    def fail_once(chunk: Chunk, requeue: Any) -> dict[str, Any]:
+        calls.append(chunk["chunk"])
+        if len(calls) == 1:
+            raise RuntimeError("inline chunk broke")
+        return real(chunk, requeue)
+
+    monkeypatch.setattr("wsgateway.fanout.delivery.run_chunk", fail_once)
+    result = send_message.delay({"text": "handed over"}, channel_name="room").get(timeout=30)
+    message_id = result["message_id"]
+    summary: dict[str, Any] = {}
+
+    def complete() -> bool:
+        summary.update(get_broadcast_summary(message_id) or {})
+        return bool(summary.get("complete"))
+
+    wait_until(complete, 30, f"the broadcast to complete: {summary}")
+    assert calls == ["0", "0"]  # inline (failed), then the chunk task
+    assert summary["delivered"] == 2 and summary["failed"] == 0
+    assert all(len(received(emulator, c)) == 1 for c in ids)
+    assert _state(message_id, "0") == FanoutChunk.State.DONE
+
+
+CONNECTIONS = 250  # one chunk (FANOUT_CHUNK_SIZE), so the planner delivers all of it inline
+
+
+@pytest.mark.slow
+def test_killing_the_worker_during_the_inline_chunk_still_delivers_everyone(
+    emulator, clean_redis, tmp_path, settings
+):
+    # 64 requests in flight (FANOUT_CONCURRENCY), 500 ms each: the chunk takes four rounds, ~2 s.
+    emulator.configure(latency_ms=500)
+    ids = _room(emulator, CONNECTIONS, channel="everyone")
+    log = tmp_path / "worker.log"
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        WSGATEWAY_TEST_DATABASE_URL=_database_url(),
+        WSGATEWAY_TEST_REDIS_URL=settings.REDIS_URL,
+    )
+    command = [
+        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-Q", "fanout", "-c", "1",
+        "--pool", "prefork", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-n", f"inline-kill-{os.getpid()}@{socket.gethostname()}",
+    ]  # fmt: skip
+
+    def delivered() -> int:
+        return int(emulator.stats().get("management.POST.200", 0))
+
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2]
+        )
+    try:
+        wait_until(lambda: "ready." in log.read_text(), 60, "the worker to start")
+        result = send_message.delay({"text": "to everyone"}, channel_name="everyone")
+        wait_until(lambda: 1 <= delivered() < CONNECTIONS - 64, 60, "the inline chunk to be under way")
+        victims = _children(worker.pid)
+        assert len(victims) == 1, victims
+        os.kill(victims[0], signal.SIGKILL)
+        killed_at = delivered()
+
+        message_id = result.get(timeout=60)["message_id"]
+        wait_until(
+            lambda: (get_broadcast_summary(message_id) or {}).get("complete", False),
+            60,
+            f"the broadcast to complete: {get_broadcast_summary(message_id)}",
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(10)
+
+    counts = {c["connectionId"]: c["messagesReceived"] for c in admin(emulator, "connections")["items"]}
+    lost = [c for c in ids if counts.get(c, 0) == 0]
+    duplicates = sum(counts[c] - 1 for c in ids if counts.get(c, 0) > 1)
+    summary = get_broadcast_summary(message_id) or {}
+    text = log.read_text()
+    print(f"\ninline kill: killed_after={killed_at} posts={delivered()} duplicates={duplicates} lost={lost}")
+    assert lost == []
+    assert killed_at < CONNECTIONS and duplicates >= killed_at > 0  # the killed part was sent again
+    assert summary["delivered"] == CONNECTIONS and summary["failed"] == 0
+    assert _state(message_id, "0") == FanoutChunk.State.DONE
+    assert "WorkerLostError" in text, text[-3000:]
+    # The planning task ran twice (killed, redelivered) and no chunk task ever did: inline both times.
+    assert "Task wsgateway.deliver_chunk[" not in text, text[-3000:]
