@@ -121,9 +121,14 @@ TEMPLATES: list[dict[str, Any]] = [
     }
 ]
 
+# Connections are kept for a minute (the worker reuses them between tasks, see
+# CELERY_DB_REUSE_MAX); the health check makes a connection that died meanwhile (a database
+# restart) be replaced at its first use, instead of failing the task that gets it.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / '.demo' / 'db.sqlite3'}"), conn_max_age=60
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / '.demo' / 'db.sqlite3'}"),
+        conn_max_age=60,
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

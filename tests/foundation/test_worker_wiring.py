@@ -113,6 +113,8 @@ def test_worker_keeps_database_connections_between_tasks(monkeypatch) -> None:
     # Celery's Django fixup would close them around every task (a new connection per message).
     settings = _worker_settings(monkeypatch)
     assert settings.CELERY_DB_REUSE_MAX >= 100
+    # A kept connection that died meanwhile (a database restart) is replaced at its first use.
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
     from celery.signals import task_postrun
 
     import worker.celery
