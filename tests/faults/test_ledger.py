@@ -44,8 +44,10 @@ CHUNK = 25  # 5 chunks: 25 x 4 + 20
 @pytest.fixture
 def small_chunks(clean_redis: redis.Redis) -> Iterator[None]:
     fast = {"FANOUT_RETRY_BACKOFF_SECONDS": 0.01, "FANOUT_RETRY_BACKOFF_MAX_SECONDS": 0.02}
+    ledger._done_marks.take()  # no done-mark of an earlier test
     with wsgateway_overrides(FANOUT_CHUNK_SIZE=CHUNK, FANOUT_CONCURRENCY=4, **fast):
         yield
+    ledger._done_marks.take()
 
 
 def plan(queued: list[Chunk]) -> str:
@@ -62,10 +64,13 @@ def plan(queued: list[Chunk]) -> str:
 
 
 def run(chunks: list[Chunk]) -> list[Chunk]:
-    """Run chunks one after another as a worker would; return the retry chunks they enqueued."""
+    """Run chunks one after another as a worker would; return the retry chunks they enqueued.
+
+    Their done-marks are then flushed, as a worker does within ``ledger.FLUSH_SECONDS``."""
     retries: list[Chunk] = []
     for chunk in chunks:
         run_chunk(chunk, lambda c, countdown: retries.append(c))
+    ledger.flush_done_marks()
     return retries
 
 
@@ -124,6 +129,88 @@ def test_redis_losing_its_data_replays_pending_chunks_and_rebuilds_the_summary(
     assert (summary["targeted"], summary["delivered"], summary["failed"]) == (N, N, 0)
     assert FanoutBroadcast.objects.get(message_id=message_id).open is False
     assert [r.replays for r in rows(message_id)] == [0, 0, 1, 1, 1]
+
+
+def test_done_marks_are_written_in_batches(emulator, small_chunks, monkeypatch):
+    """A chunk without a retry chunk marks its row done in its process's next batch: one
+    transaction per ``FLUSH_CHUNKS`` marks, not one per chunk."""
+    virtual_room(emulator, N)
+    queued: list[Chunk] = []
+    message_id = plan(queued)
+    monkeypatch.setattr(ledger, "FLUSH_CHUNKS", 2)
+    monkeypatch.setattr(ledger, "FLUSH_SECONDS", 3600.0)
+    run_chunk(queued[0], lambda c, countdown: None)
+    assert [r.state for r in rows(message_id)] == ["pending"] * 5  # waiting in the buffer
+    run_chunk(queued[1], lambda c, countdown: None)  # the second mark fills the batch
+    assert [r.state for r in rows(message_id)] == ["done", "done", "pending", "pending", "pending"]
+    assert [r.counts["delivered"] for r in rows(message_id)[:2]] == [CHUNK, CHUNK]
+    run_chunk(queued[2], lambda c, countdown: None)
+    assert ledger.flush_done_marks() == 1
+    assert ledger.flush_done_marks() == 0  # nothing left
+
+
+def test_closing_a_broadcast_marks_its_chunks_done_in_one_statement(emulator, small_chunks, monkeypatch):
+    """Marks buffered in another process (dropped here) do not matter once the summary
+    completed: closing the broadcast marks every chunk row still pending done."""
+    virtual_room(emulator, N)
+    queued: list[Chunk] = []
+    message_id = plan(queued)
+    monkeypatch.setattr(ledger, "FLUSH_SECONDS", 3600.0)
+    for chunk in queued[:4]:
+        run_chunk(chunk, lambda c, countdown: None)
+    ledger._done_marks.take()  # "another worker's" buffer, never flushed
+    run_chunk(queued[4], lambda c, countdown: None)  # completes the summary: closes
+    assert [r.state for r in rows(message_id)] == ["done"] * 5
+    assert FanoutBroadcast.objects.get(message_id=message_id).open is False
+    assert ledger.replay([].append) == (0, 0)
+
+
+def test_marks_not_flushed_when_redis_lost_its_data_cost_a_resend_not_a_loss(
+    emulator, small_chunks, clean_redis, monkeypatch
+):
+    """Two chunks ran but their marks were still buffered when Redis lost everything: the flush
+    writes nothing (their counts went with that Redis), so they are replayed with the three
+    others: duplicates for their recipients, nothing lost, and the summary completes once."""
+    ids = virtual_room(emulator, N)
+    queued: list[Chunk] = []
+    message_id = plan(queued)
+    monkeypatch.setattr(ledger, "FLUSH_SECONDS", 3600.0)
+    for chunk in queued[:2]:
+        run_chunk(chunk, lambda c, countdown: None)
+    clean_redis.flushdb()
+    ledger.current_epoch()  # a new epoch, written by whoever reads it first
+    assert ledger.flush_done_marks() == 0
+    assert [r.state for r in rows(message_id)] == ["pending"] * 5
+
+    replayed: list[Chunk] = []
+    assert ledger.replay(replayed.append) == (1, 5)
+    run(replayed)
+    delivery = count_delivery(emulator, ids, message_id)
+    assert (delivery.delivered, delivery.duplicates, delivery.lost) == (N, 2 * CHUNK, 0)
+    summary = get_broadcast_summary(message_id)
+    assert summary is not None and summary["complete"]
+    assert (summary["targeted"], summary["delivered"], summary["failed"]) == (N, N, 0)
+
+
+def test_a_flush_that_sees_the_epoch_change_before_its_commit_rolls_back(
+    emulator, small_chunks, clean_redis, monkeypatch
+):
+    """Redis loses its data between the flush's UPDATE and its commit: nothing is marked."""
+    virtual_room(emulator, N)
+    queued: list[Chunk] = []
+    message_id = plan(queued)
+    monkeypatch.setattr(ledger, "FLUSH_SECONDS", 3600.0)
+    run_chunk(queued[0], lambda c, countdown: None)
+    real = FanoutChunk.objects.filter
+
+    def filter_then_wipe(*args: Any, **kwargs: Any) -> Any:
+        clean_redis.flushdb()  # after the epoch was read, before the epoch is checked again
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(FanoutChunk.objects, "filter", filter_then_wipe)
+    assert ledger.flush_done_marks() == 0
+    monkeypatch.undo()
+    assert [r.state for r in rows(message_id)] == ["pending"] * 5
 
 
 def test_retry_chunks_waiting_in_redis_are_in_the_ledger_too(emulator, small_chunks, clean_redis):

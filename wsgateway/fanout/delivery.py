@@ -95,7 +95,9 @@ def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
     """Deliver one chunk and record its outcome; ``requeue(chunk, countdown)`` schedules retries.
 
     Idempotent per (message id, chunk): a chunk that already finished is skipped. The chunk's
-    delivery-ledger row is marked finished (with its counts) before its counts reach Redis.
+    delivery-ledger row is marked finished (with its counts): at once, before its counts reach
+    Redis, when it enqueued a retry chunk; otherwise in this process's next batch of done-marks
+    (:func:`wsgateway.fanout.ledger.mark_done`).
     """
     message_id: str = chunk["message_id"]
     name: str = chunk["chunk"]
@@ -178,7 +180,10 @@ def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
         # enqueue (docs/architecture.md §5).
         epoch = ledger.follow_up_epoch()
         requeue(follow_up, backoff(attempt))
-    ledger.chunk_finished(chunk, counts, follow_up, epoch)
+    if follow_up is None:
+        ledger.mark_done(chunk, counts)  # batched: a lost mark costs a re-send after a wipe only
+    else:
+        ledger.chunk_finished(chunk, counts, follow_up, epoch)
     _, completed = results.record_chunk(message_id, name, counts)
     outcome = {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
     if completed:  # this chunk finished the broadcast: its result (Flower) carries the summary

@@ -21,16 +21,28 @@ sent twice (at-least-once: clients drop duplicates by ``message_id``).
 
 The epoch is read *before* a row is written and its task enqueued: a Redis that loses its data
 after that leaves the row under the old epoch, never the reverse.
+
+Done-marks are written in batches (:func:`mark_done`): a chunk that finished without a retry
+chunk adds its mark to a buffer in its process, flushed in one transaction every
+``FLUSH_CHUNKS`` marks, when the oldest is ``FLUSH_SECONDS`` old at the next mark, when a
+broadcast of this process completes, and when the worker process exits. Closing a broadcast
+(its summary completed) marks all its chunks done in one statement. A mark still in a buffer
+when Redis loses its data only costs a re-send of its chunk (the row is still ``pending``), and
+a flush never lands in an epoch other than the one it read (see :func:`flush_done_marks`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from celery.signals import worker_process_shutdown, worker_shutdown
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -47,6 +59,10 @@ logger = logging.getLogger("wsgateway.fanout")
 PLAN_BATCH = 20
 #: Rows claimed per replay round (the next round takes the rest).
 REPLAY_BATCH = 200
+#: A process's buffered done-marks are flushed once this many wait ...
+FLUSH_CHUNKS = 32
+#: ... or when a mark arrives and the oldest waiting is this old (seconds).
+FLUSH_SECONDS = 0.5
 #: Broadcasts older than this are not replayed (their done-marks and summaries expired anyway).
 MAX_AGE = timedelta(seconds=results.TTL_SECONDS)
 
@@ -60,6 +76,14 @@ def current_epoch(client: Any = None) -> str:
     client = client or get_redis()
     client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
     value = client.get(EPOCH_KEY)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _stored_epoch(client: Any = None) -> str | None:
+    """The broker epoch as Redis holds it now, without writing one (None: Redis has none)."""
+    value = (client or get_redis()).get(EPOCH_KEY)
+    if value is None:
+        return None
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -160,8 +184,12 @@ def chunk_finished(
         close_old_connections()
 
 
+def _state(counts: Counts) -> str:
+    return DONE if not counts.failed or counts.delivered or counts.gone else FAILED
+
+
 def _chunk_finished(chunk: Chunk, counts: Counts, follow_up: Chunk | None, epoch: str | None) -> None:
-    state = DONE if not counts.failed or counts.delivered or counts.gone else FAILED
+    state = _state(counts)
     now = timezone.now()
     with transaction.atomic():
         updated = FanoutChunk.objects.filter(message_id=chunk["message_id"], chunk=chunk["chunk"]).update(
@@ -184,13 +212,114 @@ def _chunk_finished(chunk: Chunk, counts: Counts, follow_up: Chunk | None, epoch
             )
 
 
+class _DoneMarks:
+    """This process's done-marks not written yet: ``(message_id, chunk) -> (state, counts)``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.marks: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self.oldest = 0.0
+
+    def add(self, message_id: str, name: str, state: str, counts: dict[str, Any]) -> bool:
+        """Buffer a mark; True when the buffer is due for a flush."""
+        now = time.monotonic()
+        with self.lock:
+            if not self.marks:
+                self.oldest = now
+            self.marks[(message_id, name)] = (state, counts)
+            return len(self.marks) >= FLUSH_CHUNKS or now - self.oldest >= FLUSH_SECONDS
+
+    def take(self) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+        with self.lock:
+            marks, self.marks = self.marks, {}
+            return marks
+
+
+_done_marks = _DoneMarks()
+
+
+def mark_done(chunk: Chunk, counts: Counts) -> None:
+    """Record a finished chunk that enqueued no retry chunk, in this process's next batch.
+
+    Until its batch is flushed the chunk's row stays ``pending``: if Redis loses its data in
+    between, the chunk is sent again (at-least-once), nothing is lost. Never raises."""
+    if _done_marks.add(chunk["message_id"], chunk["chunk"], _state(counts), _counts_json(counts)):
+        flush_done_marks()
+
+
+def flush_done_marks() -> int:
+    """Write this process's buffered done-marks in one transaction; returns rows marked.
+
+    Only rows stamped with the broker epoch Redis holds now are marked (the chunks' counts are
+    in that Redis), and the transaction rolls back if the epoch changed before it commits: a
+    mark never hides a chunk whose counts Redis lost from the replay that rebuilds its summary.
+    The broadcast rows are locked first (where the database has row locks; SQLite serialises
+    writers), so a replay cannot rebuild a summary between this flush's epoch check and its
+    commit. A mark not written (Redis or the database away) is dropped: its row stays
+    ``pending``, which costs a re-send only if Redis loses its data. Never raises.
+    """
+    marks = _done_marks.take()
+    if not marks:
+        return 0
+    try:
+        return _write_marks(marks)
+    except Exception as err:  # Redis or the database away: a re-send after a wipe, at worst
+        logger.warning("wsgateway.fanout %d done-mark(s) not written to the ledger: %r", len(marks), err)
+        close_old_connections()
+        return 0
+
+
+def _write_marks(marks: dict[tuple[str, str], tuple[str, dict[str, Any]]]) -> int:
+    client = get_redis()
+    epoch = _stored_epoch(client)
+    if epoch is None:  # Redis lost its data: these chunks are replayed
+        return 0
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for (message_id, name), (state, counts) in marks.items():
+        key = (message_id, state, json.dumps(counts, sort_keys=True))
+        groups.setdefault(key, []).append(name)
+    now = timezone.now()
+    marked = 0
+    with transaction.atomic():
+        if connection.features.has_select_for_update:
+            locked = FanoutBroadcast.objects.select_for_update(
+                no_key=connection.features.has_select_for_no_key_update
+            )
+            list(locked.filter(message_id__in={m for m, _ in marks}).order_by("pk").values_list("pk"))
+        for (message_id, state, counts_json), names in groups.items():
+            marked += FanoutChunk.objects.filter(message_id=message_id, chunk__in=names, epoch=epoch).update(
+                state=state, counts=json.loads(counts_json), updated_on=now
+            )
+        if _stored_epoch(client) != epoch:  # Redis lost its data meanwhile: replayed instead
+            transaction.set_rollback(True)
+            return 0
+    return marked
+
+
+def _flush_on_exit(**_: Any) -> None:
+    flush_done_marks()
+
+
+# A prefork child flushes as it exits, a solo or threads worker as it shuts down.
+worker_process_shutdown.connect(_flush_on_exit, weak=False)
+worker_shutdown.connect(_flush_on_exit, weak=False)
+
+
 def close(message_id: str) -> None:
     """The broadcast's summary completed: nothing of it is replayed any more.
 
-    A database error is logged, not raised (an open broadcast only has its summary rebuilt, to
-    the same totals, if Redis loses its data)."""
+    This process's buffered done-marks are written first (their counts stay in the ledger);
+    every chunk row of the broadcast still ``pending`` is then marked done in one statement (its
+    counts are in the completed summary). A database error is logged, not raised (an open
+    broadcast only has its summary rebuilt, to the same totals, and its pending chunks re-sent,
+    if Redis loses its data)."""
+    flush_done_marks()
     try:
-        FanoutBroadcast.objects.filter(message_id=message_id, open=True).update(open=False)
+        with transaction.atomic():
+            FanoutBroadcast.objects.filter(message_id=message_id, open=True).update(open=False)
+            FanoutChunk.objects.filter(message_id=message_id, state=PENDING).update(
+                state=DONE, updated_on=timezone.now()
+            )
     except DatabaseError as err:
         logger.warning("wsgateway.fanout broadcast message_id=%s: ledger not closed: %r", message_id, err)
         close_old_connections()
