@@ -82,12 +82,13 @@ def gateway_endpoint(emu: EmulatorServer, api_id: str) -> str:
 
 
 def ws_connect(emu: EmulatorServer, url: str, **options: Any) -> Any:
-    """``websockets.sync.client.connect`` to a socket URL of ``emu``, trusting its CA on wss."""
-    import websockets.sync.client
+    """``websockets.sync.client.connect`` to a socket URL of ``emu``, trusting its CA on wss; a
+    late handshake response fails after ``open_timeout`` instead of hanging (wsgateway/wsclient.py)."""
+    from wsgateway.wsclient import connect
 
     if url.startswith("wss://"):
         options.setdefault("ssl", emu.ssl_context)
-    return websockets.sync.client.connect(url, **options)
+    return connect(url, **options)
 
 
 def admin(
