@@ -106,8 +106,9 @@ def round_trip(
 ) -> list[Stage]:
     """Run the six stages against ``gateway``; return them timed or raise :class:`RoundTripFailed`."""
     from websockets.exceptions import InvalidHandshake, InvalidStatus
-    from websockets.sync.client import connect
     from websockets.typing import Origin
+
+    from wsgateway.wsclient import connect  # its open_timeout holds over wss too
 
     url = gateway.websocket_url
     if not url:
