@@ -97,6 +97,9 @@ class Recorder:
 
 
 def _state(message_id: str, chunk: str) -> str:
+    # A finished chunk's done-mark waits in its process's buffer until the next flush (at most
+    # ledger.FLUSH_SECONDS in a worker, or the broadcast's close): flush it, as the worker would.
+    ledger.flush_done_marks()
     return str(FanoutChunk.objects.get(message_id=message_id, chunk=chunk).state)
 
 
