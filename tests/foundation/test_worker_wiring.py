@@ -122,3 +122,18 @@ def test_worker_keeps_database_connections_between_tasks(monkeypatch) -> None:
     # Django's own rule instead, after each task: errors or CONN_MAX_AGE close a connection.
     receivers = [ref() for _key, ref in task_postrun.receivers]
     assert worker.celery.close_old_db_connections in receivers
+
+
+@pytest.mark.django_db
+def test_the_after_task_rule_leaves_a_connection_in_a_transaction_open() -> None:
+    # An eager task inside a transaction (here the test's) must not lose its connection.
+    from django.db import connection, transaction
+
+    import worker.celery
+
+    with transaction.atomic():
+        connection.cursor().execute("SELECT 1")
+        worker.celery.close_old_db_connections()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
