@@ -44,14 +44,9 @@ from benchmarks.load import (  # noqa: E402
     Deadline,
     Processes,
     choose_database,
-    free_port,
     percentile,
-    prepare_django,
     raise_fd_limit,
-    redis_server_binary,
-    start_emulator,
-    wait_for_port,
-    wait_for_worker,
+    start_stack,
 )
 
 P50_TARGET_MS = 25.0
@@ -195,44 +190,6 @@ async def run_sizes(ws_url: str, args: argparse.Namespace, deadline: Deadline) -
     return results
 
 
-def start_stack(procs: Processes, workdir: Path, database: str, deadline: Deadline) -> tuple[int, str]:
-    """Redis, the emulator, gunicorn and the Celery worker; (gateway pk, socket URL)."""
-    redis_port = free_port()
-    procs.start(
-        "redis",
-        [redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        dict(os.environ),
-    )  # fmt: skip
-    emulator_url = start_emulator(procs, deadline)
-    wait_for_port(redis_port, deadline, procs)
-    gunicorn_port = free_port()
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="benchmarks.latency_settings",
-        DATABASE_URL=database,
-        CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
-        WSGATEWAY_ENDPOINT_URL=emulator_url,
-        PYTHONPATH=str(ROOT),
-    )
-    gateway_pk, ws_url = prepare_django(env, emulator_url, gunicorn_port)
-    procs.start(
-        "gunicorn",
-        [sys.executable, "-m", "gunicorn", "worker.wsgi", "--workers", "2", "--threads", "4",
-         "--bind", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning"],
-        env,
-    )  # fmt: skip
-    procs.start(
-        "celery",
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
-         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-        env,
-    )  # fmt: skip
-    wait_for_port(gunicorn_port, deadline, procs)
-    wait_for_worker(deadline, procs)
-    return gateway_pk, ws_url
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -256,7 +213,7 @@ def main() -> int:
     database, drop_database = choose_database(args.database, workdir)
     results: list[dict[str, Any]] = []
     try:
-        _gateway_pk, ws_url = start_stack(procs, workdir, database, deadline)
+        ws_url = start_stack(procs, workdir, database, deadline, "benchmarks.latency_settings").ws_url
         print(f"database {database.split('://')[0]}, {os.cpu_count()} CPUs, logs in {workdir}")
         results = asyncio.run(run_sizes(ws_url, args, deadline))
     finally:

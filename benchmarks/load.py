@@ -442,6 +442,57 @@ def wait_for_worker(deadline: Deadline, procs: Processes) -> None:
         deadline.left()
 
 
+@dataclass
+class Stack:
+    """What :func:`start_stack` started: the gateway row, its socket URL, the emulator, gunicorn."""
+
+    gateway_pk: int
+    ws_url: str
+    emulator_url: str
+    gunicorn_port: int
+
+
+def start_stack(
+    procs: Processes, workdir: Path, database: str, deadline: Deadline, settings_module: str
+) -> Stack:
+    """Redis, the emulator, gunicorn and the Celery worker on localhost, Django on
+    ``settings_module``; returns once gunicorn listens and the worker answers."""
+    redis_port = free_port()
+    procs.start(
+        "redis",
+        [redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        dict(os.environ),
+    )  # fmt: skip
+    emulator_url = start_emulator(procs, deadline)
+    wait_for_port(redis_port, deadline, procs)
+    gunicorn_port = free_port()
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE=settings_module,
+        DATABASE_URL=database,
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
+        WSGATEWAY_ENDPOINT_URL=emulator_url,
+        PYTHONPATH=str(ROOT),
+    )
+    gateway_pk, ws_url = prepare_django(env, emulator_url, gunicorn_port)
+    procs.start(
+        "gunicorn",
+        [sys.executable, "-m", "gunicorn", "worker.wsgi", "--workers", "2", "--threads", "4",
+         "--bind", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning"],
+        env,
+    )  # fmt: skip
+    procs.start(
+        "celery",
+        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
+         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
+        env,
+    )  # fmt: skip
+    wait_for_port(gunicorn_port, deadline, procs)
+    wait_for_worker(deadline, procs)
+    return Stack(gateway_pk, ws_url, emulator_url, gunicorn_port)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -464,39 +515,9 @@ def main() -> int:
     database, drop_database = choose_database(args.database, workdir)
     result: dict[str, Any] = {}
     try:
-        redis_port = free_port()
-        procs.start(
-            "redis",
-            [redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            dict(os.environ),
-        )  # fmt: skip
-        emulator_url = start_emulator(procs, deadline)
-        wait_for_port(redis_port, deadline, procs)
-        gunicorn_port = free_port()
-        env = dict(
-            os.environ,
-            DJANGO_SETTINGS_MODULE="benchmarks.load_settings",
-            DATABASE_URL=database,
-            CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
-            WSGATEWAY_ENDPOINT_URL=emulator_url,
-            PYTHONPATH=str(ROOT),
-        )
-        gateway_pk, ws_url = prepare_django(env, emulator_url, gunicorn_port)
-        procs.start(
-            "gunicorn",
-            [sys.executable, "-m", "gunicorn", "worker.wsgi", "--workers", "2", "--threads", "4",
-             "--bind", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning"],
-            env,
-        )  # fmt: skip
-        procs.start(
-            "celery",
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
-             "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-            env,
-        )  # fmt: skip
-        wait_for_port(gunicorn_port, deadline, procs)
-        wait_for_worker(deadline, procs)
+        stack = start_stack(procs, workdir, database, deadline, "benchmarks.load_settings")
+        gateway_pk, ws_url, emulator_url = stack.gateway_pk, stack.ws_url, stack.emulator_url
+        gunicorn_port = stack.gunicorn_port
         print(f"database {database.split('://')[0]}, emulator {emulator_url}, gunicorn :{gunicorn_port}")
         cpu_before, own_before = procs.cpu_seconds(), time.process_time()
         try:
