@@ -174,7 +174,7 @@ def run_together(*steps: Callable[[], None]) -> None:
     def run(step: Callable[[], None]) -> None:
         try:
             step()
-        except BaseException as err:  # noqa: BLE001 (reported to the test below)
+        except BaseException as err:  # reported to the test below
             errors.append(err)
         finally:
             connection.close()  # each thread has its own connection
@@ -204,6 +204,14 @@ def tab_joining(gateway: ApiGateway, user: Any, barrier: threading.Barrier) -> C
     return join
 
 
+def leaving_tab(session: WebSocketSession, barrier: threading.Barrier) -> Callable[[], None]:
+    def leave() -> None:
+        barrier.wait(timeout=10)
+        close(session)
+
+    return leave
+
+
 @pytest.mark.parametrize("tabs", [2, 4])
 def test_tabs_joining_at_once_announce_one_member(
     gateway: ApiGateway, broker: redis.Redis, presence_channels: None, tabs: int
@@ -225,14 +233,7 @@ def test_last_tabs_leaving_at_once_announce_one_removal(
         sessions = [connect(gateway, ROOM, user) for _ in range(3)]
         barrier = threading.Barrier(len(sessions))
 
-        def leave(session: WebSocketSession) -> Callable[[], None]:
-            def step() -> None:
-                barrier.wait(timeout=10)
-                close(session)
-
-            return step
-
-        run_together(*(leave(s) for s in sessions))
+        run_together(*(leaving_tab(s, barrier) for s in sessions))
         removed = [e for e in member_events(broker, "member_removed") if e["user"]["id"] == user.pk]
         assert len(removed) == 1, removed
         assert not PresenceMember.objects.filter(user=user).exists()
@@ -245,12 +246,7 @@ def test_a_join_racing_the_last_leave_leaves_a_consistent_member(
         user = make_user(f"flapper-{round_}")
         leaving = connect(gateway, ROOM, user)
         barrier = threading.Barrier(2)
-
-        def leave() -> None:
-            barrier.wait(timeout=10)
-            close(leaving)
-
-        run_together(leave, tab_joining(gateway, user, barrier))
+        run_together(leaving_tab(leaving, barrier), tab_joining(gateway, user, barrier))
         events = [e["type"] for e in member_events(broker) if e["user"]["id"] == user.pk]
         # Present throughout (nothing announced after the first join), or removed then added.
         assert events in (["member_added"], ["member_added", "member_removed", "member_added"]), events
