@@ -164,11 +164,17 @@ def send_to_channel(
     api_gateway: ApiGateway | int | None = None,
     message_id: str | None = None,
 ) -> SendHandle:
-    """Send ``data`` to every live connection on ``channel_name`` (optionally of one gateway)."""
+    """Send ``data`` to every live connection on ``channel_name`` (optionally of one gateway):
+    those whose own channel it is and those subscribed to it, each once (wsgateway.subscriptions)."""
     if not isinstance(channel_name, str):
         raise TypeError("channel_name must be a string.")
     gateway_id = _required_pk(api_gateway, "api_gateway") if api_gateway is not None else None
-    target = Target(channel_name=channel_name, api_gateway_id=gateway_id, exclude=normalize_exclude(exclude))
+    target = Target(
+        channel_name=channel_name,
+        subscribers=True,
+        api_gateway_id=gateway_id,
+        exclude=normalize_exclude(exclude),
+    )
     return _send(target, data, message_id)
 
 

@@ -22,6 +22,7 @@ from django.db import transaction
 
 from wsgateway.fanout import ledger, results
 from wsgateway.fanout.planner import Chunk, plan_broadcast
+from wsgateway.fanout.recipients import Recipients
 from wsgateway.querysets import WebSocketSessionQuerySet
 
 #: A plan of at most this many chunks has its first chunk delivered by the planning task.
@@ -54,7 +55,7 @@ class _HoldSmallPlan:
 
 
 def broadcast(
-    queryset: WebSocketSessionQuerySet,
+    queryset: WebSocketSessionQuerySet | Recipients,
     *,
     message_id: str,
     op: str,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wsgateway.conf import wsgateway_settings
+from wsgateway.fanout.recipients import KeysetStream, Recipients
 from wsgateway.fanout.results import Counts
 from wsgateway.models import ApiGateway
 from wsgateway.payloads import Chunk
@@ -61,19 +62,15 @@ class Plan:
     no_endpoint: int = 0
 
 
-def stream_recipients(queryset: WebSocketSessionQuerySet, page_size: int = PAGE_SIZE) -> Any:
-    """Yield ``(id, connection_id, api_gateway_id, created_on)`` of ``queryset`` in id order."""
-    last = 0
-    while True:
-        page = list(
-            queryset.filter(id__gt=last)
-            .order_by("id")
-            .values_list("id", "connection_id", "api_gateway_id", "created_on")[:page_size]
-        )
-        yield from page
-        if len(page) < page_size:
-            return
-        last = page[-1][0]
+def stream_recipients(queryset: WebSocketSessionQuerySet | Recipients, page_size: int = PAGE_SIZE) -> Any:
+    """Yield ``(id, connection_id, api_gateway_id, created_on)`` of ``queryset`` in id order.
+
+    ``queryset`` may also be :class:`~wsgateway.fanout.recipients.Recipients` (a channel: its
+    sessions and its subscribers, merged; see :mod:`wsgateway.fanout.recipients`).
+    """
+    if isinstance(queryset, Recipients):
+        return queryset.rows(page_size)
+    return KeysetStream(queryset).rows(page_size)
 
 
 class _Endpoints:
@@ -91,7 +88,7 @@ class _Endpoints:
 
 
 def plan_broadcast(
-    queryset: WebSocketSessionQuerySet,
+    queryset: WebSocketSessionQuerySet | Recipients,
     *,
     message_id: str,
     op: str,

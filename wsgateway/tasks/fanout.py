@@ -171,6 +171,7 @@ def _target(
     return Target(
         connection_id=connection_id,
         channel_name=channel_name,
+        subscribers=True,  # on the channel: its sessions and its subscribers
         user_id=user_id,
         api_gateway_id=api_gateway_id,
         exclude=normalize_exclude(exclude),
@@ -198,7 +199,7 @@ def send_message(
     """
     target = _target(connection_id, channel_name, user_id, api_gateway_id, exclude)
     chosen, body = encode_message(data, message_id)
-    return _broadcast(target.queryset(), chosen, POST, body)
+    return _broadcast(target.recipients(), chosen, POST, body)
 
 
 @shared_task(name="wsgateway.disconnect", base=MessageTask, **_FANOUT_OPTIONS)
@@ -222,8 +223,7 @@ def disconnect(
 @shared_task(name="wsgateway.send_to_sessions", base=PlannerTask, **_FANOUT_OPTIONS)
 def send_to_target(target: TargetData, message_id: str, body: str) -> dict[str, Any]:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
-    queryset = Target.from_dict(target).queryset()
-    return _broadcast(queryset, message_id, POST, body)
+    return _broadcast(Target.from_dict(target).recipients(), message_id, POST, body)
 
 
 class ChunkTask(Task[..., Any]):
