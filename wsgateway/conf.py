@@ -169,6 +169,23 @@ SETTINGS: dict[str, Setting] = {
         "else redis://127.0.0.1:6379/0.",
         nullable=True,
     ),
+    # --- recovery across reconnects (docs/recovery.md) ---
+    "RECOVERY_WINDOW_SECONDS": Setting(
+        120,
+        _NUMBER,
+        "How long each channel keeps its messages for clients that reconnect (a Redis stream per "
+        "channel). 0 turns recovery off: channel messages are neither kept nor stamped.",
+        minimum=0,
+    ),
+    "RECOVERY_MAX_MESSAGES": Setting(
+        5000, (int,), "Most messages one channel keeps, whatever their age (oldest dropped first).", minimum=1
+    ),
+    "RECOVERY_MAX_BYTES": Setting(
+        4 * 1024 * 1024,
+        (int,),
+        "Most bytes of messages one channel keeps (oldest dropped first; the newest is always kept).",
+        minimum=1,
+    ),
     # --- provisioning (docs/architecture.md §7) ---
     "CONTROL_PLANE_CALLS_PER_SECOND": Setting(
         10, _NUMBER, "Control-plane calls per second (AWS: 10/s, burst 40).", minimum=0.01

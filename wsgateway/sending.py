@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from celery import uuid as celery_uuid
 from django.db import transaction
 
+from wsgateway import recovery
 from wsgateway.fanout.messages import encode_message, new_message_id
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.fanout.targets import Target, compile_queryset, normalize_exclude
@@ -83,6 +84,11 @@ def _enqueue(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], mess
 
 def _send(target: Target, data: dict[str, Any], message_id: str | None) -> SendHandle:
     chosen, body = encode_message(data, message_id)
+    channel = recovery.kept_channel(target)
+    if channel is not None:
+        # The worker stamps a channel message with its recovery id (docs/recovery.md): refuse
+        # here, not in the worker, one that would then exceed MAX_MESSAGE_BYTES.
+        recovery.check_room(channel, body)
     return _enqueue("send_to_target", (target.to_dict(), chosen, body), {}, chosen)
 
 

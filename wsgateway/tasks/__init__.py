@@ -5,6 +5,6 @@ Each task names its queue on the decorator (``provisioning``, ``fanout``, ``main
 project gets the routing without copying ``task_routes``.
 """
 
-from wsgateway.tasks import fanout, maintenance, provisioning
+from wsgateway.tasks import fanout, maintenance, provisioning, recovery
 
-__all__ = ["fanout", "maintenance", "provisioning"]
+__all__ = ["fanout", "maintenance", "provisioning", "recovery"]

@@ -19,6 +19,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from wsgateway import recovery
 from wsgateway.fanout import delivery, ledger
 from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.limiter import RateLimitTimeout
@@ -158,6 +159,23 @@ def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> dic
     )
 
 
+def _kept_for_recovery(target: Target, message_id: str, body: str) -> str:
+    """A channel message appended to the channel's recovery window, its body stamped with the
+    entry id (docs/recovery.md); any other message unchanged.
+
+    Before the recipients are read: a client that resumes on the channel later either finds the
+    message in the window or was on the channel when the planner read it. Only a message for the
+    whole channel is kept (:func:`~wsgateway.recovery.kept_channel`).
+    """
+    channel = recovery.kept_channel(target)
+    if channel is None:
+        return body
+    return _through_outages(
+        lambda: recovery.record(channel, message_id, body, api_gateway_id=target.api_gateway_id),
+        f"recovery record message_id={message_id}",
+    )
+
+
 def _target(
     connection_id: str | None,
     channel_name: str | None,
@@ -199,6 +217,7 @@ def send_message(
     """
     target = _target(connection_id, channel_name, user_id, api_gateway_id, exclude)
     chosen, body = encode_message(data, message_id)
+    body = _kept_for_recovery(target, chosen, body)
     return _broadcast(target.recipients(), chosen, POST, body)
 
 
@@ -223,7 +242,9 @@ def disconnect(
 @shared_task(name="wsgateway.send_to_sessions", base=PlannerTask, **_FANOUT_OPTIONS)
 def send_to_target(target: TargetData, message_id: str, body: str) -> dict[str, Any]:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
-    return _broadcast(Target.from_dict(target).recipients(), message_id, POST, body)
+    chosen = Target.from_dict(target)
+    body = _kept_for_recovery(chosen, message_id, body)
+    return _broadcast(chosen.recipients(), message_id, POST, body)
 
 
 class ChunkTask(Task[..., Any]):

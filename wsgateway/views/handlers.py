@@ -164,7 +164,11 @@ def validate_view_class(cls: type, base: type) -> None:
             f"the view itself. Give the method another name and register the message name with "
             f"@handler({name!r})."
         )
+    # The base view's own registered handlers (e.g. recovery's "wsgateway.resume") are its API.
+    inherited = registered_handlers(base)
     for message_name, attribute in registered_handlers(cls).items():
+        if inherited.get(message_name) == attribute:
+            continue
         if not message_name or message_name.startswith("_"):
             raise ImproperlyConfigured(
                 f"{cls.__qualname__}.{attribute}: a handler name may not be empty or start with '_' "

@@ -42,6 +42,7 @@ from wsgateway.views.body import parse_message_body
 from wsgateway.views.errors import EventRefused, error_response
 from wsgateway.views.hooks import RefusalHooks
 from wsgateway.views.permissions import HandlerPermissions, ViewPermissionsMixin, declared_on
+from wsgateway.views.recovery import RecoveryHandlers
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -86,7 +87,7 @@ class _UnknownClient(Exception):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
+class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
     """Receives ``$connect``, ``$disconnect`` and message events from API Gateway.
 
     Mount it with a ``route`` slug (``path("ws/<slug:route>", WebSocketView.as_view())``): the

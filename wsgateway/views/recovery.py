@@ -1,0 +1,103 @@
+"""The resume handler: a reconnected socket asks for what it missed (docs/recovery.md).
+
+A client sends ``{"action": "wsgateway.resume", "channels": {"room": "1700000000000-0"}}``
+(the last recovery id it saw per channel; ``null`` for a channel it has seen nothing on yet).
+The view checks each channel against the socket (it must be on the channel and still allowed
+to read it), answers at once with what it accepted, and enqueues
+:func:`wsgateway.tasks.recovery.replay_channels` after its transaction commits: the missed
+messages come through the worker, like any other message, never inline in this request.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.core.cache import cache
+from django.db import transaction
+
+from wsgateway import recovery
+from wsgateway.views.errors import EventRefused
+from wsgateway.views.handlers import handler
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from wsgateway.models import ApiGateway, WebSocketSession
+
+__all__ = ["RESUME_HANDLER", "RecoveryHandlers"]
+
+#: The message name of the resume request (namespaced: it never shadows a project's handler).
+RESUME_HANDLER = "wsgateway.resume"
+
+
+class RecoveryHandlers:
+    """The ``wsgateway.resume`` handler, mixed into :class:`~wsgateway.views.WebSocketView`."""
+
+    #: Most channels one resume request may name.
+    RECOVERY_MAX_CHANNELS: ClassVar[int] = 100
+    #: A socket may ask for one channel at most once in this many seconds (a replay can be a few
+    #: MiB of posts; a client looping on resume must not turn into that many posts a second).
+    RECOVERY_REQUEST_INTERVAL_SECONDS: ClassVar[int] = 5
+
+    # Set by the view while it handles an event.
+    request: HttpRequest
+    connection_id: str
+    session: WebSocketSession | None
+    gateway: ApiGateway
+
+    def can_join_channel(self, request: HttpRequest, channel_name: str) -> bool:  # pragma: no cover
+        raise NotImplementedError  # the view's
+
+    def recovery_channels(self) -> set[str]:
+        """The channels this socket is on, hence may recover: its session's channel.
+
+        Override (calling ``super()``) where a socket reads more channels, e.g. subscriptions.
+        """
+        session = self.session
+        return {session.channel_name} if session is not None and session.channel_name else set()
+
+    def may_recover(self, request: HttpRequest, channel: str) -> bool:
+        """Whether this socket may be sent ``channel``'s missed messages: it is on the channel
+        (:meth:`recovery_channels`) and the channel's permission still admits its user."""
+        return channel in self.recovery_channels() and self.can_join_channel(request, channel)
+
+    @handler(RESUME_HANDLER)
+    def resume_recovery(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Queue the replay of every channel the socket may read; the others get a gap frame
+        with the reason (``"forbidden"``, ``"rate_limited"``) so the client never waits."""
+        if not recovery.enabled():
+            raise EventRefused(409, "recovery_disabled", "Recovery is turned off (RECOVERY_WINDOW_SECONDS).")
+        try:
+            channels = recovery.parse_request(body.get("channels"))
+        except ValueError as err:
+            raise EventRefused(400, "invalid_resume", str(err)) from err
+        if len(channels) > self.RECOVERY_MAX_CHANNELS:
+            raise EventRefused(
+                400, "invalid_resume", f"At most {self.RECOVERY_MAX_CHANNELS} channels at once."
+            )
+        tag = body.get("request")
+        if tag is not None and not (isinstance(tag, str) and len(tag) <= 64):
+            raise EventRefused(400, "invalid_resume", "'request' must be a string of at most 64 characters.")
+        accepted: dict[str, str | None] = {}
+        refused: dict[str, str] = {}
+        for name, since in channels.items():
+            if not self.may_recover(self.request, name):
+                refused[name] = "forbidden"
+            elif not cache.add(
+                f"wsgateway:resume:{self.connection_id}:{name}", 1, self.RECOVERY_REQUEST_INTERVAL_SECONDS
+            ):
+                refused[name] = "rate_limited"
+            else:
+                accepted[name] = since
+        if accepted or refused:
+            self._enqueue_replay(accepted, refused, tag)
+        return {"type": "wsgateway.resume", "accepted": sorted(accepted), "refused": refused}
+
+    def _enqueue_replay(
+        self, accepted: dict[str, str | None], refused: dict[str, str], tag: str | None
+    ) -> None:
+        from wsgateway.tasks.recovery import replay_channels
+
+        kwargs = {"refused": refused, "api_gateway_id": self.gateway.pk, "request": tag}
+        args = (self.connection_id, accepted)
+        transaction.on_commit(lambda: replay_channels.apply_async(args, kwargs))
