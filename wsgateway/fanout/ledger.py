@@ -49,9 +49,9 @@ from django.utils import timezone
 from wsgateway.fanout import results
 from wsgateway.fanout.lease import EPOCH_KEY
 from wsgateway.fanout.planner import Chunk, make_chunk
-from wsgateway.fanout.redis_client import get_redis
 from wsgateway.fanout.results import Counts
 from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk
+from wsgateway.redis_client import get_redis
 
 logger = logging.getLogger("wsgateway.fanout")
 
