@@ -555,20 +555,13 @@ def main() -> int:
 
         TLS = local_ca_files(tempfile.mkdtemp(prefix="wsgateway-bench-tls-"))
         os.environ["AWS_CA_BUNDLE"] = TLS.ca  # boto3 (both packages) and the fan-out client
-    from benchmarks.load import Deadline, Processes, free_port, redis_server_binary, wait_for_port
+    from benchmarks.load import Deadline, Processes, start_redis
 
     workdir = Path(tempfile.mkdtemp(prefix="wsgateway-bench-fanout-"))
     procs = Processes(workdir)
     ok = True
     try:
-        port = free_port()
-        procs.start(
-            "redis",
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            dict(os.environ),
-        )  # fmt: skip
-        wait_for_port(port, Deadline(30), procs)
+        port = start_redis(procs, workdir, Deadline(30))
         env = setup_django(args.database, f"redis://127.0.0.1:{port}/0", workdir)
         if args.million:
             return 0 if million(args) else 1
