@@ -13,7 +13,7 @@ chunk never depends on a second key that could expire or be evicted before a lat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +96,14 @@ def plan_broadcast(
     emit: Callable[[Chunk], object],
     chunk_size: int | None = None,
     page_size: int = PAGE_SIZE,
+    skip: Container[str] = frozenset(),
+    first_chunk: int = 0,
 ) -> tuple[Plan, Counts]:
     """Stream ``queryset``'s recipients and ``emit`` a chunk per ``chunk_size`` of one endpoint.
+
+    A plan that resumes an earlier one cut short passes the connection ids its chunks hold as
+    ``skip`` and the number of its next chunk as ``first_chunk`` (chunks are named
+    ``first_chunk``, ``first_chunk + 1``, ...); the returned plan counts only what it added.
 
     Returns the plan and the counts of recipients that cannot be reached (no gateway, or a
     gateway that was never provisioned): they are reported as failed, never silently dropped.
@@ -116,13 +122,15 @@ def plan_broadcast(
                 op=op,
                 body=body,
                 endpoint=endpoint,
-                chunk=str(plan.chunks),
+                chunk=str(first_chunk + plan.chunks),
                 connections=connections,
             )
         )
         plan.chunks += 1
 
     for _id, connection_id, gateway_id, created_on in stream_recipients(queryset, page_size):
+        if connection_id in skip:
+            continue
         plan.targeted += 1
         endpoint = endpoints[gateway_id]
         if not endpoint:
