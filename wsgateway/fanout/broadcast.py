@@ -110,7 +110,7 @@ def broadcast(
 
 
 def _broadcast(
-    queryset: WebSocketSessionQuerySet,
+    queryset: WebSocketSessionQuerySet | Recipients,
     message_id: str,
     op: str,
     body: str | None,
