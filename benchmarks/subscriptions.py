@@ -155,9 +155,8 @@ def run(args: argparse.Namespace, procs: Any, env: dict[str, str]) -> bool:
         f"max {max(ratios):.3f} (target <= {RATIO_TARGET:.2f})"
     )
     met = statistics.median(ratios) <= RATIO_TARGET
-    print(
-        f"target {'met' if met else 'MISSED'} (median); every connection got every message: {'yes' if ok else 'NO'}"
-    )
+    verdict, everyone = "met" if met else "MISSED", "yes" if ok else "NO"
+    print(f"target {verdict} (median); every connection got every message: {everyone}")
     if args.json:
         print(json.dumps({"connections": n, "rounds": args.rounds, "per_msg_us": per_msg, "ratios": ratios}))
     return met and ok
