@@ -872,3 +872,8 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             api_gateway=self.gateway,
             message_id=message_id,
         )
+
+
+# Subclasses get their table in __init_subclass__; the view itself has handlers of its own
+# (recovery's "wsgateway.resume") when mounted as it is.
+WebSocketView._registered_handlers = handler_table.registered_handlers(WebSocketView)
