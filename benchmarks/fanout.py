@@ -111,13 +111,13 @@ REFERENCE_DRIVER = textwrap.dedent(
             [ref.WebSocketSession(connection_id=c, channel_name=channel, api_gateway=gateway) for c in ids],
             batch_size=5000,
         )
-    ref.WebSocketSession.objects.filter(channel_name="warm").send_message({"warm": "up"})
-    wall, cpu = time.perf_counter(), time.process_time()
-    sent = ref.WebSocketSession.objects.filter(channel_name="bench").send_message(
-        {"text": "hello from the benchmark"}
-    )
+    # No warm-up connections of its own: the warm-up goes to the measured ones, before the measure.
+    warm_channel = "warm" if cfg["warm_ids"] else "bench"
+    ref.WebSocketSession.objects.filter(channel_name=warm_channel).send_message({"warm": "up"})
+    started_at, wall, cpu = time.time(), time.perf_counter(), time.process_time()
+    sent = ref.WebSocketSession.objects.filter(channel_name="bench").send_message(cfg["data"])
     seconds, used = time.perf_counter() - wall, time.process_time() - cpu
-    print(json.dumps({"seconds": seconds, "cpu": used, "sent": len(sent),
+    print(json.dumps({"seconds": seconds, "cpu": used, "sent": len(sent), "started_at": started_at,
                       "version": importlib.metadata.version("django-aws-api-gateway-websockets")}))
     """
 )
@@ -294,16 +294,28 @@ def run_in_process(channel: str) -> tuple[float, float, dict[str, Any]]:
 
 
 def run_reference(
-    base: str, api_id: str, ids: list[str], warm_ids: list[str], workdir: Path
+    base: str,
+    api_id: str,
+    ids: list[str],
+    warm_ids: list[str],
+    workdir: Path,
+    *,
+    stage: str = "test",
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The real reference 4.1.0's ``QuerySet.send_message`` in its own virtualenv's process."""
+    """The real reference 4.1.0's ``QuerySet.send_message(data)`` to ``ids`` in its own
+    virtualenv's process, after a warm-up broadcast to ``warm_ids`` (to ``ids`` when empty).
+
+    Answers its ``seconds`` and ``cpu`` (process CPU, all threads) during the measured call,
+    ``started_at`` (``time.time()`` when the call began), ``sent`` and the package ``version``.
+    """
     from benchmarks.peers import peer_python
 
-    config = workdir / "reference.json"
+    config = workdir / f"reference-{time.monotonic_ns()}.json"
     config.write_text(
         json.dumps(
-            {"db": str(workdir / "reference.sqlite3"), "emulator": base, "api_id": api_id, "stage": "test",
-             "ids": ids, "warm_ids": warm_ids}
+            {"db": str(config.with_suffix(".sqlite3")), "emulator": base, "api_id": api_id, "stage": stage,
+             "ids": ids, "warm_ids": warm_ids, "data": data or {"text": "hello from the benchmark"}}
         )
     )  # fmt: skip
     answer = subprocess.run(
@@ -543,20 +555,13 @@ def main() -> int:
 
         TLS = local_ca_files(tempfile.mkdtemp(prefix="wsgateway-bench-tls-"))
         os.environ["AWS_CA_BUNDLE"] = TLS.ca  # boto3 (both packages) and the fan-out client
-    from benchmarks.load import Deadline, Processes, free_port, redis_server_binary, wait_for_port
+    from benchmarks.load import Deadline, Processes, start_redis
 
     workdir = Path(tempfile.mkdtemp(prefix="wsgateway-bench-fanout-"))
     procs = Processes(workdir)
     ok = True
     try:
-        port = free_port()
-        procs.start(
-            "redis",
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            dict(os.environ),
-        )  # fmt: skip
-        wait_for_port(port, Deadline(30), procs)
+        port = start_redis(procs, workdir, Deadline(30))
         env = setup_django(args.database, f"redis://127.0.0.1:{port}/0", workdir)
         if args.million:
             return 0 if million(args) else 1

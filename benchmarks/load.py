@@ -23,7 +23,14 @@ Phases and what is measured:
    when Django has processed them (``request_count``), and forwards the emulator got no answer to;
 3. a broadcast out: ``send_message.delay(..., api_gateway_id=...)`` once, to every client →
    p50/p99/max delivery latency (client receive time - send time, same clock) and lost
-   messages (clients that never got it; must be 0), duplicates.
+   messages (clients that never got it; must be 0), duplicates; the worker's CPU (its whole
+   process group) per delivered message;
+4. the same sockets sent to by the **real reference package** ``django-aws-api-gateway-websockets
+   4.1.0`` from PyPI (its own virtualenv, ``benchmarks/peers.py``; the driver of
+   ``benchmarks/fanout.py``: its unchanged ``QuerySet.send_message``, pointed at the emulator),
+   after one warm-up message → the same latency figures and its process's CPU per delivered
+   message, then ours/theirs ratios of the warm broadcast. Phases 1 and 2 are wsgateway's only
+   (the reference's inbound view is compared per event by ``benchmarks/inbound.py --reference``).
 
 Bounded: the whole run stops after ``--timeout`` seconds (default 120) whatever happens.
 
@@ -163,6 +170,20 @@ def wait_for_port(port: int, deadline: Deadline, procs: Processes) -> None:
         time.sleep(0.05)
 
 
+def start_redis(procs: Processes, workdir: Path, deadline: Deadline, name: str = "redis") -> int:
+    """A private ``redis-server`` (no persistence) on a free port, named ``name``; its port once
+    it listens."""
+    port = free_port()
+    procs.start(
+        name,
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        dict(os.environ),
+    )  # fmt: skip
+    wait_for_port(port, deadline, procs)
+    return port
+
+
 #: The emulator's admin API needs a token; this run chooses it (see wsgateway.emulator.security).
 ADMIN_TOKEN = secrets.token_urlsafe(16)
 
@@ -274,17 +295,26 @@ async def measure(
     }
 
 
-async def broadcast(clients: list[Client], gateway_pk: int, deadline: Deadline) -> dict[str, Any]:
-    """One ``send_message.delay`` to every session of the gateway (broker, worker, fan-out engine)."""
+async def broadcast(
+    clients: list[Client], gateway_pk: int, deadline: Deadline, procs: Processes
+) -> dict[str, Any]:
+    """One ``send_message.delay`` to every session of the gateway (broker, worker, fan-out engine);
+    latency as the clients saw it, and ``cpu_seconds``: the caller's enqueue (its thread's CPU)
+    plus the Celery worker's whole process group from the send until the summary says complete."""
     from wsgateway.fanout.results import get_broadcast_summary
     from wsgateway.tasks.fanout import send_message
 
     message_id = uuid.uuid4().hex
+    data = {"kind": "broadcast"}
+
+    def enqueue() -> tuple[Any, float]:
+        cpu = time.thread_time()
+        handle = send_message.delay(data, api_gateway_id=gateway_pk, message_id=message_id)
+        return handle, time.thread_time() - cpu
+
+    worker_before = procs.cpu_seconds()["celery"]
     sent_at = time.time()
-    handle = await asyncio.to_thread(
-        send_message.delay, {"kind": "broadcast", "sent_at": sent_at}, api_gateway_id=gateway_pk,
-        message_id=message_id,
-    )  # fmt: skip
+    handle, caller_cpu = await asyncio.to_thread(enqueue)
     marks: dict[str, float] = {}
     planned = asyncio.create_task(
         asyncio.to_thread(handle.get, timeout=max(0.1, deadline.within(PHASE_SECONDS)))
@@ -292,18 +322,21 @@ async def broadcast(clients: list[Client], gateway_pk: int, deadline: Deadline) 
     planned.add_done_callback(lambda _: marks.setdefault("planned", time.time()))
     stats = await measure(clients, message_id, sent_at, deadline)
     stats["planned_ms"] = (marks.get("planned", sent_at) - sent_at) * 1000
-    stats["summary"] = await asyncio.to_thread(get_broadcast_summary, message_id)
+    until = time.monotonic() + deadline.within(10.0)  # the worker's bookkeeping after the last POST
+    while True:
+        stats["summary"] = await asyncio.to_thread(get_broadcast_summary, message_id)
+        if (stats["summary"] or {}).get("complete") or time.monotonic() > until:
+            break
+        await asyncio.sleep(0.05)
+    stats["caller_cpu_seconds"] = caller_cpu
+    stats["cpu_seconds"] = caller_cpu + procs.cpu_seconds()["celery"] - worker_before
     return stats
 
 
-def reference_send(gateway_pk: int, body: bytes) -> None:
-    """The reference package's way, in this process: one boto3 client, ``ThreadPoolExecutor(10)``,
-    ``post_to_connection`` per live session of the gateway."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def live_connection_ids(gateway_pk: int) -> tuple[str, str, list[str]]:
+    """(api id, stage, connection ids of the gateway's live sessions), read from wsgateway's rows."""
     from django.db import connection
 
-    from wsgateway.aws.clients import get_boto3_client
     from wsgateway.models import ApiGateway, WebSocketSession
 
     gateway = ApiGateway.objects.get(pk=gateway_pk)
@@ -312,25 +345,28 @@ def reference_send(gateway_pk: int, body: bytes) -> None:
             "connection_id", flat=True
         )
     )
-    connection.close()
-    client = get_boto3_client("apigatewaymanagementapi", endpoint_url=gateway.management_endpoint_url)
-
-    def post(connection_id: str) -> None:
-        with contextlib.suppress(Exception):  # counted as lost by the clients
-            client.post_to_connection(ConnectionId=connection_id, Data=body)
-
-    with ThreadPoolExecutor(10) as pool:
-        list(pool.map(post, ids))
+    connection.close()  # called from a worker thread: never leave its connection open
+    return gateway.api_id, gateway.stage_name, ids
 
 
-async def reference(clients: list[Client], gateway_pk: int, deadline: Deadline) -> dict[str, Any]:
-    """The same message sent by :func:`reference_send`; measured like :func:`broadcast`."""
+async def reference(
+    clients: list[Client], gateway_pk: int, emulator_url: str, workdir: Path, deadline: Deadline
+) -> dict[str, Any]:
+    """The same live sockets, sent to by the real reference package 4.1.0 in its own virtualenv
+    (``benchmarks/fanout.py``'s driver: its unchanged ``QuerySet.send_message``, boto3 and a
+    thread pool of 10, blocking until every POST is answered), after a warm-up message to them.
+    Latency is measured like :func:`broadcast`'s, from the moment its call began."""
+    from benchmarks.fanout import run_reference
+
+    api_id, stage, ids = await asyncio.to_thread(live_connection_ids, gateway_pk)
     message_id = uuid.uuid4().hex
-    sent_at = time.time()
-    body = json.dumps({"kind": "reference", "sent_at": sent_at, "message_id": message_id}).encode()
-    sending = asyncio.create_task(asyncio.to_thread(reference_send, gateway_pk, body))
-    stats = await measure(clients, message_id, sent_at, deadline)
-    await sending
+    data = {"kind": "reference", "message_id": message_id}
+    answer = await asyncio.wait_for(
+        asyncio.to_thread(run_reference, emulator_url, api_id, ids, [], workdir, stage=stage, data=data),
+        deadline.left(),
+    )
+    stats = await measure(clients, message_id, answer["started_at"], deadline)
+    stats.update(cpu_seconds=answer["cpu"], call_seconds=answer["seconds"], version=answer["version"])
     return stats
 
 
@@ -355,8 +391,9 @@ def emulator_stats(emulator_url: str) -> dict[str, int]:
 
 
 async def run_load(
-    args: argparse.Namespace, ws_url: str, gateway_pk: int, deadline: Deadline, emulator_url: str
+    args: argparse.Namespace, procs: Processes, stack: Stack, deadline: Deadline
 ) -> dict[str, Any]:
+    ws_url, gateway_pk, emulator_url = stack.ws_url, stack.gateway_pk, stack.emulator_url
     result: dict[str, Any] = {"clients": args.clients}
     clients, refused, seconds = await asyncio.wait_for(
         connect_all(ws_url, args.clients, args.connect_concurrency), deadline.left()
@@ -397,8 +434,8 @@ async def run_load(
         # --- broadcasts out: the first warms the worker's children (imports, DB and HTTP
         # connections, credentials); the second is the measured one.
         for label in ("cold", "warm"):
-            result[label] = await broadcast(clients, gateway_pk, deadline)
-        result["reference"] = await reference(clients, gateway_pk, deadline)
+            result[label] = await broadcast(clients, gateway_pk, deadline, procs)
+        result["reference"] = await reference(clients, gateway_pk, emulator_url, procs.logdir, deadline)
     finally:
         await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
         for c in clients:
@@ -457,15 +494,8 @@ def start_stack(
 ) -> Stack:
     """Redis, the emulator, gunicorn and the Celery worker on localhost, Django on
     ``settings_module``; returns once gunicorn listens and the worker answers."""
-    redis_port = free_port()
-    procs.start(
-        "redis",
-        [redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        dict(os.environ),
-    )  # fmt: skip
+    redis_port = start_redis(procs, workdir, deadline)
     emulator_url = start_emulator(procs, deadline)
-    wait_for_port(redis_port, deadline, procs)
     gunicorn_port = free_port()
     env = dict(
         os.environ,
@@ -516,12 +546,11 @@ def main() -> int:
     result: dict[str, Any] = {}
     try:
         stack = start_stack(procs, workdir, database, deadline, "benchmarks.load_settings")
-        gateway_pk, ws_url, emulator_url = stack.gateway_pk, stack.ws_url, stack.emulator_url
-        gunicorn_port = stack.gunicorn_port
-        print(f"database {database.split('://')[0]}, emulator {emulator_url}, gunicorn :{gunicorn_port}")
+        where = f"emulator {stack.emulator_url}, gunicorn :{stack.gunicorn_port}"
+        print(f"database {database.split('://')[0]}, {where}")
         cpu_before, own_before = procs.cpu_seconds(), time.process_time()
         try:
-            result = asyncio.run(run_load(args, ws_url, gateway_pk, deadline, emulator_url))
+            result = asyncio.run(run_load(args, procs, stack, deadline))
         except TimeoutError as err:
             result = {"error": str(err) or "a phase timed out"}
         cpu_after = procs.cpu_seconds()
@@ -556,23 +585,37 @@ def main() -> int:
     )
     for label in ("cold", "warm", "reference"):
         b = result.get(label, {})
-        extra = (
-            f" (planned after {b.get('planned_ms', 0):.0f} ms, "
-            f"first client after {b.get('first_ms', 0):.0f} ms)"
-            if label != "reference"
-            else " (boto3 post_to_connection, ThreadPoolExecutor(10), in the load process)"
-        )
+        if label == "reference":
+            extra = (
+                f" (reference {b.get('version')} from PyPI, its own venv: QuerySet.send_message, "
+                f"boto3 + ThreadPoolExecutor(10); call {b.get('call_seconds', 0):.2f} s)"
+            )
+        else:
+            extra = (
+                f" (planned after {b.get('planned_ms', 0):.0f} ms, "
+                f"first client after {b.get('first_ms', 0):.0f} ms)"
+            )
         print(
             f"broadcast ({label}): delivered={b.get('delivered')} duplicates={b.get('duplicates')} "
             f"lost={b.get('lost')} p50={b.get('p50_ms', 0):.1f} ms p99={b.get('p99_ms', 0):.1f} ms "
-            f"max={b.get('max_ms', 0):.1f} ms{extra}"
+            f"max={b.get('max_ms', 0):.1f} ms CPU={b.get('cpu_seconds', 0) * 1e3:.0f} ms{extra}"
         )
     warm, ref = result.get("warm", {}), result.get("reference", {})
-    if warm.get("p50_ms") and ref.get("p50_ms"):
+    if warm.get("p50_ms") and ref.get("p50_ms") and warm.get("delivered") and ref.get("delivered"):
+        ours_us = warm["cpu_seconds"] / warm["delivered"] * 1e6
+        theirs_us = ref["cpu_seconds"] / ref["delivered"] * 1e6
+        ratios = {
+            "p50": warm["p50_ms"] / ref["p50_ms"],
+            "p99": warm["p99_ms"] / ref["p99_ms"],
+            "max": warm["max_ms"] / ref["max_ms"],
+            "cpu_per_message": ours_us / theirs_us,
+        }
+        result["ratios_ours_over_theirs"] = ratios
         print(
-            f"warm broadcast vs reference: p50 x{ref['p50_ms'] / warm['p50_ms']:.2f}, "
-            f"p99 x{ref['p99_ms'] / warm['p99_ms']:.2f}, max x{ref['max_ms'] / warm['max_ms']:.2f} "
-            "(>1: the worker path is faster, broker hop included)"
+            "warm broadcast, ours/theirs (< 1: wsgateway better): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items())
+            + f" [CPU per delivered message: ours {ours_us:.0f} us (caller's enqueue + Celery worker "
+            f"process group, broker hop included), theirs {theirs_us:.0f} us (its process)]"
         )
     print(f"summary (warm): {warm.get('summary')}")
     cpu = result.get("cpu_seconds", {})

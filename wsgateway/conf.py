@@ -79,6 +79,19 @@ SETTINGS: dict[str, Setting] = {
     ),
     "TOKEN_QUERY_PARAM": Setting("token", (str,), "Query-string parameter carrying the token."),
     "CHANNEL_QUERY_PARAM": Setting("channel", (str,), "Query-string parameter naming the channel."),
+    "MAX_SUBSCRIPTIONS_PER_CONNECTION": Setting(
+        100,
+        (int,),
+        "Channels one connection may subscribe to besides its own (the subscribe message); "
+        "0 turns subscribing off.",
+        minimum=0,
+    ),
+    "PRESENCE_CHANNELS": Setting(
+        [],
+        (list, tuple),
+        "Channel name patterns (fnmatch, e.g. 'room-*') whose members receive member_added / "
+        "member_removed events. presence() answers for every channel either way.",
+    ),
     "TOKEN_MAX_AGE_SECONDS": Setting(60, (int,), "Lifetime of a connect token.", minimum=1),
     "TOKEN_RATE_LIMIT_PER_MINUTE": Setting(20, (int,), "Tokens one user may obtain per minute.", minimum=1),
     "CONNECT_RATE_LIMIT_ATTEMPTS": Setting(

@@ -6,7 +6,8 @@ the stale-session sweep (:mod:`wsgateway.maintenance`), a deleted gateway
 (:mod:`wsgateway.receivers`). Each goes through :func:`mark_disconnected` (by connection id) or
 ``WebSocketSession.objects.filter(...).mark_disconnected()`` (any queryset,
 :mod:`wsgateway.querysets`), which sets the fields; both touch live rows only, so a row is
-marked once.
+marked once. Both then release the sessions' channel subscriptions and tell presence
+(:mod:`wsgateway.subscriptions`).
 """
 
 from __future__ import annotations
@@ -45,4 +46,10 @@ def mark_disconnected(connection_ids: Collection[str], now: datetime | None = No
     all to the same ``now`` (default: the current time). Returns how many rows changed.
     """
     now = now or timezone.now()
-    return sum(batch.mark_disconnected(now) for batch in _batches(connection_ids))
+    changed = sum(batch.mark_disconnected(now, release=False) for batch in _batches(connection_ids))
+    if changed:
+        from wsgateway import subscriptions  # subscriptions -> presence -> sending: keep it lazy
+
+        # Their subscriptions go, and presence hears who left (wsgateway.subscriptions).
+        subscriptions.release_connections(connection_ids)
+    return changed

@@ -11,6 +11,9 @@ import hmac
 from django.utils.crypto import salted_hmac
 
 _SALT = "wsgateway.hashing"
+#: The salt under which django-aws-api-gateway-websockets 4.x keyed a session key. Sessions that
+#: ``importReferenceData`` copies keep that form (a keyed hash cannot be re-keyed without the key).
+REFERENCE_SESSION_KEY_SALT = "django_aws_api_gateway_websockets.WebSocketToken.session_key"
 
 
 def keyed_hash(value: str, purpose: str) -> str:
@@ -26,6 +29,13 @@ def token_hash(token: str) -> str:
 def session_key_hash(session_key: str) -> str:
     """The stored form of a Django session key."""
     return keyed_hash(session_key, "session")
+
+
+def session_key_hashes(session_key: str) -> tuple[str, str]:
+    """Every form a socket's stored session key may have: wsgateway's, then the reference's (rows
+    imported from the reference, docs/migrating.md "Importing an installation")."""
+    reference = salted_hmac(REFERENCE_SESSION_KEY_SALT, session_key, algorithm="sha256").hexdigest()
+    return session_key_hash(session_key), reference
 
 
 def user_auth_hash(user: object) -> str:

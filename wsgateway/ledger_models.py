@@ -36,7 +36,8 @@ class RowJSONField(models.JSONField):
 
 
 class FanoutBroadcast(models.Model):
-    """One broadcast (one message id): its message, its plan, whether its summary completed."""
+    """One broadcast (one message id): its planning request, its message, its plan, whether its
+    summary completed."""
 
     message_id = models.CharField(max_length=255, unique=True)
     op = models.CharField(max_length=16)
@@ -52,6 +53,24 @@ class FanoutBroadcast(models.Model):
     #: The recipients the planner could not reach, by cause (``{"no_endpoint": 3}``).
     unreachable = models.JSONField(default=dict, blank=True)
     created_on = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # The planning request (see wsgateway.fanout.plan_ledger): written by the caller, in its
+    # transaction, before the planning task is published, so a lost task is published again.
+    #: The planning task's name ("" for a broadcast planned outside a task: not republishable).
+    task = models.CharField(max_length=255, blank=True, default="")
+    #: ``[args, kwargs]`` of the planning task, as kombu's JSON (the broker's own encoding).
+    request = models.TextField(null=True, blank=True)  # noqa: DJ001 (None: no request recorded)
+    #: When the planning task was last published; None: publish it at the next replay round.
+    enqueued_on = models.DateTimeField(null=True, blank=True)
+    #: How often the lease keeper published the planning task again.
+    republished = models.PositiveIntegerField(default=0)
+    #: The claim of the planner running the plan: random per claim, renewed at each batch.
+    planner = models.CharField(max_length=32, blank=True, default="")
+    #: The Celery task id holding the claim (its redelivery takes the claim over at once).
+    planner_task = models.CharField(max_length=255, blank=True, default="")
+    planner_seen = models.DateTimeField(null=True, blank=True)
+    #: Top-level chunks ``"0"`` .. ``emitted - 1`` had their tasks published (a re-plan skips them).
+    emitted = models.PositiveIntegerField(default=0)
 
     class Meta:
         app_label = "wsgateway"

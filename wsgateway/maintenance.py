@@ -13,6 +13,10 @@ Stale sessions (docs/architecture.md §4: ``$disconnect`` is best effort, so row
   management endpoint. 410 → disconnected (bulk); 200 → alive, ``last_seen_at`` moves to now so
   the row is not probed again before another idle period; anything else (429, 5xx, 403, no
   answer) is counted and the row is left for the next run.
+
+Every session marked disconnected loses its channel subscriptions, and a user left without a
+connection on a presence channel is removed from it with a ``member_removed`` event
+(:mod:`wsgateway.subscriptions`, :mod:`wsgateway.presence`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from wsgateway import disconnect, ratelimit
+from wsgateway import disconnect, ratelimit, subscriptions
 from wsgateway.aws.management import NO_ANSWER, Endpoint, get_engine, signer_for
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
@@ -195,4 +199,8 @@ def sweep_stale_sessions(probe_limit: int = DEFAULT_PROBE_LIMIT) -> SweepResult:
     # An alive row counts as seen now, so it is probed again only after another idle period.
     result.alive = len(alive)
     disconnect.update_live(alive, last_seen_at=marked)
+    # The marks above released their sessions' subscriptions and presence; this also catches
+    # rows marked disconnected some other way (e.g. a project's own UPDATE), so no stale
+    # subscriber is planned for and no stale member stays listed (wsgateway.subscriptions).
+    subscriptions.release_disconnected()
     return result

@@ -1521,3 +1521,6 @@ class ConnectRateCounter(models.Model):
 
 # The delivery ledger's models live in their own module; imported here so Django registers them.
 from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk  # noqa: E402,F401
+
+# Channel subscriptions and presence members, likewise (wsgateway/subscription_models.py).
+from wsgateway.subscription_models import ChannelSubscription, PresenceMember  # noqa: E402,F401

@@ -36,6 +36,8 @@ class TargetData(TypedDict, total=False):
 
     connection_id: str
     channel_name: str
+    #: With ``channel_name``: also the channel's subscribers (wsgateway.subscriptions).
+    subscribers: bool
     user_id: int | str
     api_gateway_id: int
     exclude: list[str]

@@ -38,16 +38,25 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
             raise ValueError("for_user() needs an authenticated user or a user id, not None/anonymous.")
         return self.filter(connected=True, user_id=user_id)
 
-    def mark_disconnected(self, now: datetime | None = None) -> int:
+    def mark_disconnected(self, now: datetime | None = None, *, release: bool = True) -> int:
         """Mark the live sessions of this queryset disconnected, in one ``UPDATE``.
 
         Sets ``connected=False``, ``disconnected_at`` and ``updated_on`` to ``now`` (default: the
         current time; ``update()`` skips ``auto_now``, so it is set explicitly). Only live rows
         change, so of two concurrent callers one performs the transition. Returns how many rows
-        changed. :mod:`wsgateway.disconnect` does the same by connection id, in batches.
+        changed. :mod:`wsgateway.disconnect` does the same by connection id, in batches. The
+        sessions' channel subscriptions are then released (:mod:`wsgateway.subscriptions`);
+        ``release=False`` leaves that to the caller, who knows the sessions.
         """
         now = now or timezone.now()
-        return self.filter(connected=True).update(connected=False, disconnected_at=now, updated_on=now)
+        changed = self.filter(connected=True).update(connected=False, disconnected_at=now, updated_on=now)
+        if changed and release:
+            from wsgateway import subscriptions  # it imports the models: keep the cycle lazy
+
+            # The UPDATE does not say which rows changed: release every disconnected session's
+            # subscriptions (and presence members), a range of the live subscriptions only.
+            subscriptions.release_disconnected()
+        return changed
 
     def send_message(self, data: dict[str, Any], max_workers: int = BROADCAST_MAX_WORKERS) -> Any:
         """Send the same message to all connected WebSocket sessions in the queryset.

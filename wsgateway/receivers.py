@@ -2,7 +2,9 @@
 tokens when their credentials stop being valid, and keep gateway-related rows consistent.
 
 - ``user_logged_out``: every live socket of the user is closed at API Gateway, and the user's
-  unused connect tokens are deleted.
+  unused connect tokens are deleted. So is every live socket opened under the Django session that
+  logged out (an anonymous one too), whether its session-key hash is wsgateway's or the form a
+  session imported from the reference package keeps (:func:`wsgateway.hashing.session_key_hashes`).
 - A saved user whose password changed, or who went from active to inactive: the same.
 - ``ApiGateway`` deleted: its live sessions are marked disconnected first (their ``api_gateway``
   becomes NULL, and a session without a gateway can never be sent to).
@@ -36,6 +38,9 @@ __all__ = [
 ]
 
 _TRACKED = "_wsgateway_credentials"
+#: At most this many sockets of one Django session are closed by its logout (a browser session
+#: opens a handful; the bound keeps a forged flood of rows from turning a logout into a long loop).
+MAX_SOCKETS_PER_LOGOUT = 500
 
 
 def _disconnect_user(user: Any) -> None:
@@ -46,13 +51,34 @@ def _disconnect_user(user: Any) -> None:
     sending.disconnect_user(user)
 
 
+def _disconnect_django_session(session_key: str, user_pk: Any) -> None:
+    """Close the live sockets opened under ``session_key`` that the user's own close does not
+    reach (``user_pk``'s are closed by :func:`_disconnect_user`)."""
+    from wsgateway import sending
+    from wsgateway.hashing import session_key_hashes
+    from wsgateway.models import WebSocketSession
+
+    sockets = WebSocketSession.objects.filter(
+        connected=True, session_key_hash__in=session_key_hashes(session_key)
+    )
+    if user_pk is not None:
+        sockets = sockets.exclude(user_id=user_pk)
+    for connection_id in sockets.values_list("connection_id", flat=True)[:MAX_SOCKETS_PER_LOGOUT]:
+        sending.disconnect_connection(connection_id)
+
+
 def close_sockets_on_logout(
     sender: Any, request: HttpRequest | None = None, user: Any = None, **kwargs: Any
 ) -> None:
     """``user_logged_out``: close the user's sockets and revoke their tokens (``user`` is None
-    for an anonymous logout)."""
-    if user is not None and getattr(user, "pk", None) is not None:
+    for an anonymous logout), and close the sockets opened under the session that logged out."""
+    user_pk = getattr(user, "pk", None) if user is not None else None
+    if user_pk is not None:
         _disconnect_user(user)
+    # Django sends the signal before it flushes the session: the key is still the one that ends.
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        _disconnect_django_session(session_key, user_pk)
 
 
 def _remember_credentials(sender: Any, instance: Any, **kwargs: Any) -> None:

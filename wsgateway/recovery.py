@@ -26,7 +26,7 @@ from wsgateway import strict_json
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import PayloadTooLargeError
 from wsgateway.fanout.messages import new_message_id
-from wsgateway.fanout.redis_client import get_redis
+from wsgateway.redis_client import get_redis
 
 __all__ = [
     "CHANNEL_FIELD",

@@ -74,11 +74,16 @@ def _on_commit(action: Callable[[], None]) -> None:
 
 
 def _enqueue(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], message_id: str) -> SendHandle:
+    from wsgateway.fanout.plan_ledger import record_request
     from wsgateway.tasks import fanout as tasks
 
     task = getattr(tasks, task_name)
     task_id = celery_uuid()
-    _on_commit(lambda: task.apply_async(args, kwargs, task_id=task_id))
+    # The send is in the delivery ledger from here, in the caller's transaction: once that
+    # commits, a publish that fails or a task the broker loses is published again by the lease
+    # keeper (wsgateway.fanout.plan_ledger).
+    record_request(message_id, task.name, args, kwargs)
+    _on_commit(lambda: task.publish_recorded(args, kwargs, message_id, task_id=task_id))
     return SendHandle(message_id=message_id, task_id=task_id)
 
 
@@ -170,11 +175,17 @@ def send_to_channel(
     api_gateway: ApiGateway | int | None = None,
     message_id: str | None = None,
 ) -> SendHandle:
-    """Send ``data`` to every live connection on ``channel_name`` (optionally of one gateway)."""
+    """Send ``data`` to every live connection on ``channel_name`` (optionally of one gateway):
+    those whose own channel it is and those subscribed to it, each once (wsgateway.subscriptions)."""
     if not isinstance(channel_name, str):
         raise TypeError("channel_name must be a string.")
     gateway_id = _required_pk(api_gateway, "api_gateway") if api_gateway is not None else None
-    target = Target(channel_name=channel_name, api_gateway_id=gateway_id, exclude=normalize_exclude(exclude))
+    target = Target(
+        channel_name=channel_name,
+        subscribers=True,
+        api_gateway_id=gateway_id,
+        exclude=normalize_exclude(exclude),
+    )
     return _send(target, data, message_id)
 
 

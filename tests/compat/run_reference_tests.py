@@ -128,6 +128,30 @@ def extract_tests(sdist: Path, work: Path) -> Path:
     return target
 
 
+CHECKOUT = HERE.parent.parent
+
+
+def use_this_checkout(env: dict[str, str], work: Path) -> None:
+    """Make ``import wsgateway`` in the scratch run load this checkout's package.
+
+    The interpreter may have wsgateway installed in editable mode from another checkout (a shared
+    virtualenv), and the scratch directory is outside this one, so without this the run would
+    measure that other tree. The scratch directory stays first on the path (pytest's cwd), so its
+    ``tests`` package still shadows this checkout's.
+    """
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CHECKOUT), env.get("PYTHONPATH", "")) if p)
+    found = subprocess.check_output(
+        [sys.executable, "-c", "import wsgateway, tests; print(wsgateway.__file__); print(tests.__file__)"],
+        cwd=work,
+        env=env,
+        text=True,
+    ).split()
+    if Path(found[0]).resolve() != (CHECKOUT / "wsgateway" / "__init__.py").resolve():
+        sys.exit(f"the run would import wsgateway from {found[0]}, not from {CHECKOUT}")
+    if Path(found[1]).resolve() != (work / "tests" / "__init__.py").resolve():
+        sys.exit(f"the run would import the tests package from {found[1]}, not the scratch copy")
+
+
 def start_redis() -> str:
     """A Redis for this run only (stopped when this process exits), as the test suite uses."""
     source = HERE.parent / "embedded_redis.py"
@@ -306,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ)
         env["CELERY_BROKER_URL"] = start_redis()
         env.pop("DJANGO_SETTINGS_MODULE", None)
+        use_this_checkout(env, work)
         junit = work / "junit.xml"
         command = [
             sys.executable,

@@ -357,3 +357,88 @@ def test_an_older_reference_schema_is_imported_with_defaults() -> None:
 def test_without_the_reference_tables_the_command_says_so() -> None:
     with pytest.raises(CommandError, match=f"No {APP}_apigateway table in database 'default'"):
         run()
+
+
+def reference_session_key_hash(session_key: str) -> str:
+    """What the reference stored for the Django session a socket was opened under."""
+    return salted_hmac(f"{APP}.WebSocketToken.session_key", session_key, algorithm="sha256").hexdigest()
+
+
+def closed_by_logout(redis_client: Any) -> tuple[list[Any], list[str]]:
+    """The users and the single connections whose closing the logout enqueued."""
+    kwargs = [
+        m["args"][1]
+        for m in queued_tasks(redis_client, "fanout")
+        if m["headers"]["task"] == "wsgateway.disconnect"
+    ]
+    return [k["user_id"] for k in kwargs if "user_id" in k], sorted(
+        k["connection_id"] for k in kwargs if "connection_id" in k
+    )
+
+
+def test_logging_out_closes_the_imported_sockets_of_that_session(
+    installation: tuple[Reference, Any, Any],
+    clean_redis: Any,
+    client: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    reference, alice, _ = installation
+    client.force_login(alice)
+    session_key = client.session.session_key
+    # Opened under alice's browser session under the reference: hers, and one before she was
+    # known to the socket (anonymous), plus an anonymous socket of another browser.
+    reference.execute(
+        "UPDATE {websocketsession} SET session_key_hash = %s WHERE id = 1",
+        [reference_session_key_hash(session_key)],
+    )
+    common = {"channel_name": "lobby", "connected": True, "api_gateway_id": 7, "request_count": 1}
+    reference.insert(
+        "websocketsession",
+        id=3,
+        connection_id="anon-same-browser=",
+        user_id=None,
+        **common,
+        session_key_hash=reference_session_key_hash(session_key),
+        auth_hash="",
+    )
+    reference.insert(
+        "websocketsession",
+        id=4,
+        connection_id="anon-other-browser=",
+        user_id=None,
+        **common,
+        session_key_hash=reference_session_key_hash("another-browser-session"),
+        auth_hash="",
+    )
+    run()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.logout()
+
+    users, connections = closed_by_logout(clean_redis)
+    assert users == [alice.pk]  # every socket of hers, imported ones included ("alice=")
+    assert connections == ["anon-same-browser="]
+    assert WebSocketSession.objects.filter(user=alice, connection_id="alice=").exists()
+
+
+def test_logging_out_closes_our_anonymous_sockets_of_that_session(
+    clean_redis: Any, client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from wsgateway.hashing import session_key_hash
+
+    alice = get_user_model().objects.create_user("alice", password="pw-1")
+    client.force_login(alice)
+    session_key = client.session.session_key
+    WebSocketSession.objects.create(
+        connection_id="mine=", user=alice, session_key_hash=session_key_hash(session_key)
+    )
+    WebSocketSession.objects.create(connection_id="anon=", session_key_hash=session_key_hash(session_key))
+    WebSocketSession.objects.create(
+        connection_id="closed=", session_key_hash=session_key_hash(session_key), connected=False
+    )
+    WebSocketSession.objects.create(connection_id="elsewhere=", session_key_hash=session_key_hash("other"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.logout()
+
+    assert closed_by_logout(clean_redis) == ([alice.pk], ["anon="])

@@ -460,3 +460,31 @@ def test_non_utf8_header_mapped_to_a_header_refuses_cleanly(emulator, recording_
     status = _connect_with_non_utf8_header(emulator, recording_backend, "integration.request.header.X-Copy")
     assert status != 500
     assert _live_connections(emulator) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"Sec-WebSocket-Version: 99\r\n",
+        b"Sec-WebSocket-Key: not-base64!\r\n",
+        b"Sec-WebSocket-Key: c2hvcnQ=\r\n",
+    ],
+)
+def test_an_invalid_handshake_is_refused_before_connect(emulator, recording_backend, ws_api, bad):
+    # The old code forwarded $connect first; aiohttp then refused the handshake with 400 and the
+    # backend's accepted connection never ended (no $disconnect, stuck CONNECTING).
+    head = (
+        f"GET /{ws_api.api_id}/{ws_api.stage} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+    ).encode()
+    if not bad.startswith(b"Sec-WebSocket-Key"):
+        head += b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    if not bad.startswith(b"Sec-WebSocket-Version"):
+        head += b"Sec-WebSocket-Version: 13\r\n"
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=10) as sock:
+        sock.sendall(head + bad + b"\r\n")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert _live_connections(emulator) == []
+    assert emulator.stats().get("forward.$connect", 0) == 0
+    assert recording_backend.by_path("/ws/connect") == []

@@ -17,6 +17,7 @@ from tests.fanout.conftest import (
     virtual_connections,
     wsgateway_overrides,
 )
+from wsgateway import gcra
 from wsgateway.emulator.testing import boto3_client
 from wsgateway.fanout.limiter import SharedTokenBucket
 from wsgateway.fanout.planner import plan_broadcast, stream_recipients
@@ -173,6 +174,19 @@ def test_token_bucket_grants_all_or_nothing_and_says_how_long_to_wait(clean_redi
     assert max(0.0, 0.1 - between) - 0.005 <= wait <= 0.105
     time.sleep(wait + 0.01)
     assert bucket.try_take(10) == 0.0
+
+
+def test_the_rate_limit_script_refuses_impossible_takes_and_ignores_disabled_limits(clean_redis):
+    # More tokens than the burst could never be granted: an error, not an endless wait.
+    with pytest.raises(ValueError, match="cannot take 4 tokens"):
+        gcra.take("wsgateway:test:gcra", interval=0.01, burst=3, n=4)
+    assert gcra.take("wsgateway:test:gcra", interval=0.0, burst=1, n=1) == 0.0
+    assert clean_redis.exists("wsgateway:test:gcra") == 0
+    # A refused take leaves the limit as it was: the wait it answers is the real one.
+    assert gcra.take("wsgateway:test:gcra", interval=10.0, burst=1) == 0.0
+    before = clean_redis.get("wsgateway:test:gcra")
+    assert 9.0 < gcra.take("wsgateway:test:gcra", interval=10.0, burst=1) <= 10.0
+    assert clean_redis.get("wsgateway:test:gcra") == before
 
 
 def test_retry_countdown_stays_below_the_visibility_timeout(clean_redis):

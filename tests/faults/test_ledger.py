@@ -280,7 +280,8 @@ def test_a_chunk_that_exhausts_its_retries_counts_as_failed_and_completes_the_su
     message_id = plan(queued)
     run(queued[1:])
     monkeypatch.setattr(fanout_tasks, "IN_PLACE_RETRY_SECONDS", 0.0)
-    clean_redis.hset(BUCKET_KEY, mapping={"tokens": -1e12, "ts": time.time() + 3600})
+    # The budget's theoretical arrival time (wsgateway/gcra.py, in µs) an hour ahead: a 1 h wait.
+    clean_redis.set(BUCKET_KEY, f"{(time.time() + 3600) * 1_000_000:.0f}")
     with caplog.at_level(logging.ERROR, logger="wsgateway.fanout"):
         result: Any = fanout_tasks.deliver_chunk.apply(
             args=(queued[0],), retries=fanout_tasks.deliver_chunk.max_retries

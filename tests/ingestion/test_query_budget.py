@@ -1,4 +1,5 @@
-"""The SQL cost of ingestion (docs/architecture.md §11 "Inbound"): one query for a message on a live
+"""The SQL cost of ingestion (docs/architecture.md §11 "Inbound"): two for a ``$disconnect`` (the
+session closed, its subscriptions deleted), one query for a message on a live
 session (``UPDATE … RETURNING`` on PostgreSQL and SQLite >= 3.35; two elsewhere), at most 5 for
 a successful ``$connect`` with the gateway lookup cached (6 cold; the token is read and consumed
 by one statement there too).
@@ -126,11 +127,15 @@ def test_change_channel_adds_its_rule_lookup_and_update(events: EventClient, con
     assert len(statements(queries)) <= 3, "\n".join(statements(queries))
 
 
-def test_disconnect_costs_1_query(events: EventClient, connected: str) -> None:
+def test_disconnect_costs_2_queries(events: EventClient, connected: str) -> None:
+    """The session closed by one ``UPDATE … RETURNING``, then its channel subscriptions deleted
+    (wsgateway.subscriptions; without presence channels nothing else)."""
     get_gateway(API_ID)
     with CaptureQueriesContext(connection) as queries:
         assert events.disconnect(connected).status_code == 200
-    assert len(statements(queries)) == 1, "\n".join(statements(queries))
+    sql = statements(queries)
+    assert len(sql) == 2, "\n".join(sql)
+    assert sql[1].startswith('DELETE FROM "wsgateway_channelsubscription"'), sql[1]
     assert not WebSocketSession.objects.get().connected
     # Again: nothing live matches, so the read tells "closed already" (still 200).
     with CaptureQueriesContext(connection) as queries:

@@ -29,6 +29,11 @@ Choices where AWS is not documented (kept consistent, easy to change):
   client ``{"message": "Internal server error", ...}``; an HTTP status from the backend is not an
   error, its body is simply discarded unless the route is two-way
   (``RouteResponseSelectionExpression`` set);
+- an integration request that fails on a kept-alive connection before any answer (the backend
+  closed it as its keep-alive timer fired) is sent once more on a new connection; a failure on
+  a new connection is never repeated (counted in ``forward.stale_connection_retries``);
+- a handshake aiohttp would refuse (bad ``Sec-WebSocket-Key``/``-Version``) gets 400 before
+  ``$connect`` is forwarded;
 - binary frames are not parsed for route selection: they go to ``$default``;
 - permessage-deflate is not negotiated (AWS does not offer it), so frame limits apply to the
   bytes on the wire;
@@ -189,18 +194,30 @@ class DataPlane:
         self.registry = registry
         self.config = config
         self.session: aiohttp.ClientSession | None = None
+        #: Never reuses a connection: the one retry of an event whose pooled connection the
+        #: backend had closed (:meth:`_post`).
+        self.fresh_session: aiohttp.ClientSession | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Create the integration HTTP client and the timeout sweeper."""
+        """Create the integration HTTP clients and the timeout sweeper."""
+        reuse = aiohttp.TraceConfig()
+        reuse.on_connection_reuseconn.append(_mark_reused)
+        options: dict[str, Any] = {
+            "auto_decompress": False,
+            # The backend must see our header set only, never a cookie jar's.
+            "cookie_jar": aiohttp.DummyCookieJar(),
+        }
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
-            auto_decompress=False,
-            # The backend must see our header set only, never a cookie jar's.
-            cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=[reuse],
+            **options,
+        )
+        self.fresh_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=True), **options
         )
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
@@ -216,8 +233,9 @@ class DataPlane:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
-        if self.session is not None:
-            await self.session.close()
+        for session in (self.session, self.fresh_session):
+            if session is not None:
+                await session.close()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -241,6 +259,10 @@ class DataPlane:
             )
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.json_response({"message": "Upgrade Required"}, status=426)
+        if not web.WebSocketResponse().can_prepare(request).ok:
+            # Checked before $connect: a handshake aiohttp would refuse after the backend had
+            # accepted it would leave the backend with a connection that never ends.
+            return web.json_response({"message": "Bad Request"}, status=400)
 
         connection_id = ids.connection_id()
         while connection_id in self.registry.connections:
@@ -280,18 +302,21 @@ class DataPlane:
             protocols=(protocol,) if protocol else (),
             timeout=5.0,
         )
+        transport = request.transport
         try:
+            if transport is None or transport.is_closing():
+                # The client's FIN can arrive in the same loop turn as the $connect answer:
+                # the transport is closing before aiohttp reports the connection lost.
+                raise ConnectionResetError("the client left during $connect")
             await ws.prepare(request)
-        except (ConnectionError, RuntimeError):
+        except ConnectionError:
             # The client left while $connect was running; the backend has accepted it, so it
             # must hear about the end of this connection.
-            conn.state = CLOSED
-            self.registry.discard(conn)
-            conn.events = asyncio.Queue()
-            conn.disconnect_queued = True
-            conn.events.put_nowait((_DISCONNECT, 1006, "Going away"))
-            conn.worker = self._spawn(self._event_worker(conn))
-            return ws
+            self._left_during_connect(conn)
+            # A WebSocketResponse whose prepare() failed half-way must not be returned:
+            # aiohttp's write_eof() on it raises "Call .prepare() first". A plain response
+            # meets the closed transport and aiohttp drops it as a client disconnection.
+            return ws if ws.prepared else web.Response(status=400)
         self._install_frame_guard(request, ws)
         conn.ws = ws
         conn.transport = request.transport
@@ -311,6 +336,14 @@ class DataPlane:
         finally:
             self._finish(conn, ws)
         return ws
+
+    def _left_during_connect(self, conn: Connection) -> None:
+        conn.state = CLOSED
+        self.registry.discard(conn)
+        conn.events = asyncio.Queue()
+        conn.disconnect_queued = True
+        conn.events.put_nowait((_DISCONNECT, 1006, "Going away"))
+        conn.worker = self._spawn(self._event_worker(conn))
 
     def _install_frame_guard(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         # aiohttp exposes no per-frame limit; its protocol feeds bytes to ``_payload_parser``.
@@ -520,23 +553,61 @@ class DataPlane:
         stats = self.registry.stats
         stats[f"forward.{route_key if event_type != _MESSAGE else 'MESSAGE'}"] += 1
         try:
-            async with self.session.request(
-                integration.method,
-                URL(url, encoded=True),
-                data=body,
-                headers=headers,
-                skip_auto_headers=SKIP_AUTO_HEADERS,
-                timeout=aiohttp.ClientTimeout(total=integration.timeout),
-                allow_redirects=False,
-            ) as response:
-                payload = await response.read()
-                return response.status, payload, CIMultiDict(response.headers)
+            return await self._post(integration, URL(url, encoded=True), body, headers)
         except TimeoutError:
             stats["forward.timeouts"] += 1
             return "timeout"
         except (aiohttp.ClientError, OSError, ValueError):
             stats["forward.connection_errors"] += 1
             return "error"
+
+    async def _post(
+        self, integration: IntegrationSnapshot, url: URL, body: bytes, headers: CIMultiDict[str]
+    ) -> tuple[int, bytes, CIMultiDict[str]]:
+        """Send one integration request; retry once on a new connection if a kept-alive one was dead.
+
+        A backend closes an idle kept-alive connection when its own keep-alive timer fires
+        (gunicorn after 2 s); a request written at that moment fails without any answer. That
+        is our connection pool's doing, not the backend's, so it must not become a 502: like
+        curl, a request that failed on a *reused* connection before any response byte is sent
+        again, once, on a new connection. Failures on a new connection are never repeated (the
+        backend may have acted on the request).
+        """
+        assert self.session is not None and self.fresh_session is not None
+        deadline = asyncio.get_running_loop().time() + integration.timeout
+        flags = {"reused": False, "answered": False}
+        try:
+            return await self._attempt(self.session, integration.method, url, body, headers, deadline, flags)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as err:
+            if flags["answered"] or not flags["reused"] or isinstance(err, aiohttp.ClientConnectorError):
+                raise
+        self.registry.stats["forward.stale_connection_retries"] += 1
+        return await self._attempt(self.fresh_session, integration.method, url, body, headers, deadline, {})
+
+    @staticmethod
+    async def _attempt(
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        body: bytes,
+        headers: CIMultiDict[str],
+        deadline: float,
+        flags: dict[str, bool],
+    ) -> tuple[int, bytes, CIMultiDict[str]]:
+        left = deadline - asyncio.get_running_loop().time()
+        async with session.request(
+            method,
+            url,
+            data=body,
+            headers=headers,
+            skip_auto_headers=SKIP_AUTO_HEADERS,
+            timeout=aiohttp.ClientTimeout(total=max(left, 0.001)),
+            allow_redirects=False,
+            trace_request_ctx=flags,
+        ) as response:
+            flags["answered"] = True
+            payload = await response.read()
+            return response.status, payload, CIMultiDict(response.headers)
 
     def _context(
         self,
@@ -597,6 +668,13 @@ class DataPlane:
     def describe(self) -> list[dict[str, Any]]:
         """All connections for ``/_emulator/connections``."""
         return [c.describe() for c in self.registry.connections.values()]
+
+
+async def _mark_reused(
+    _session: aiohttp.ClientSession, context: Any, _params: aiohttp.TraceConnectionReuseconnParams
+) -> None:
+    """aiohttp trace hook: the request went out on a pooled (kept-alive) connection."""
+    context.trace_request_ctx["reused"] = True
 
 
 def _quote_raw(value: str) -> str:

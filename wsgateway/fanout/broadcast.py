@@ -15,14 +15,19 @@ epoch, and the ledger replays it.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 
-from wsgateway.fanout import ledger, results
+from wsgateway.fanout import ledger, plan_ledger, results
 from wsgateway.fanout.planner import Chunk, plan_broadcast
+from wsgateway.fanout.recipients import Recipients
+from wsgateway.ledger_models import FanoutBroadcast
 from wsgateway.querysets import WebSocketSessionQuerySet
+
+logger = logging.getLogger("wsgateway.fanout")
 
 #: A plan of at most this many chunks has its first chunk delivered by the planning task.
 INLINE_MAX_CHUNKS = 2
@@ -53,14 +58,29 @@ class _HoldSmallPlan:
                 self.emit(one)
 
 
+def _not_planned(message_id: str, found: FanoutBroadcast | None) -> dict[str, Any]:
+    """The outcome of a planner that found nothing to plan (planned already, or planning elsewhere)."""
+    if found is None:
+        return {"status": "planning elsewhere", "message_id": message_id}
+    return {
+        "status": "planned",
+        "message_id": message_id,
+        "targeted": found.targeted,
+        "chunks": found.chunks,
+        "no_endpoint": int((found.unreachable or {}).get("failed_by", {}).get("no_endpoint", 0)),
+        "already": True,
+    }
+
+
 def broadcast(
-    queryset: WebSocketSessionQuerySet,
+    queryset: WebSocketSessionQuerySet | Recipients,
     *,
     message_id: str,
     op: str,
     body: str | None,
     emit: Callable[[Chunk], object],
     deliver_inline: Callable[[Chunk], object] | None = None,
+    task_id: str = "",
 ) -> dict[str, Any]:
     """Emit chunk tasks for ``queryset``'s live recipients; return the plan.
 
@@ -69,21 +89,58 @@ def broadcast(
     ``deliver_inline``, a plan of at most :data:`INLINE_MAX_CHUNKS` chunks has its first chunk
     passed to ``deliver_inline`` (after the others are emitted) instead of ``emit``.
 
+    Planning runs under a claim on the broadcast's ledger row (:mod:`wsgateway.fanout.plan_ledger`,
+    ``task_id`` is the planning task's id): a broadcast planned already is not planned again, and
+    one whose planner stopped half-way is resumed (its chunks are kept, the rest planned).
+
     The plan (``status: "planned"``, ``message_id``, ``targeted``, ``chunks``, ``no_endpoint``)
     carries no delivery totals: those arrive as the chunks run, under the message id (see
     :func:`~wsgateway.fanout.results.get_broadcast_summary`), and the step that completes the
     broadcast (usually a chunk task) logs the ``wsgateway.fanout broadcast ...`` line and returns
     the totals under ``"broadcast"``. Zero totals here would read as "nothing delivered".
     """
+    try:
+        return _broadcast(queryset, message_id, op, body, emit, deliver_inline, task_id)
+    except plan_ledger.PlanTakenOver:
+        logger.warning(
+            "wsgateway.fanout broadcast message_id=%s: another planner took the plan over; this one stopped",
+            message_id,
+        )
+        return {"status": "planning elsewhere", "message_id": message_id}
+
+
+def _broadcast(
+    queryset: WebSocketSessionQuerySet | Recipients,
+    message_id: str,
+    op: str,
+    body: str | None,
+    emit: Callable[[Chunk], object],
+    deliver_inline: Callable[[Chunk], object] | None,
+    task_id: str,
+) -> dict[str, Any]:
     with contextlib.ExitStack() as small_plan:
         if deliver_inline is not None:
             # While the plan is small, its ledger rows (broadcast and chunks) are written in one
             # transaction: one commit (a WAL flush) before the first POST instead of two. A plan
             # that grows past the limit commits before its first chunk is enqueued.
             small_plan.enter_context(transaction.atomic())
+        claimed = plan_ledger.claim(message_id, op, body, task_id)
+        if not isinstance(claimed, plan_ledger.Claim):
+            return _not_planned(message_id, claimed)
         hold = _HoldSmallPlan(emit, INLINE_MAX_CHUNKS if deliver_inline is not None else 0, small_plan.close)
-        writer = ledger.PlanWriter(message_id, op, body, hold)
-        plan, unreachable = plan_broadcast(queryset, message_id=message_id, op=op, body=body, emit=writer)
+        for row in claimed.unsent:  # an earlier planner's rows whose tasks may not be published
+            hold(ledger.row_chunk(row, op, body))
+        emitted = min((int(row.chunk) for row in claimed.unsent), default=claimed.first_chunk)
+        writer = ledger.PlanWriter(claimed, hold, emitted)
+        plan, unreachable = plan_broadcast(
+            queryset,
+            message_id=message_id,
+            op=op,
+            body=body,
+            emit=writer,
+            skip=claimed.covered,
+            first_chunk=claimed.first_chunk,
+        )
         writer.flush()
     # The held chunks' rows are committed: they may be sent now.
     if hold.held and deliver_inline is not None:
@@ -91,13 +148,15 @@ def broadcast(
         for chunk in rest:
             emit(chunk)
         deliver_inline(first)  # before the plan's bookkeeping: the first POST comes first
-    writer.finish(plan.targeted, plan.chunks, unreachable)
-    completed = results.record_plan(message_id, plan.targeted, plan.chunks, unreachable)
+    targeted = len(claimed.covered) + plan.targeted
+    chunks = claimed.first_chunk + plan.chunks
+    writer.finish(targeted, chunks, unreachable)
+    completed = results.record_plan(message_id, targeted, chunks, unreachable)
     outcome: dict[str, Any] = {
         "status": "planned",
         "message_id": message_id,
-        "targeted": plan.targeted,
-        "chunks": plan.chunks,
+        "targeted": targeted,
+        "chunks": chunks,
         "no_endpoint": plan.no_endpoint,
     }
     if completed:  # nothing to send, or every chunk ran before the plan was recorded

@@ -24,7 +24,8 @@ It also notices the broker losing its data (a Redis restart without persistence)
 written once per Redis dataset (the broker epoch) disappears, and an error is logged, since
 queued chunks and broadcast summaries went with it. Every round then asks the delivery ledger
 (:func:`wsgateway.fanout.ledger.replay`) to rebuild the summaries and re-enqueue the chunks
-still pending under an epoch that is gone: within one round (``lease / 4`` s) of noticing.
+still pending under an epoch that is gone: within one round (``lease / 4`` s) of noticing; and
+to publish again the planning tasks the broker lost (:func:`wsgateway.fanout.plan_ledger.replay_plans`).
 
 Install it in your project's Celery app module: ``wsgateway.fanout.lease.install(app)``.
 """
@@ -118,17 +119,26 @@ class LeaseKeeper(bootsteps.StartStopStep):
     def round(self, channel: Any) -> None:
         """What the timer runs: :meth:`beat`, then :meth:`replay`."""
         self.beat(channel)
-        self.replay()
+        self.replay(channel)
 
-    def replay(self) -> None:
-        """Replay the delivery ledger's chunks of a lost broker epoch (a no-op read usually)."""
+    def replay(self, channel: Any = None) -> None:
+        """Replay the delivery ledger's chunks of a lost broker epoch, and publish again the
+        planning tasks that were lost (reads only, usually)."""
         from django.db import close_old_connections, connection
 
-        from wsgateway.fanout import ledger
-        from wsgateway.tasks.fanout import deliver_chunk
+        from wsgateway.fanout import ledger, plan_ledger
+        from wsgateway.tasks.fanout import LEDGER_OPTION, deliver_chunk
+        from wsgateway.tasks.queues import FANOUT
+
+        def publish(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+            deliver_chunk.app.tasks[name].apply_async(args, kwargs, **{LEDGER_OPTION: False})
+
+        def queue_idle() -> bool:
+            return channel is not None and int(channel._size(FANOUT)) == 0
 
         try:
             ledger.replay(lambda chunk: deliver_chunk.apply_async((chunk,)))
+            plan_ledger.replay_plans(publish, queue_idle)
             if time.monotonic() >= self.next_prune:
                 self.next_prune = time.monotonic() + PRUNE_INTERVAL
                 ledger.prune()

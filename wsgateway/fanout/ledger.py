@@ -46,12 +46,12 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from wsgateway.fanout import results
+from wsgateway.fanout import plan_ledger, results
 from wsgateway.fanout.lease import EPOCH_KEY
 from wsgateway.fanout.planner import Chunk, make_chunk
-from wsgateway.fanout.redis_client import get_redis
 from wsgateway.fanout.results import Counts
 from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk
+from wsgateway.redis_client import get_redis
 
 logger = logging.getLogger("wsgateway.fanout")
 
@@ -74,8 +74,10 @@ FAILED = FanoutChunk.State.FAILED
 def current_epoch(client: Any = None) -> str:
     """The broker epoch, writing a new one if Redis has none (first use, or it lost its data)."""
     client = client or get_redis()
-    client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
     value = client.get(EPOCH_KEY)
+    if value is None:
+        client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+        value = client.get(EPOCH_KEY)
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -106,15 +108,16 @@ def _counts(data: dict[str, Any] | None) -> Counts:
 
 
 class PlanWriter:
-    """Wraps the planner's ``emit``: rows are written in batches, then their tasks enqueued."""
+    """Wraps the planner's ``emit``: rows are written in batches under the planner's claim (each
+    batch renews it, see :mod:`wsgateway.fanout.plan_ledger`), then their tasks enqueued."""
 
-    def __init__(self, message_id: str, op: str, body: str | None, emit: Callable[[Chunk], object]) -> None:
-        self.message_id = message_id
+    def __init__(self, claim: plan_ledger.Claim, emit: Callable[[Chunk], object], emitted: int = 0) -> None:
+        self.claim = claim
+        self.message_id = claim.message_id
         self.emit = emit
         self.batch: list[Chunk] = []
-        FanoutBroadcast.objects.get_or_create(
-            message_id=message_id, defaults={"op": op, "body": body, "epoch": current_epoch()}
-        )
+        #: Top-level chunks below this number had their tasks published.
+        self.emitted = emitted
 
     def __call__(self, chunk: Chunk) -> None:
         self.batch.append(chunk)
@@ -126,30 +129,34 @@ class PlanWriter:
             return
         epoch = current_epoch()
         now = timezone.now()
-        FanoutChunk.objects.bulk_create(
-            [
-                FanoutChunk(
-                    message_id=self.message_id,
-                    chunk=c["chunk"],
-                    endpoint=c["endpoint"],
-                    connections=c["connections"],
-                    attempt=int(c.get("attempt", 0)),
-                    epoch=epoch,
-                    updated_on=now,
-                )
-                for c in self.batch
-            ],
-            ignore_conflicts=True,  # a planner redelivered after a crash writes the same chunks
-        )
+        with transaction.atomic():  # the rows land only while the claim is ours
+            self.claim.renew(self.emitted)
+            FanoutChunk.objects.bulk_create(
+                [
+                    FanoutChunk(
+                        message_id=self.message_id,
+                        chunk=c["chunk"],
+                        endpoint=c["endpoint"],
+                        connections=c["connections"],
+                        attempt=int(c.get("attempt", 0)),
+                        epoch=epoch,
+                        updated_on=now,
+                    )
+                    for c in self.batch
+                ],
+                ignore_conflicts=True,
+            )
         for chunk in self.batch:
             self.emit(chunk)
+        self.emitted = max(self.emitted, int(self.batch[-1]["chunk"]) + 1)
         self.batch = []
 
     def finish(self, targeted: int, chunks: int, unreachable: Counts) -> None:
-        """Flush the last batch and record the plan's totals."""
+        """Flush the last batch and record the plan's totals (raises
+        :class:`~wsgateway.fanout.plan_ledger.PlanTakenOver` if the claim was lost)."""
         self.flush()
-        FanoutBroadcast.objects.filter(message_id=self.message_id).update(
-            planned=True, targeted=targeted, chunks=chunks, unreachable=_counts_json(unreachable)
+        self.claim.renew(
+            chunks, planned=True, targeted=targeted, chunks=chunks, unreachable=_counts_json(unreachable)
         )
 
 
@@ -360,6 +367,19 @@ def give_up(chunk: Chunk, cause: str, error: BaseException | None = None) -> Non
 # ------------------------------------------------------------------------------------- replay
 
 
+def row_chunk(row: FanoutChunk, op: str, body: str | None) -> Chunk:
+    """The chunk task's argument for a ledger row."""
+    return make_chunk(
+        message_id=row.message_id,
+        op=op,
+        body=body,
+        endpoint=row.endpoint,
+        chunk=row.chunk,
+        connections=row.connections,
+        attempt=row.attempt,
+    )
+
+
 def _locked(queryset: Any) -> Any:
     if connection.features.has_select_for_update_skip_locked:
         return queryset.select_for_update(skip_locked=True)
@@ -380,10 +400,14 @@ def _rebuild(broadcast: FanoutBroadcast) -> None:
     if completed:
         broadcast.open = False
         FanoutBroadcast.objects.filter(pk=broadcast.pk).update(open=False)
+    elif not broadcast.planned and broadcast.task:
+        # Its planning task may have gone with the data: plan_ledger.replay_plans publishes it
+        # again at once unless a live planner holds the claim (a re-plan resumes, never repeats).
+        FanoutBroadcast.objects.filter(pk=broadcast.pk, planned=False).update(enqueued_on=None)
     elif not broadcast.planned:
         logger.warning(
-            "wsgateway.fanout broadcast message_id=%s was being planned when the broker lost its data; "
-            "if its planner task was lost, recipients it had not reached yet get nothing",
+            "wsgateway.fanout broadcast message_id=%s was being planned outside a task when the broker "
+            "lost its data; recipients it had not reached yet get nothing if that planner stopped",
             message_id,
         )
 
@@ -429,17 +453,7 @@ def replay(emit: Callable[[Chunk], object], epoch: str | None = None) -> tuple[i
                     continue
                 bodies[row.message_id] = message
             op, body = bodies[row.message_id]
-            emit(
-                make_chunk(
-                    message_id=row.message_id,
-                    op=op,
-                    body=body,
-                    endpoint=row.endpoint,
-                    chunk=row.chunk,
-                    connections=row.connections,
-                    attempt=row.attempt,
-                )
-            )
+            emit(row_chunk(row, op, body))
             replayed += 1
     if rebuilt or replayed:
         logger.warning(

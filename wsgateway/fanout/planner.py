@@ -13,11 +13,12 @@ chunk never depends on a second key that could expire or be evicted before a lat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
 from wsgateway.conf import wsgateway_settings
+from wsgateway.fanout.recipients import KeysetStream, Recipients
 from wsgateway.fanout.results import Counts
 from wsgateway.models import ApiGateway
 from wsgateway.payloads import Chunk
@@ -61,19 +62,15 @@ class Plan:
     no_endpoint: int = 0
 
 
-def stream_recipients(queryset: WebSocketSessionQuerySet, page_size: int = PAGE_SIZE) -> Any:
-    """Yield ``(id, connection_id, api_gateway_id, created_on)`` of ``queryset`` in id order."""
-    last = 0
-    while True:
-        page = list(
-            queryset.filter(id__gt=last)
-            .order_by("id")
-            .values_list("id", "connection_id", "api_gateway_id", "created_on")[:page_size]
-        )
-        yield from page
-        if len(page) < page_size:
-            return
-        last = page[-1][0]
+def stream_recipients(queryset: WebSocketSessionQuerySet | Recipients, page_size: int = PAGE_SIZE) -> Any:
+    """Yield ``(id, connection_id, api_gateway_id, created_on)`` of ``queryset`` in id order.
+
+    ``queryset`` may also be :class:`~wsgateway.fanout.recipients.Recipients` (a channel: its
+    sessions and its subscribers, merged; see :mod:`wsgateway.fanout.recipients`).
+    """
+    if isinstance(queryset, Recipients):
+        return queryset.rows(page_size)
+    return KeysetStream(queryset).rows(page_size)
 
 
 class _Endpoints:
@@ -91,7 +88,7 @@ class _Endpoints:
 
 
 def plan_broadcast(
-    queryset: WebSocketSessionQuerySet,
+    queryset: WebSocketSessionQuerySet | Recipients,
     *,
     message_id: str,
     op: str,
@@ -99,8 +96,14 @@ def plan_broadcast(
     emit: Callable[[Chunk], object],
     chunk_size: int | None = None,
     page_size: int = PAGE_SIZE,
+    skip: Container[str] = frozenset(),
+    first_chunk: int = 0,
 ) -> tuple[Plan, Counts]:
     """Stream ``queryset``'s recipients and ``emit`` a chunk per ``chunk_size`` of one endpoint.
+
+    A plan that resumes an earlier one cut short passes the connection ids its chunks hold as
+    ``skip`` and the number of its next chunk as ``first_chunk`` (chunks are named
+    ``first_chunk``, ``first_chunk + 1``, ...); the returned plan counts only what it added.
 
     Returns the plan and the counts of recipients that cannot be reached (no gateway, or a
     gateway that was never provisioned): they are reported as failed, never silently dropped.
@@ -119,13 +122,15 @@ def plan_broadcast(
                 op=op,
                 body=body,
                 endpoint=endpoint,
-                chunk=str(plan.chunks),
+                chunk=str(first_chunk + plan.chunks),
                 connections=connections,
             )
         )
         plan.chunks += 1
 
     for _id, connection_id, gateway_id, created_on in stream_recipients(queryset, page_size):
+        if connection_id in skip:
+            continue
         plan.targeted += 1
         endpoint = endpoints[gateway_id]
         if not endpoint:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from wsgateway.fanout.redis_client import get_redis
+from wsgateway.redis_client import get_redis
 
 logger = logging.getLogger("wsgateway.fanout")
 

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.db.models import lookups
+from django.db.models import Q, lookups
 
-from wsgateway.models import WebSocketSession
+from wsgateway.fanout.recipients import SUBSCRIPTION_COLUMNS, KeysetStream, Recipients
+from wsgateway.models import ChannelSubscription, WebSocketSession
 from wsgateway.payloads import TargetData
 from wsgateway.querysets import WebSocketSessionQuerySet
 
@@ -31,11 +32,16 @@ def normalize_exclude(exclude: str | Iterable[str] | None) -> tuple[str, ...]:
     return ids
 
 
+_FIELDS = ("connection_id", "channel_name", "user_id", "api_gateway_id")
+
+
 @dataclass(frozen=True)
 class Target:
     """Live sessions matching every given field (``None`` = any), minus ``exclude``.
 
-    No field at all means every live session.
+    No field at all means every live session. ``channel_name`` matches the session column (what a
+    queryset ``filter(channel_name=…)`` selects); with ``subscribers`` it means *on the channel*:
+    the column, or a subscription to it (:mod:`wsgateway.subscriptions`), each session once.
     """
 
     connection_id: str | None = None
@@ -43,10 +49,29 @@ class Target:
     user_id: int | str | None = None
     api_gateway_id: int | None = None
     exclude: tuple[str, ...] = ()
+    subscribers: bool = False
 
     def _filters(self) -> dict[str, Any]:
-        fields = ("connection_id", "channel_name", "user_id", "api_gateway_id")
-        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+        return {name: getattr(self, name) for name in _FIELDS if getattr(self, name) is not None}
+
+    def recipients(self) -> WebSocketSessionQuerySet | Recipients:
+        """What the planner streams: :meth:`queryset`, or for a ``channel`` the channel's sessions
+        and its subscribers as two keyset streams merged by session id (each an index range of
+        this channel only; see :mod:`wsgateway.fanout.recipients`)."""
+        if not self._with_subscribers():
+            return self.queryset()
+        own = self._sessions(live_only=True)
+        subscribed = ChannelSubscription.objects.filter(
+            channel_name=self.channel_name, session__connected=True
+        )
+        filters = {f"session__{name}": v for name, v in self._filters().items() if name != "channel_name"}
+        if filters:
+            subscribed = subscribed.filter(**filters)
+        if self.exclude:
+            subscribed = subscribed.exclude(session__connection_id__in=self.exclude)
+        return Recipients(
+            (KeysetStream(own), KeysetStream(subscribed, key="session_id", columns=SUBSCRIPTION_COLUMNS))
+        )
 
     def queryset(self, *, live_only: bool = True) -> WebSocketSessionQuerySet:
         """The live sessions this target names (lazily; the planner streams it).
@@ -54,12 +79,26 @@ class Target:
         ``live_only=False`` keeps rows we already marked disconnected: closing a named connection
         must reach API Gateway even when our row says it is gone (a kick marks the row first).
         """
+        if not self._with_subscribers():
+            return self._sessions(live_only=live_only)
+        # The whole channel as one queryset: exact, but not an index range (the planner streams
+        # recipients() instead).
+        subscribed = ChannelSubscription.objects.filter(channel_name=self.channel_name).values("session_id")
+        on_channel = Q(channel_name=self.channel_name) | Q(pk__in=subscribed)
+        return self._sessions(live_only=live_only, channel=False).filter(on_channel)
+
+    def _with_subscribers(self) -> bool:
+        return self.subscribers and self.channel_name is not None
+
+    def _sessions(self, *, live_only: bool, channel: bool = True) -> WebSocketSessionQuerySet:
         qs = (
             WebSocketSession.objects.all()
             if not live_only
             else WebSocketSession.objects.filter(connected=True)
         )
         filters = self._filters()
+        if not channel:
+            filters.pop("channel_name", None)
         if filters:
             qs = qs.filter(**filters)
         if self.exclude:
@@ -69,6 +108,8 @@ class Target:
     def to_dict(self) -> TargetData:
         """Plain data for a task argument."""
         data = cast(TargetData, self._filters())
+        if self._with_subscribers():
+            data["subscribers"] = True
         if self.exclude:
             data["exclude"] = list(self.exclude)
         return data
@@ -76,7 +117,7 @@ class Target:
     @classmethod
     def from_dict(cls, data: TargetData) -> Target:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        unknown = set(data) - {"connection_id", "channel_name", "user_id", "api_gateway_id", "exclude"}
+        unknown = set(data) - {*_FIELDS, "subscribers", "exclude"}
         if unknown:
             raise ValueError(f"Unknown target keys: {', '.join(sorted(unknown))}")
         return cls(
@@ -85,6 +126,7 @@ class Target:
             user_id=data.get("user_id"),
             api_gateway_id=data.get("api_gateway_id"),
             exclude=normalize_exclude(data.get("exclude")),
+            subscribers=bool(data.get("subscribers", False)),
         )
 
 

@@ -2,9 +2,9 @@
 
 AWS allows CreateDeployment once per 5 s, Create/Update/DeleteDomainName once per 30 s and other
 control-plane calls 10 per second (burst 40), per account and region. Celery's ``rate_limit`` is
-per worker, so the spacing lives in Redis: a GCRA limiter (one key per quota holding the
-"theoretical arrival time") evaluated atomically by a Lua script with Redis's own clock, so
-workers on different machines agree.
+per worker, so the spacing lives in Redis: one key per quota, taken from with the package's one
+rate-limit script (:mod:`wsgateway.gcra`), which runs on Redis's clock so workers on different
+machines agree.
 
 :func:`reserve` either takes a slot (returns 0) or says how long to wait without taking one.
 :func:`acquire` waits short delays in place and raises :class:`QuotaWait` for long ones, so a
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import time
 
+from wsgateway import gcra
 from wsgateway.aws import get_region_name
 from wsgateway.conf import wsgateway_settings
-from wsgateway.fanout.redis_client import get_redis
 from wsgateway.provisioning.errors import QuotaWait
 
 DEPLOYMENT = "deployment"
@@ -35,21 +35,6 @@ _OPERATION_KINDS = {
     "update_domain_name": DOMAIN_NAME,
     "delete_domain_name": DOMAIN_NAME,
 }
-
-# KEYS[1]: quota key. ARGV: interval (µs), tolerance (µs). Returns µs to wait (0 = slot taken).
-_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local allowed_at = tat - tolerance
-if now < allowed_at then return allowed_at - now end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
-return 0
-"""
 
 
 def kind_of(operation: str) -> str:
@@ -73,11 +58,7 @@ def quota_key(kind: str) -> str:
 def reserve(kind: str) -> float:
     """Take a slot of ``kind`` now (returns 0.0) or return the seconds until one is free."""
     interval, burst = _interval_and_burst(kind)
-    if interval <= 0:
-        return 0.0
-    interval_us = int(interval * 1_000_000)
-    waited = get_redis().eval(_GCRA, 1, quota_key(kind), interval_us, (burst - 1) * interval_us)
-    return int(waited) / 1_000_000
+    return gcra.take(quota_key(kind), interval=interval, burst=burst)
 
 
 def acquire(kind: str, *, inline_wait: float = INLINE_WAIT_SECONDS) -> None:

@@ -8,19 +8,27 @@ re-sends (clients drop duplicates by ``message_id``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from celery import Task, shared_task
+from celery import Task, current_task, shared_task
 from celery.contrib.django.task import DjangoTask
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from wsgateway import recovery
-from wsgateway.fanout import delivery, ledger
+from wsgateway.fanout import delivery, ledger, plan_ledger
 from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.limiter import RateLimitTimeout
 from wsgateway.fanout.messages import encode_message, new_message_id
@@ -76,22 +84,87 @@ _FANOUT_OPTIONS: dict[str, Any] = {
 }
 
 
-class PlannerTask(DjangoTask[..., Any]):
-    """A planning task that fails for good logs which broadcast it leaves incomplete: the chunks
-    it had planned are delivered (they are in the delivery ledger), the rest of its recipients
-    get nothing, and its summary never completes."""
+#: ``apply_async`` option: False publishes without writing the ledger row (it is written).
+LEDGER_OPTION = "wsgateway_ledger"
 
-    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        kwargs = kwargs or {}
+
+class PlannerTask(DjangoTask[..., Any]):
+    """A planning task: its send is recorded in the delivery ledger before it is published.
+
+    ``apply_async`` (and so ``delay``) writes the broadcast's ledger row with the task's name and
+    arguments, then publishes (:func:`wsgateway.fanout.plan_ledger.record_request`): inside the
+    caller's transaction when there is one. ``delay_on_commit`` / ``apply_async_on_commit`` write
+    the row at once, in the transaction, and publish on commit; a publish that fails then is
+    logged and left to the lease keeper, which publishes it from the ledger. The lease keeper also
+    publishes again a task lost with the broker's data (see :mod:`wsgateway.fanout.plan_ledger`).
+
+    A planning task that fails for good logs which broadcast it leaves incomplete: the chunks it
+    had planned are delivered (they are in the delivery ledger), the rest of its recipients get
+    nothing, and its summary never completes."""
+
+    def prepared(self, args: Any, kwargs: Any) -> tuple[Any, dict[str, Any], str | None]:
+        """``(args, kwargs, message_id)`` as published (``send_to_sessions(target, message_id, body)``)."""
+        kwargs = dict(kwargs or {})
         message_id = kwargs.get("message_id")
         if message_id is None and len(args or ()) > 1:
-            message_id = args[1]  # send_to_sessions(target, message_id, body)
+            message_id = args[1]
+        return args, kwargs, message_id if isinstance(message_id, str) and message_id else None
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        args, kwargs, message_id = self.prepared(args, kwargs)
+        if options.pop(LEDGER_OPTION, True) and message_id is not None:
+            plan_ledger.record_request(message_id, self.name, args, kwargs)
+            try:
+                result = super().apply_async(args, kwargs, *rest, **options)
+            except Exception as err:
+                if connection.in_atomic_block:  # the caller may still commit: publish it then
+                    plan_ledger.publish_failed(message_id, err)
+                else:  # the caller learns the send failed: nothing is sent later
+                    plan_ledger.forget_request(message_id)
+                raise
+        else:
+            result = super().apply_async(args, kwargs, *rest, **options)
+        result.message_id = message_id  # type: ignore[attr-defined]
+        return result
+
+    # The stubs say these return a result; Celery's own return None, as these do.
+    def apply_async_on_commit(  # type: ignore[override]
+        self, args: Any = None, kwargs: Any = None, **options: Any
+    ) -> None:
+        """Record the send in the ledger now, in the transaction; publish it on commit."""
+        args, kwargs, message_id = self.prepared(args, kwargs)
+        if message_id is not None:
+            plan_ledger.record_request(message_id, self.name, args, kwargs)
+        transaction.on_commit(functools.partial(self.publish_recorded, args, kwargs, message_id, **options))
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """``delay`` on commit, the send recorded in the ledger now (see :meth:`apply_async_on_commit`)."""
+        self.apply_async_on_commit(args, kwargs)
+
+    def publish_recorded(self, args: Any, kwargs: Any, message_id: str | None, **options: Any) -> Any:
+        """Publish a send whose ledger row is written; a failure is left to the lease keeper."""
+        try:
+            return self.apply_async(args, kwargs, **{LEDGER_OPTION: message_id is None}, **options)
+        except Exception as err:
+            if message_id is None:
+                raise
+            plan_ledger.publish_failed(message_id, err)
+            return None
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        _, _, message_id = self.prepared(args, kwargs)
         logger.error(
             "wsgateway.fanout broadcast message_id=%s failed while planning (%r): recipients not "
             "planned yet get nothing and its summary will not complete",
             message_id,
             exc,
         )
+        try:
+            plan_ledger.give_up_planning(message_id)  # not published again by the lease keeper
+        except DatabaseError as err:
+            logger.warning(
+                "wsgateway.fanout broadcast message_id=%s: ledger not updated: %r", message_id, err
+            )
         super().on_failure(exc, task_id, args, kwargs, einfo)
 
 
@@ -107,16 +180,14 @@ class MessageTask(PlannerTask):
     returned ``AsyncResult`` as ``.message_id`` and in the task's kwargs (shown by Flower).
     """
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+    def prepared(self, args: Any, kwargs: Any) -> tuple[Any, dict[str, Any], str | None]:
         kwargs = dict(kwargs or {})
         data = args[0] if args else kwargs.get("data")
         chosen = data.get("message_id") if isinstance(data, dict) else None
         if not (isinstance(chosen, str) and chosen):
             chosen = kwargs.get("message_id") or new_message_id()
             kwargs["message_id"] = chosen
-        result = super().apply_async(args, kwargs, *rest, **options)
-        result.message_id = chosen  # type: ignore[attr-defined]
-        return result
+        return args, kwargs, chosen
 
 
 def _emit(chunk: Chunk) -> None:
@@ -151,9 +222,17 @@ def _deliver_inline(chunk: Chunk) -> None:
 
 
 def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> dict[str, Any]:
+    # The task id names this planner's claim on the broadcast: its redelivery takes it over.
+    task_id = str(getattr(getattr(current_task, "request", None), "id", None) or "")
     return _through_outages(
         lambda: broadcast(
-            queryset, message_id=message_id, op=op, body=body, emit=_emit, deliver_inline=_deliver_inline
+            queryset,
+            message_id=message_id,
+            op=op,
+            body=body,
+            emit=_emit,
+            deliver_inline=_deliver_inline,
+            task_id=task_id,
         ),
         f"broadcast message_id={message_id}",
     )
@@ -189,6 +268,7 @@ def _target(
     return Target(
         connection_id=connection_id,
         channel_name=channel_name,
+        subscribers=True,  # on the channel: its sessions and its subscribers
         user_id=user_id,
         api_gateway_id=api_gateway_id,
         exclude=normalize_exclude(exclude),
@@ -217,7 +297,7 @@ def send_message(
     target = _target(connection_id, channel_name, user_id, api_gateway_id, exclude)
     chosen, body = encode_message(data, message_id)
     body = _kept_for_recovery(target, chosen, body)
-    return _broadcast(target.queryset(), chosen, POST, body)
+    return _broadcast(target.recipients(), chosen, POST, body)
 
 
 @shared_task(name="wsgateway.disconnect", base=MessageTask, **_FANOUT_OPTIONS)
@@ -243,7 +323,7 @@ def send_to_target(target: TargetData, message_id: str, body: str) -> dict[str, 
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
     chosen = Target.from_dict(target)
     body = _kept_for_recovery(chosen, message_id, body)
-    return _broadcast(chosen.queryset(), message_id, POST, body)
+    return _broadcast(chosen.recipients(), message_id, POST, body)
 
 
 class ChunkTask(Task[..., Any]):

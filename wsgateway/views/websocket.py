@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from wsgateway import ratelimit, security, signals
+from wsgateway import presence, ratelimit, security, signals, subscriptions
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import PayloadTooLargeError
 from wsgateway.gateway_cache import get_gateway
@@ -53,6 +53,14 @@ log = logging.getLogger(__name__)
 
 CONNECT, DISCONNECT, DEFAULT = "connect", "disconnect", "default"
 _CLOSE_DEDUP_SECONDS = 5
+#: The built-in channel messages and the methods answering them (docs/architecture.md §12).
+SUBSCRIPTION_HANDLERS = {
+    "subscribe": "subscribe_channel",
+    "unsubscribe": "unsubscribe_channel",
+    "presence": "channel_presence",
+}
+#: Members listed in a ``presence`` answer (an answer must fit in ``MAX_MESSAGE_BYTES``).
+PRESENCE_ANSWER_LIMIT = 500
 
 
 #: The query parameter the reference package's pages and clients put the token in.
@@ -119,6 +127,11 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
     handler_permissions: ClassVar[Mapping[str, Mapping[str, Sequence[str]]]] = {}
     #: Route slugs besides connect/disconnect/default this view accepts (additional routes).
     custom_routes: ClassVar[Sequence[str]] = ()
+    #: The ``subscribe`` / ``unsubscribe`` / ``presence`` messages (:data:`SUBSCRIPTION_HANDLERS`).
+    #: ``None``: on, unless the class answers unknown names with a reference-style
+    #: ``default(self, request)`` (such a view may already handle these names itself). A handler
+    #: of the same name the class registers or lists wins either way.
+    subscription_messages: ClassVar[bool | None] = None
 
     # --- the reference package's class attributes (same names and meanings) ---
     #: Handlers a message may select. Empty: the reference's automatic list (``"default"``,
@@ -432,6 +445,8 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             last_seen_at=now,
         )
         self.session = session
+        # On a presence channel the user's first connection announces member_added.
+        presence.joined(session, channel_name)
         self.connected(session)
         return session
 
@@ -551,6 +566,7 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
         closed = live_session.close_live_session(self.connection_id, self.gateway.pk, timezone.now())
         if isinstance(closed, WebSocketSession):
             self.session = closed
+            self._release(closed)
             request.user = closed.user if closed.user is not None else AnonymousUser()
             signals.websocket_disconnected.send(sender=type(self), request=request, session=closed)
             return StrictJsonResponse({"status": "disconnected"})
@@ -563,6 +579,7 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             return StrictJsonResponse({"status": "unknown"})
         self.session = session
         if session.connected and self._mark_disconnected(session):
+            self._release(session)
             request.user = session.user if session.user is not None else AnonymousUser()
             signals.websocket_disconnected.send(sender=type(self), request=request, session=session)
         return StrictJsonResponse({"status": "disconnected"})
@@ -575,6 +592,11 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
         )
         session.connected, session.disconnected_at, session.updated_on = False, now, now
         return changed == 1
+
+    @staticmethod
+    def _release(session: WebSocketSession) -> None:
+        # The closed connection's subscriptions go; presence hears that it left.
+        subscriptions.release_sessions([(session.pk, session.user_id, session.channel_name)])
 
     # ------------------------------------------------------------------ messages
 
@@ -646,6 +668,7 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
         session = self.session
         assert session is not None
         if self._mark_disconnected(session):
+            self._release(session)
             request.user = AnonymousUser()
             signals.websocket_disconnected.send(sender=type(self), request=request, session=session)
         self._close_at_gateway()
@@ -682,9 +705,19 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             or name in handler_table.protected_names(WebSocketView)
             or name not in self._allowed_handler_names()
         ):
-            return None
+            return self._builtin_handler(name)
         method = getattr(self, name, None)
         return method if callable(method) else None
+
+    def _builtin_handler(self, name: str) -> Any:
+        """The built-in channel message ``name`` (:data:`SUBSCRIPTION_HANDLERS`), or ``None``."""
+        attribute = SUBSCRIPTION_HANDLERS.get(name)
+        if attribute is None:
+            return None
+        enabled = self.subscription_messages
+        if enabled is None:
+            enabled = not self._default_takes_request()
+        return getattr(self, attribute) if enabled else None
 
     def _default_takes_request(self) -> bool:
         # A subclass overriding default(self, request, ...) gets the reference's routing.
@@ -834,11 +867,66 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
         session = self.session
         assert session is not None
-        WebSocketSession.objects.filter(pk=session.pk).update(
-            channel_name=channel_name, updated_on=timezone.now()
-        )
-        session.channel_name = channel_name
+        old = session.channel_name
+        with transaction.atomic():
+            WebSocketSession.objects.filter(pk=session.pk).update(
+                channel_name=channel_name, updated_on=timezone.now()
+            )
+            session.channel_name = channel_name
+            subscriptions.changed_channel(session, old, channel_name)
         return {"channel": channel_name}
+
+    def _message_channel(self, body: dict[str, Any], default: str | None = None) -> str:
+        channel_name = body.get("channel", default)
+        if not isinstance(channel_name, str) or not self._is_valid_channel_name(channel_name):
+            raise EventRefused(400, "invalid_channel", "'channel' must be a valid channel name.")
+        return channel_name
+
+    def subscribe_channel(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``{"action": "subscribe", "channel": "room-2"}``: add a channel to this connection.
+
+        The same permission check as joining on ``$connect`` (:meth:`can_join_channel`; 403
+        ``channel_forbidden``). At most ``MAX_SUBSCRIPTIONS_PER_CONNECTION`` channels (409
+        ``too_many_subscriptions``). Idempotent. Answers ``{"type": "subscribed", "channel": …}``.
+        """
+        channel_name = self._message_channel(body)
+        if not self.can_join_channel(self.request, channel_name):
+            raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
+        session = self.session
+        assert session is not None
+        try:
+            subscriptions.subscribe(session, channel_name)
+        except subscriptions.SubscriptionLimitError as err:
+            raise EventRefused(409, "too_many_subscriptions", str(err)) from None
+        return {"type": "subscribed", "channel": channel_name}
+
+    def unsubscribe_channel(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``{"action": "unsubscribe", "channel": "room-2"}``: drop a subscription (idempotent).
+
+        The connection's own channel (``channel_name``) is not a subscription and stays until
+        ``change_channel``: the answer's ``subscribed`` says whether the connection is still on it.
+        """
+        channel_name = self._message_channel(body)
+        session = self.session
+        assert session is not None
+        subscriptions.unsubscribe(session, channel_name)
+        return {
+            "type": "unsubscribed",
+            "channel": channel_name,
+            "subscribed": channel_name == session.channel_name,
+        }
+
+    def channel_presence(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``{"action": "presence", "channel": "room-2"}`` (default: the connection's own channel):
+        who is there (:func:`wsgateway.presence.presence`), for a connection on that channel
+        (403 ``not_subscribed`` otherwise). At most :data:`PRESENCE_ANSWER_LIMIT` members listed.
+        """
+        session = self.session
+        assert session is not None
+        channel_name = self._message_channel(body, session.channel_name)
+        if channel_name not in subscriptions.channels_of(session):
+            raise EventRefused(403, "not_subscribed", "Subscribe to the channel first.")
+        return {"type": "presence", **presence.presence(channel_name, limit=PRESENCE_ANSWER_LIMIT).as_dict()}
 
     def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         """Keep-alive from the client: nothing to do, the message itself reset the idle timer."""

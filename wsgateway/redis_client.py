@@ -1,4 +1,8 @@
-"""The Redis connection fan-out uses (limiter, summaries, chunk idempotence keys)."""
+"""The one way the package reaches Redis: a client per process and URL.
+
+Fan-out (request budget, summaries, chunk idempotence keys, ledger) and provisioning (control-plane
+quotas) both take their connection from :func:`get_redis`.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,71 @@
+"""Recipient streams for the planner: keyset pages of one index range, or several merged.
+
+A stream yields ``(session_id, connection_id, api_gateway_id, created_on)`` in session-id order,
+reading ``PAGE_SIZE`` rows per query (``key > last ORDER BY key LIMIT n``): memory stays flat
+and each page is an index range scan. A channel's recipients are two such ranges (sessions whose
+own ``channel_name`` is the channel, and the channel's subscription rows joined to their live
+sessions); :class:`Recipients` merges them by session id and drops the second copy of a session
+found in both, so each connection gets a message once. Each range holds only that channel's
+rows, so the cost per message does not depend on how many channels a connection has.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from django.db.models import QuerySet
+
+Row = tuple[Any, str, Any, Any]
+
+#: The columns a session stream reads.
+SESSION_COLUMNS = ("id", "connection_id", "api_gateway_id", "created_on")
+#: The same columns read from a subscription row and its session.
+SUBSCRIPTION_COLUMNS = (
+    "session_id",
+    "session__connection_id",
+    "session__api_gateway_id",
+    "session__created_on",
+)
+
+
+@dataclass(frozen=True)
+class KeysetStream:
+    """``queryset`` read in pages ordered by ``key`` (a session id), as :data:`Row` tuples."""
+
+    queryset: QuerySet[Any]
+    key: str = "id"
+    columns: tuple[str, str, str, str] = SESSION_COLUMNS
+
+    def rows(self, page_size: int) -> Iterator[Row]:
+        last = 0
+        while True:
+            page = list(
+                self.queryset.filter(**{f"{self.key}__gt": last})
+                .order_by(self.key)
+                .values_list(*self.columns)[:page_size]
+            )
+            yield from page
+            if len(page) < page_size:
+                return
+            last = page[-1][0]
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Several streams of recipients merged by session id, each session once."""
+
+    streams: tuple[KeysetStream, ...]
+
+    def rows(self, page_size: int) -> Iterator[Row]:
+        if len(self.streams) == 1:
+            yield from self.streams[0].rows(page_size)
+            return
+        last = None
+        for row in heapq.merge(*(s.rows(page_size) for s in self.streams), key=itemgetter(0)):
+            if row[0] != last:
+                last = row[0]
+                yield row
