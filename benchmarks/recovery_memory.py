@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
 import tempfile
@@ -59,7 +58,7 @@ def used_memory(client: Any) -> int:
 def run_once(args: argparse.Namespace, number: int) -> dict[str, float]:
     from wsgateway import recovery
     from wsgateway.conf import wsgateway_settings
-    from wsgateway.fanout.redis_client import get_redis
+    from wsgateway.redis_client import get_redis
 
     client = get_redis()
     client.flushall()
@@ -128,21 +127,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     from benchmarks.fanout import setup_django
-    from benchmarks.load import Deadline, Processes, free_port, redis_server_binary, wait_for_port
+    from benchmarks.load import Deadline, Processes, start_redis
 
     workdir = Path(tempfile.mkdtemp(prefix="wsgateway-bench-recovery-"))
     procs = Processes(workdir)
     try:
-        port = free_port()
-        procs.start(
-            "redis",
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            dict(os.environ),
-        )  # fmt: skip
-        wait_for_port(port, Deadline(30), procs)
+        port = start_redis(procs, workdir, Deadline(30))
         setup_django(None, f"redis://127.0.0.1:{port}/0", workdir)
-        from wsgateway.fanout.redis_client import get_redis
+        from wsgateway.redis_client import get_redis
 
         version = get_redis().info("server")["redis_version"]
         print(

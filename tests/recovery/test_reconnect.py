@@ -4,6 +4,7 @@ exactly once and in order; the gap and permission cases (docs/recovery.md)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -125,3 +126,19 @@ def test_a_client_asking_again_at_once_is_rate_limited(stack: Stack) -> None:
     wait_until(lambda: client.of_type(recovery.GAP) and client.of_type(recovery.REPLAY), 20, "both answers")
     (gap,) = client.of_type(recovery.GAP)
     assert (gap["reason"], gap["request"]) == ("rate_limited", "again")
+
+
+def test_a_subscription_carrying_since_replays_that_channel(stack: Stack) -> None:
+    start = recovery.read_since("side", None).latest
+    wait_sent(send(range(0, 5), channel="side"))
+    client = open_client(stack, "room")
+    client.ws.send(json.dumps({"action": "subscribe", "channel": "side", "since": start, "request": "s1"}))
+    wait_until(lambda: recovered_view(client, "side", "s1") is not None, 20, "the replay of side")
+    replayed = recovered_view(client, "side", "s1")
+    assert replayed is not None and dedupe(replayed) == [f"m{i}" for i in range(5)]
+    # Now on "side" through its subscription: a resume of it is allowed, and live messages come.
+    wait_sent(send(range(5, 7), channel="side"))
+    cache.clear()
+    client.resume({"side": replayed[-1][recovery.ID_FIELD]}, request="s2")
+    wait_until(lambda: recovered_view(client, "side", "s2") is not None, 20, "the second replay")
+    assert dedupe(replayed + (recovered_view(client, "side", "s2") or [])) == [f"m{i}" for i in range(7)]

@@ -898,6 +898,7 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             subscriptions.subscribe(session, channel_name)
         except subscriptions.SubscriptionLimitError as err:
             raise EventRefused(409, "too_many_subscriptions", str(err)) from None
+        self.resume_subscribed(channel_name, body)  # with "since": what it missed there (recovery)
         return {"type": "subscribed", "channel": channel_name}
 
     def unsubscribe_channel(self, body: dict[str, Any]) -> dict[str, Any]:
