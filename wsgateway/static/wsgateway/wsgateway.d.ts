@@ -26,11 +26,28 @@ export interface WsGatewayOptions {
   sendQueueSize?: number;
   /** Close cleanly when the page enters the back/forward cache; reconnect when it is shown again. */
   closeOnPageHide?: boolean;
+  /** Resume every channel after a reconnect with the last recovery_id seen (docs/recovery.md). */
+  recovery?: boolean;
+  /** A channel whose replay has not arrived after this long gets a recoveryGap (reason "timeout"). */
+  recoveryTimeoutSeconds?: number;
   onOpen?: (detail: { url: string; attempt: number; connections: number }) => void;
   onMessage?: (data: any) => void;
   onClose?: (detail: { code: number; reason: string; wasClean: boolean; willReconnect: boolean; delay?: number }) => void;
   onError?: (detail: { stage: "token" | "socket" | "send"; status?: number | null; message: string }) => void;
   onStatus?: (detail: { status: WsGatewayStatus }) => void;
+  /** A channel's missed messages were delivered (count: how many were new). */
+  onRecovered?: (detail: { channel: string; count: number }) => void;
+  /** Some messages of a channel cannot be recovered: resynchronise from your own source. */
+  onRecoveryGap?: (detail: WsGatewayRecoveryGap) => void;
+}
+
+export interface WsGatewayRecoveryGap {
+  channel: string;
+  /** The last recovery_id the client had (null: none yet). */
+  since: string | null;
+  reason: "window" | "forbidden" | "rate_limited" | "timeout";
+  /** The channel's newest id when the server answered ("" when unknown): the new starting point. */
+  latest: string;
 }
 
 export type WsGatewayStatus = "connecting" | "open" | "reconnecting" | "closed";
@@ -56,12 +73,18 @@ export declare class WsGateway {
   readonly reconnectPending: boolean;
   /** Frames waiting for the socket to open. */
   readonly queuedCount: number;
+  /** The newest recovery_id delivered per channel (what the next resume asks after). */
+  readonly lastIds: Record<string, string>;
+  /** Channels whose replay is still awaited (their live messages are held back meanwhile). */
+  readonly recovering: string[];
+  /** Compares two recovery ids ("<ms>-<seq>") numerically: -1, 0 or 1. */
+  static compareIds(a: string, b: string): number;
   connect(): Promise<WsGateway>;
   /** Sends {action, ...payload}, or queues it while (re)connecting; false when closed or the queue is full. */
   send(action: string, payload?: Record<string, unknown>): boolean;
   /** Closes for good (no reconnect until connect()). */
   close(code?: number, reason?: string): void;
-  addEventListener(type: "open" | "message" | "close" | "error" | "status", listener: (event: CustomEvent) => void): void;
+  addEventListener(type: "open" | "message" | "close" | "error" | "status" | "recovered" | "recoveryGap", listener: (event: CustomEvent) => void): void;
   removeEventListener(type: string, listener: (event: CustomEvent) => void): void;
 }
 
