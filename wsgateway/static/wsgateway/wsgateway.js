@@ -421,13 +421,17 @@
     return true;
   };
 
-  /** On open: ask for what each known channel missed (null: where the channel is now). */
+  /** On open: ask for what each known channel missed (null: where the channel is now). Channels
+   * the client re-subscribes to are resumed by their subscribe frames (_recoveryFields): a
+   * resume could reach the server before the subscription and be refused. */
   WsGateway.prototype._resume = function (socket) {
     var opts = this.options;
     if (!opts.recovery) return;
+    var subscribed = this._subscriptions || [];
     var channels = {};
     var names = [];
     for (var name in this._lastIds) {
+      if (subscribed.indexOf(name) >= 0 && name !== opts.channel) continue;
       channels[name] = this._lastIds[name];
       names.push(name);
     }
@@ -436,21 +440,39 @@
       names.push(opts.channel);
     }
     if (!names.length) return;
+    var request = this._beginRecovery(names);
+    socket.send(this._frame(RESUME, { channels: channels, request: request }));
+  };
+
+  /** Fields to add to a subscribe frame so that the server replays what the channel missed
+   * ({since, request}; {} with recovery off). Marks the channel as recovering. */
+  WsGateway.prototype._recoveryFields = function (channel) {
+    if (!this.options.recovery) return {};
+    var since = this._lastIds[channel] || null;
+    return { since: since, request: this._beginRecovery([channel]) };
+  };
+
+  /** Hold back the live messages of `names` until their replay (or a gap) arrives; the tag the
+   * server echoes in its frames. */
+  WsGateway.prototype._beginRecovery = function (names) {
     var request = "r" + this.connections + "-" + Math.random().toString(36).slice(2, 10);
     var self = this;
     for (var i = 0; i < names.length; i++) {
-      var state = { request: request, since: channels[names[i]], parts: {}, count: 0, expected: null, held: [] };
+      var previous = this._recovering[names[i]];
+      if (previous) clearTimeout(previous.timer);
+      var state = { request: request, since: this._lastIds[names[i]] || null, parts: {}, count: 0, expected: null };
+      state.held = previous ? previous.held : [];
       state.timer = setTimeout(
         (function (channel) {
           return function () {
             self._finishRecovery(channel, { reason: "timeout", latest: "" });
           };
         })(names[i]),
-        opts.recoveryTimeoutSeconds * 1000
+        this.options.recoveryTimeoutSeconds * 1000
       );
       this._recovering[names[i]] = state;
     }
-    socket.send(this._frame(RESUME, { channels: channels, request: request }));
+    return request;
   };
 
   WsGateway.prototype._onReplay = function (frame) {
