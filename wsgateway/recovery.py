@@ -62,8 +62,9 @@ PAGE = 200
 #: by message_id): two sends planned in parallel can reach a socket in the other order, and the
 #: earlier one may still have been in flight to the old socket when it closed.
 REORDER_SLACK_MS = 2000
-#: Entries a retried record looks back over for its own message id (a reply lost after XADD).
-RETRY_LOOKBACK = 16
+#: Records a retried record looks back over for its own message id (a reply lost after XADD);
+#: kept in the channel's marker, a few dozen bytes each.
+RETRY_LOOKBACK = 8
 
 _PREFIX = "wsgateway:recovery:"
 
@@ -105,12 +106,15 @@ local function entry_size(fields)
 end
 
 local exists = redis.call('EXISTS', stream) == 1
-if exists then
-  for _, e in ipairs(redis.call('XREVRANGE', stream, '+', '-', 'COUNT', lookback)) do
-    local f = e[2]
-    for i = 1, #f, 2 do
-      if f[i] == 'm' and f[i + 1] == mid then return e[1] end
-    end
+-- The marker's 'recent' field lists the last few "\\n<message id> <entry id>" (newest first):
+-- a retry of a record whose reply was lost finds its entry there (cheaper than reading entries).
+local recent = redis.call('HGET', meta, 'recent') or ''
+if exists and #mid <= 64 then
+  local at = string.find(recent, '\\n' .. mid .. ' ', 1, true)
+  if at then
+    local from = at + #mid + 2
+    local to = (string.find(recent, '\\n', from, true) or (#recent + 1)) - 1
+    return string.sub(recent, from, to)
   end
 end
 
@@ -144,6 +148,16 @@ else
   redis.call('HSET', meta, 'bytes', size)
 end
 redis.call('HSET', meta, 'last', id)
+if #mid <= 64 then
+  local kept, n, pos = '\\n' .. mid .. ' ' .. id, 1, 1
+  while n < lookback do
+    local s, e = string.find(recent, '\\n[^\\n]*', pos)
+    if not s then break end
+    kept = kept .. string.sub(recent, s, e)
+    pos, n = e + 1, n + 1
+  end
+  redis.call('HSET', meta, 'recent', kept)
+end
 
 -- Trim the oldest entries while the stream holds too many, too many bytes, or too old ones;
 -- the entry just added always stays. Exact trimming (not ~), and the newest removed id recorded.
@@ -154,8 +168,10 @@ local keep = nil
 local freed = 0
 local removed = nil
 local cursor = '-'
+local step = 1  -- usually nothing or one entry goes: look at the oldest first, then wider
 while keep == nil do
-  local batch = redis.call('XRANGE', stream, cursor, '+', 'COUNT', 16)
+  local batch = redis.call('XRANGE', stream, cursor, '+', 'COUNT', step)
+  step = 32
   if #batch == 0 then break end
   for _, e in ipairs(batch) do
     local ms = split(e[1])

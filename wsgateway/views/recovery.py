@@ -49,12 +49,12 @@ class RecoveryHandlers:
         raise NotImplementedError  # the view's
 
     def recovery_channels(self) -> set[str]:
-        """The channels this socket is on, hence may recover: its session's channel.
+        """The channels this socket is on, hence may recover: its own channel and its
+        subscriptions (:func:`wsgateway.subscriptions.channels_of`)."""
+        from wsgateway import subscriptions
 
-        Override (calling ``super()``) where a socket reads more channels, e.g. subscriptions.
-        """
         session = self.session
-        return {session.channel_name} if session is not None and session.channel_name else set()
+        return {name for name in subscriptions.channels_of(session) if name} if session is not None else set()
 
     def may_recover(self, request: HttpRequest, channel: str) -> bool:
         """Whether this socket may be sent ``channel``'s missed messages: it is on the channel
@@ -64,9 +64,13 @@ class RecoveryHandlers:
     @handler(RESUME_HANDLER)
     def resume_recovery(self, body: dict[str, Any]) -> dict[str, Any]:
         """Queue the replay of every channel the socket may read; the others get a gap frame
-        with the reason (``"forbidden"``, ``"rate_limited"``) so the client never waits."""
-        if not recovery.enabled():
-            raise EventRefused(409, "recovery_disabled", "Recovery is turned off (RECOVERY_WINDOW_SECONDS).")
+        with the reason (``"forbidden"``, ``"rate_limited"``) so the client never waits.
+
+        ``{"action": "wsgateway.resume", "channels": {name: last id | null}, "request": tag}``.
+        The answer (``{"type": "wsgateway.resume", "accepted": [...], "refused": {...}}``) reaches
+        the client only on a route with a route response; the frames always come.
+        """
+        self._recovery_on()
         try:
             channels = recovery.parse_request(body.get("channels"))
         except ValueError as err:
@@ -75,9 +79,39 @@ class RecoveryHandlers:
             raise EventRefused(
                 400, "invalid_resume", f"At most {self.RECOVERY_MAX_CHANNELS} channels at once."
             )
+        accepted, refused = self._resume_channels(channels, self._resume_tag(body))
+        return {"type": "wsgateway.resume", "accepted": sorted(accepted), "refused": refused}
+
+    def resume_subscribed(self, channel: str, body: dict[str, Any]) -> None:
+        """A ``subscribe`` message carrying ``"since"`` (the last recovery id the client saw on
+        the channel, or null) resumes that channel too, once the subscription is written: a
+        client that re-subscribes after a reconnect gets what it missed there (docs/recovery.md).
+        """
+        if "since" not in body or not recovery.enabled():
+            return
+        try:
+            channels = recovery.parse_request({channel: body["since"]})
+        except ValueError as err:
+            raise EventRefused(400, "invalid_resume", str(err)) from err
+        self._resume_channels(channels, self._resume_tag(body))
+
+    @staticmethod
+    def _recovery_on() -> None:
+        if not recovery.enabled():
+            raise EventRefused(409, "recovery_disabled", "Recovery is turned off (RECOVERY_WINDOW_SECONDS).")
+
+    @staticmethod
+    def _resume_tag(body: dict[str, Any]) -> str | None:
         tag = body.get("request")
         if tag is not None and not (isinstance(tag, str) and len(tag) <= 64):
             raise EventRefused(400, "invalid_resume", "'request' must be a string of at most 64 characters.")
+        return tag
+
+    def _resume_channels(
+        self, channels: dict[str, str | None], tag: str | None
+    ) -> tuple[dict[str, str | None], dict[str, str]]:
+        """Split ``channels`` into those to replay and those refused (with the reason), and
+        enqueue the replay of both after the transaction commits."""
         accepted: dict[str, str | None] = {}
         refused: dict[str, str] = {}
         for name, since in channels.items():
@@ -90,14 +124,9 @@ class RecoveryHandlers:
             else:
                 accepted[name] = since
         if accepted or refused:
-            self._enqueue_replay(accepted, refused, tag)
-        return {"type": "wsgateway.resume", "accepted": sorted(accepted), "refused": refused}
+            from wsgateway.tasks.recovery import replay_channels
 
-    def _enqueue_replay(
-        self, accepted: dict[str, str | None], refused: dict[str, str], tag: str | None
-    ) -> None:
-        from wsgateway.tasks.recovery import replay_channels
-
-        kwargs = {"refused": refused, "api_gateway_id": self.gateway.pk, "request": tag}
-        args = (self.connection_id, accepted)
-        transaction.on_commit(lambda: replay_channels.apply_async(args, kwargs))
+            kwargs = {"refused": refused, "api_gateway_id": self.gateway.pk, "request": tag}
+            args = (self.connection_id, accepted)
+            transaction.on_commit(lambda: replay_channels.apply_async(args, kwargs))
+        return accepted, refused

@@ -928,6 +928,7 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
                 subscriptions.subscribe(session, channel_name)
             except subscriptions.SubscriptionLimitError as err:
                 raise EventRefused(409, "too_many_subscriptions", str(err)) from None
+            self.resume_subscribed(channel_name, body)  # with "since": what it missed there (recovery)
             return {"type": "subscribed", "channel": channel_name}
 
         return self._answer_by_reply("subscribe", body, answer)
@@ -997,3 +998,8 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             api_gateway=self.gateway,
             message_id=message_id,
         )
+
+
+# Subclasses get their table in __init_subclass__; the view itself has handlers of its own
+# (recovery's "wsgateway.resume") when mounted as it is.
+WebSocketView._registered_handlers = handler_table.registered_handlers(WebSocketView)

@@ -26,6 +26,10 @@ export interface WsGatewayOptions {
   sendQueueSize?: number;
   /** Close cleanly when the page enters the back/forward cache; reconnect when it is shown again. */
   closeOnPageHide?: boolean;
+  /** Resume every channel after a reconnect with the last recovery_id seen (docs/recovery.md). */
+  recovery?: boolean;
+  /** A channel whose replay has not arrived after this long gets a recoveryGap (reason "timeout"). */
+  recoveryTimeoutSeconds?: number;
   onOpen?: (detail: { url: string; attempt: number; connections: number }) => void;
   onMessage?: (data: any) => void;
   onClose?: (detail: { code: number; reason: string; wasClean: boolean; willReconnect: boolean; delay?: number }) => void;
@@ -35,6 +39,10 @@ export interface WsGatewayOptions {
   onPresence?: (detail: WsGatewayPresenceChange) => void;
   onSubscribed?: (data: { type: "subscribed"; channel: string }) => void;
   onUnsubscribed?: (data: { type: "unsubscribed"; channel: string; subscribed: boolean }) => void;
+  /** A channel's missed messages were delivered (count: how many were new). */
+  onRecovered?: (detail: { channel: string; count: number }) => void;
+  /** Some messages of a channel cannot be recovered: resynchronise from your own source. */
+  onRecoveryGap?: (detail: WsGatewayRecoveryGap) => void;
 }
 
 /** A user present on a channel (connections: their sockets there, when the server said). */
@@ -50,6 +58,15 @@ export interface WsGatewayPresenceChange {
   members: WsGatewayMember[];
   /** The message that changed it: {type: "presence" | "member_added" | "member_removed", ...}. */
   change: any;
+}
+
+export interface WsGatewayRecoveryGap {
+  channel: string;
+  /** The last recovery_id the client had (null: none yet). */
+  since: string | null;
+  reason: "window" | "forbidden" | "rate_limited" | "timeout";
+  /** The channel's newest id when the server answered ("" when unknown): the new starting point. */
+  latest: string;
 }
 
 export type WsGatewayStatus = "connecting" | "open" | "reconnecting" | "closed";
@@ -75,6 +92,12 @@ export declare class WsGateway {
   readonly reconnectPending: boolean;
   /** Frames waiting for the socket to open. */
   readonly queuedCount: number;
+  /** The newest recovery_id delivered per channel (what the next resume asks after). */
+  readonly lastIds: Record<string, string>;
+  /** Channels whose replay is still awaited (their live messages are held back meanwhile). */
+  readonly recovering: string[];
+  /** Compares two recovery ids ("<ms>-<seq>") numerically: -1, 0 or 1. */
+  static compareIds(a: string, b: string): number;
   connect(): Promise<WsGateway>;
   /** Sends {action, ...payload}, or queues it while (re)connecting; false when closed or the queue is full. */
   send(action: string, payload?: Record<string, unknown>): boolean;
@@ -91,7 +114,7 @@ export declare class WsGateway {
   /** Closes for good (no reconnect until connect()). */
   close(code?: number, reason?: string): void;
   addEventListener(
-    type: "open" | "message" | "close" | "error" | "status" | "presence" | "subscribed" | "unsubscribed",
+    type: "open" | "message" | "close" | "error" | "status" | "presence" | "subscribed" | "unsubscribed" | "recovered" | "recoveryGap",
     listener: (event: CustomEvent) => void): void;
   removeEventListener(type: string, listener: (event: CustomEvent) => void): void;
 }

@@ -42,6 +42,14 @@
  * - when the page is hidden for the back/forward cache ("pagehide" with persisted) the socket is
  *   closed cleanly, so nobody sees a user who left as present; "pageshow" from that cache
  *   reconnects (option closeOnPageHide, default true).
+ * - recovery (option recovery, default true; docs/recovery.md): the client remembers, per
+ *   channel, the newest "recovery_id" it delivered; on every open it sends
+ *   {"action": "wsgateway.resume", "channels": {name: lastId or null}} before the queued frames.
+ *   Until the server's replay of a channel is complete, live messages of that channel are held
+ *   back; then the replayed and held messages are delivered merged in id order, without
+ *   duplicates, followed by the live ones. When the server cannot bring a channel up to date
+ *   (its window has passed, the socket may not read it, or no answer within
+ *   recoveryTimeoutSeconds) a "recoveryGap" event says so: resynchronise from your own source.
  *
  * Events (EventTarget; the detail is in event.detail), also available as onX callbacks:
  *   "open"      {url, attempt}                      the socket is open
@@ -51,6 +59,8 @@
  *   "status"    {status: "connecting" | "open" | "reconnecting" | "closed"}
  *   "presence"  {channel, members, change}             a channel's member list changed
  *   "subscribed" / "unsubscribed"  {type, channel, …}  the server's answer to (un)subscribe
+ *   "recovered" {channel, count}                     a channel's missed messages were delivered
+ *   "recoveryGap" {channel, since, reason, latest}   some messages of a channel cannot be recovered
  */
 (function (root) {
   "use strict";
@@ -73,7 +83,26 @@
     fetchOptions: null,
     sendQueueSize: 100,
     closeOnPageHide: true,
+    recovery: true,
+    recoveryTimeoutSeconds: 15,
   };
+
+  // The recovery protocol's names (wsgateway/recovery.py, wsgateway/views/recovery.py).
+  var RESUME = "wsgateway.resume";
+  var REPLAY = "wsgateway.recovery";
+  var GAP = "wsgateway.recovery_gap";
+  var ID_FIELD = "recovery_id";
+  var CHANNEL_FIELD = "recovery_channel";
+
+  /** Stream ids ("<ms>-<seq>") compared as numbers; -1, 0 or 1. */
+  function compareIds(a, b) {
+    var x = String(a).split("-");
+    var y = String(b).split("-");
+    var ms = Number(x[0]) - Number(y[0]);
+    if (ms !== 0) return ms < 0 ? -1 : 1;
+    var seq = Number(x[1]) - Number(y[1]);
+    return seq === 0 ? 0 : seq < 0 ? -1 : 1;
+  }
 
   function readCookie(name) {
     var parts = (root.document && root.document.cookie ? root.document.cookie : "").split(";");
@@ -140,6 +169,8 @@
     this._pageListeners = null;
     this._subscriptions = [];
     this._presence = {};
+    this._lastIds = {};
+    this._recovering = {};
     if (opts.closeOnPageHide) this._watchPageLifecycle();
   }
 
@@ -168,6 +199,7 @@
       self._generation += 1;
       self._clearRetry();
       self._stopHeartbeat();
+      self._abandonRecovery();
       var socket = self.socket;
       self.socket = null;
       if (socket && (socket.readyState === 0 || socket.readyState === 1)) socket.close(1000, "page hidden");
@@ -192,6 +224,23 @@
 
   WsGateway.RecentIds = RecentIds;
   WsGateway.backoffDelay = fullDelay;
+  WsGateway.compareIds = compareIds;
+
+  /** The newest recovery id delivered per channel (what the next resume asks after). */
+  Object.defineProperty(WsGateway.prototype, "lastIds", {
+    get: function () {
+      var copy = {};
+      for (var name in this._lastIds) copy[name] = this._lastIds[name];
+      return copy;
+    },
+  });
+
+  /** Channels whose replay is still awaited. */
+  Object.defineProperty(WsGateway.prototype, "recovering", {
+    get: function () {
+      return Object.keys(this._recovering);
+    },
+  });
 
   WsGateway.prototype.addEventListener = function (type, listener) {
     if (this._target) {
@@ -324,6 +373,7 @@
       self._setStatus("open");
       self._emit("open", { url: self.options.websocketUrl, attempt: attempt, connections: self.connections });
       self._resubscribe(socket);
+      self._resume(socket);
       self._flushQueue(socket);
     };
     socket.onmessage = function (event) {
@@ -338,6 +388,7 @@
       if (self.socket !== socket) return;
       self.socket = null;
       self._stopHeartbeat();
+      self._abandonRecovery();
       var info = { code: event.code, reason: event.reason, wasClean: event.wasClean };
       if (self._closedByUser || !self.options.reconnect) {
         info.willReconnect = false;
@@ -358,13 +409,33 @@
       this._emit("message", { raw: raw });
       return;
     }
+    if (data && typeof data === "object" && !Array.isArray(data) && this.options.recovery) {
+      if (data.type === REPLAY) return this._onReplay(data);
+      if (data.type === GAP) return this._onGap(data);
+      if (data.type === RESUME && data.message_id === undefined) return; // the handler's answer
+      var channel = data[CHANNEL_FIELD];
+      if (typeof data[ID_FIELD] === "string" && this._recovering[channel]) {
+        this._recovering[channel].held.push(data); // delivered once the replay is complete
+        return;
+      }
+    }
+    this._deliver(data);
+  };
+
+  /** Emit one message unless its message_id was seen (false); remember its channel position. */
+  WsGateway.prototype._deliver = function (data) {
     if (data && typeof data === "object" && typeof data.message_id === "string") {
       if (this._recent.seen(data.message_id)) {
-        return; // a redelivery: at-least-once delivery may repeat a message
+        return false; // a redelivery: at-least-once delivery may repeat a message
       }
+    }
+    if (data && typeof data[ID_FIELD] === "string" && typeof data[CHANNEL_FIELD] === "string") {
+      var last = this._lastIds[data[CHANNEL_FIELD]];
+      if (!last || compareIds(data[ID_FIELD], last) > 0) this._lastIds[data[CHANNEL_FIELD]] = data[ID_FIELD];
     }
     this._emit("message", data);
     if (data && typeof data === "object" && typeof data.type === "string") this._channelEvent(data);
+    return true;
   };
 
   // --- channels and presence -------------------------------------------------------------
@@ -372,7 +443,9 @@
   /** Subscribe to `channel` now (or on open) and after every reconnect. Returns true. */
   WsGateway.prototype.subscribe = function (channel) {
     if (this._subscriptions.indexOf(channel) < 0) this._subscriptions.push(channel);
-    if (this.socket && this.socket.readyState === 1) this.send("subscribe", { channel: channel });
+    if (this.socket && this.socket.readyState === 1) {
+      this.send("subscribe", Object.assign({ channel: channel }, this._recoveryFields(channel)));
+    }
     return true; // otherwise sent by _resubscribe once open
   };
 
@@ -411,7 +484,8 @@
   WsGateway.prototype._resubscribe = function (socket) {
     // Subscriptions live as long as a connection: a new socket subscribes again.
     for (var i = 0; i < this._subscriptions.length; i++) {
-      socket.send(this._frame("subscribe", { channel: this._subscriptions[i] }));
+      var channel = this._subscriptions[i];
+      socket.send(this._frame("subscribe", Object.assign({ channel: channel }, this._recoveryFields(channel))));
     }
   };
 
@@ -458,6 +532,113 @@
       delete state.members[id];
     }
     return true;
+  };
+
+  /** On open: ask for what each known channel missed (null: where the channel is now). Channels
+   * the client re-subscribes to are resumed by their subscribe frames (_recoveryFields): a
+   * resume could reach the server before the subscription and be refused. */
+  WsGateway.prototype._resume = function (socket) {
+    var opts = this.options;
+    if (!opts.recovery) return;
+    var subscribed = this._subscriptions || [];
+    var channels = {};
+    var names = [];
+    for (var name in this._lastIds) {
+      if (subscribed.indexOf(name) >= 0 && name !== opts.channel) continue;
+      channels[name] = this._lastIds[name];
+      names.push(name);
+    }
+    if (opts.channel && !(opts.channel in channels)) {
+      channels[opts.channel] = null;
+      names.push(opts.channel);
+    }
+    if (!names.length) return;
+    var request = this._beginRecovery(names);
+    socket.send(this._frame(RESUME, { channels: channels, request: request }));
+  };
+
+  /** Fields to add to a subscribe frame so that the server replays what the channel missed
+   * ({since, request}; {} with recovery off). Marks the channel as recovering. */
+  WsGateway.prototype._recoveryFields = function (channel) {
+    if (!this.options.recovery) return {};
+    var since = this._lastIds[channel] || null;
+    return { since: since, request: this._beginRecovery([channel]) };
+  };
+
+  /** Hold back the live messages of `names` until their replay (or a gap) arrives; the tag the
+   * server echoes in its frames. */
+  WsGateway.prototype._beginRecovery = function (names) {
+    var request = "r" + this.connections + "-" + Math.random().toString(36).slice(2, 10);
+    var self = this;
+    for (var i = 0; i < names.length; i++) {
+      var previous = this._recovering[names[i]];
+      if (previous) clearTimeout(previous.timer);
+      var state = { request: request, since: this._lastIds[names[i]] || null, parts: {}, count: 0, expected: null };
+      state.held = previous ? previous.held : [];
+      state.timer = setTimeout(
+        (function (channel) {
+          return function () {
+            self._finishRecovery(channel, { reason: "timeout", latest: "" });
+          };
+        })(names[i]),
+        this.options.recoveryTimeoutSeconds * 1000
+      );
+      this._recovering[names[i]] = state;
+    }
+    return request;
+  };
+
+  WsGateway.prototype._onReplay = function (frame) {
+    var state = this._recovering[frame.channel];
+    if (!state || frame.request !== state.request) return; // a late frame of an earlier request
+    if (!state.parts[frame.part]) {
+      state.parts[frame.part] = frame.messages || [];
+      state.count += 1;
+    }
+    state.expected = frame.parts;
+    state.latest = frame.latest;
+    if (state.count >= state.expected) this._finishRecovery(frame.channel, null);
+  };
+
+  WsGateway.prototype._onGap = function (frame) {
+    var state = this._recovering[frame.channel];
+    if (!state || frame.request !== state.request) return;
+    this._finishRecovery(frame.channel, { reason: frame.reason, latest: frame.latest || "" });
+  };
+
+  /** Deliver a channel's replayed and held messages merged in id order (gap: held ones only,
+   * after the recoveryGap event), and let its live messages through again. */
+  WsGateway.prototype._finishRecovery = function (channel, gap) {
+    var state = this._recovering[channel];
+    if (!state) return;
+    delete this._recovering[channel];
+    clearTimeout(state.timer);
+    var messages = [];
+    if (!gap) {
+      var numbers = Object.keys(state.parts).map(Number).sort(function (a, b) { return a - b; });
+      for (var i = 0; i < numbers.length; i++) messages = messages.concat(state.parts[numbers[i]]);
+      if (!this._lastIds[channel] && state.latest) this._lastIds[channel] = state.latest;
+    } else {
+      var last = this._lastIds[channel];
+      if (gap.latest && (!last || compareIds(gap.latest, last) > 0)) this._lastIds[channel] = gap.latest;
+      this._emit("recoveryGap", { channel: channel, since: state.since, reason: gap.reason, latest: gap.latest });
+    }
+    messages = messages.concat(state.held);
+    messages.sort(function (a, b) {
+      return compareIds(a[ID_FIELD], b[ID_FIELD]);
+    });
+    var delivered = 0;
+    for (var j = 0; j < messages.length; j++) {
+      if (this._deliver(messages[j])) delivered += 1;
+    }
+    if (!gap) this._emit("recovered", { channel: channel, count: delivered });
+  };
+
+  /** The socket closed mid-recovery: forget the held messages (the next resume asks after the
+   * same ids, so they come again) and the pending requests. */
+  WsGateway.prototype._abandonRecovery = function () {
+    for (var channel in this._recovering) clearTimeout(this._recovering[channel].timer);
+    this._recovering = {};
   };
 
   WsGateway.prototype._scheduleReconnect = function (info) {
@@ -546,6 +727,7 @@
     this._hiddenForCache = false;
     this._generation += 1;
     this._queue = [];
+    this._abandonRecovery();
     this._clearRetry();
     this._stopHeartbeat();
     var socket = this.socket;
