@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
 
 from django.db import transaction
 
 from wsgateway.fanout import ledger, results
 from wsgateway.fanout.planner import Chunk, plan_broadcast
+from wsgateway.payloads import PlanResult
 from wsgateway.querysets import WebSocketSessionQuerySet
 
 #: A plan of at most this many chunks has its first chunk delivered by the planning task.
@@ -61,7 +61,7 @@ def broadcast(
     body: str | None,
     emit: Callable[[Chunk], object],
     deliver_inline: Callable[[Chunk], object] | None = None,
-) -> dict[str, Any]:
+) -> PlanResult:
     """Emit chunk tasks for ``queryset``'s live recipients; return the plan.
 
     Every chunk is written to the delivery ledger before its task is emitted (in batches, see
@@ -93,7 +93,7 @@ def broadcast(
         deliver_inline(first)  # before the plan's bookkeeping: the first POST comes first
     writer.finish(plan.targeted, plan.chunks, unreachable)
     completed = results.record_plan(message_id, plan.targeted, plan.chunks, unreachable)
-    outcome: dict[str, Any] = {
+    outcome: PlanResult = {
         "status": "planned",
         "message_id": message_id,
         "targeted": plan.targeted,

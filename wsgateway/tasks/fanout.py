@@ -25,7 +25,7 @@ from wsgateway.fanout.limiter import RateLimitTimeout
 from wsgateway.fanout.messages import encode_message, new_message_id
 from wsgateway.fanout.planner import DELETE, POST, Chunk
 from wsgateway.fanout.targets import Target, normalize_exclude
-from wsgateway.payloads import TargetData
+from wsgateway.payloads import ChunkResult, PlanResult, TargetData
 from wsgateway.tasks.queues import FANOUT
 
 # Infrastructure hiccups (broker/DB restarts, an exhausted shared budget) are retried as a whole.
@@ -149,7 +149,7 @@ def _deliver_inline(chunk: Chunk) -> None:
         _emit(chunk)
 
 
-def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> dict[str, Any]:
+def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> PlanResult:
     return _through_outages(
         lambda: broadcast(
             queryset, message_id=message_id, op=op, body=body, emit=_emit, deliver_inline=_deliver_inline
@@ -187,7 +187,7 @@ def send_message(
     api_gateway_id: int | None = None,
     exclude: str | list[str] | None = None,
     message_id: str | None = None,
-) -> dict[str, Any]:
+) -> PlanResult:
     """Send ``data`` to one connection, a channel, a user's connections, a gateway, or (none
     given) every live session; ``api_gateway_id`` narrows a channel or user to one gateway.
 
@@ -208,7 +208,7 @@ def disconnect(
     user_id: int | str | None = None,
     exclude: str | list[str] | None = None,
     message_id: str | None = None,
-) -> dict[str, Any]:
+) -> PlanResult:
     """Close one connection or all of a user's at API Gateway (``DELETE @connections/{id}``)."""
     if (connection_id is None) == (user_id is None):
         raise ValueError("Give exactly one of connection_id, user_id.")
@@ -220,7 +220,7 @@ def disconnect(
 
 
 @shared_task(name="wsgateway.send_to_sessions", base=PlannerTask, **_FANOUT_OPTIONS)
-def send_to_target(target: TargetData, message_id: str, body: str) -> dict[str, Any]:
+def send_to_target(target: TargetData, message_id: str, body: str) -> PlanResult:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
     queryset = Target.from_dict(target).queryset()
     return _broadcast(queryset, message_id, POST, body)
@@ -241,7 +241,7 @@ class ChunkTask(Task[..., Any]):
 
 
 @shared_task(name="wsgateway.deliver_chunk", base=ChunkTask, **_FANOUT_OPTIONS)
-def deliver_chunk(chunk: Chunk) -> dict[str, Any]:
+def deliver_chunk(chunk: Chunk) -> ChunkResult:
     """Deliver one chunk with the retry policy; returns its counts (and the broadcast summary
     when this chunk completed it)."""
     return _through_outages(lambda: delivery.run_chunk(chunk, _requeue), _chunk_what(chunk))
