@@ -230,14 +230,9 @@ def wait_until(check: Any, timeout: float, what: str) -> None:
 
 def start_worker(procs: Any, env: dict[str, str]) -> None:
     """The project's Celery worker on the fan-out queue, as ``benchmarks/load.py`` runs it."""
-    from benchmarks.load import Deadline, wait_for_worker
+    from benchmarks.load import Deadline, start_fanout_worker, wait_for_worker
 
-    procs.start(
-        "celery",
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
-         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-        env,
-    )  # fmt: skip
+    start_fanout_worker(procs, env)
     wait_for_worker(Deadline(60), procs)
 
 

@@ -51,6 +51,8 @@ from wsgateway.security import channel_name_valid
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+    from wsgateway.aws.types import ApiGatewayManagementApiClient, ApiGatewayV2Client
+    from wsgateway.payloads import RouteResult, StepResult
     from wsgateway.provisioning import ProvisioningHandle
 
 __all__ = [
@@ -161,7 +163,9 @@ def serialise_message(data: dict[str, Any]) -> str:
     return text
 
 
-def _post_to_connection(client: Any, message: str, connection_id: str) -> tuple[str, Any]:
+def _post_to_connection(
+    client: ApiGatewayManagementApiClient, message: str, connection_id: str
+) -> tuple[str, object]:
     """Post ``message`` with a boto3 management ``client``; never raises a delivery failure.
 
     ``("sent", response)``, ``("gone", None)`` (410) or ``("failed", None)``. Kept for code
@@ -799,7 +803,7 @@ class ApiGateway(_SnapshotMixin, models.Model):
             return None
         return self._enqueue("create_custom_domain", ProvisioningError)
 
-    def sync_to_aws(self, client: Any = None, fields: Any = None) -> ProvisioningHandle:
+    def sync_to_aws(self, client: object = None, fields: object = None) -> ProvisioningHandle:
         """Enqueue writing the row's values to the deployed API (then a deployment if needed).
 
         ``client`` and ``fields`` are accepted for the reference's signature: the worker uses
@@ -810,7 +814,7 @@ class ApiGateway(_SnapshotMixin, models.Model):
             raise ValueError("The API must be deployed before it can be synced to AWS")
         return self._enqueue("sync_to_aws", ApiGatewaySyncError)
 
-    def sync_from_aws(self, client: Any = None) -> ProvisioningHandle:
+    def sync_from_aws(self, client: object = None) -> ProvisioningHandle:
         """Enqueue reading the deployed API into the rows; returns the run's handle.
 
         ``ValueError`` unless :attr:`is_deployed`.
@@ -819,7 +823,7 @@ class ApiGateway(_SnapshotMixin, models.Model):
             raise ValueError("The API must be deployed before it can be synced from AWS")
         return self._enqueue("sync_from_aws", ApiGatewaySyncError)
 
-    def deploy_api(self, client: Any = None) -> Any:
+    def deploy_api(self, client: ApiGatewayV2Client | None = None) -> StepResult | ProvisioningHandle:
         """Create a deployment of the stage.
 
         With ``client`` (an ``apigatewayv2`` client, as in the reference) it deploys now — the
@@ -915,15 +919,18 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
                 {"route_key": "Use letters, digits, '.', '-' and '_'; '$' routes are built in."}
             )
 
-    def create_route(self, client: Any, deploy: bool = True) -> Any:
+    def create_route(self, client: ApiGatewayV2Client, deploy: bool = True) -> RouteResult:
         """Create the Integration and then the route (on the worker, with an ``apigatewayv2`` client)."""
         from wsgateway import provisioning
 
         return provisioning.create_route(self, client, deploy=deploy)
 
     def update_route(
-        self, client: Any = None, previous_route_key: str | None = None, deploy: bool = True
-    ) -> Any:
+        self,
+        client: ApiGatewayV2Client | None = None,
+        previous_route_key: str | None = None,
+        deploy: bool = True,
+    ) -> list[StepResult] | ProvisioningHandle | None:
         """Bring the AWS route and integration in line with this row, then deploy.
 
         Without ``client`` the run is enqueued and its handle returned; with an ``apigatewayv2``
@@ -938,7 +945,9 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
             return provisioning.enqueue_sync_route(self.pk)
         return provisioning.run_inline("sync_route", self.api_gateway_id, arg=str(self.pk), client=client)
 
-    def delete_route(self, client: Any = None, deploy: bool = True) -> Any:
+    def delete_route(
+        self, client: ApiGatewayV2Client | None = None, deploy: bool = True
+    ) -> list[StepResult] | ProvisioningHandle | None:
         """Delete this row's AWS route and integration (a route already gone is fine), then deploy.
 
         Enqueued without ``client`` (``None`` when nothing of it exists in AWS); run now with one.

@@ -32,7 +32,13 @@ from django.db import connection
 
 from tests import waiting
 from tests.celery_app import app
-from tests.fanout.conftest import emulator, fanout_tls_files, gateway_endpoint, ws_connect  # noqa: F401
+from tests.fanout.conftest import (  # noqa: F401
+    emulator,
+    fanout_tls_files,
+    gateway_endpoint,
+    wait_complete,
+    ws_connect,
+)
 from tests.maintenance.emulated import (
     make_gateway,
     make_sessions,
@@ -41,7 +47,6 @@ from tests.maintenance.emulated import (
     wsgateway_overrides,
 )
 from wsgateway.emulator.server import EmulatorServer
-from wsgateway.fanout.results import get_broadcast_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,21 +109,6 @@ def virtual_room(emu: EmulatorServer, n: int, channel: str = "room") -> list[str
 
 def report(delivery: Delivery, label: str) -> None:
     print(delivery.line(label))
-
-
-def wait_complete(message_id: str, timeout: float) -> dict[str, Any]:
-    """Poll the broadcast summary in Redis until it is complete (bounded)."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] | None = None
-    while time.monotonic() < deadline:
-        try:
-            last = get_broadcast_summary(message_id)
-        except redis.ConnectionError:
-            last = None
-        if last and last["complete"]:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"broadcast {message_id} did not complete within {timeout}s: {last}")
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:

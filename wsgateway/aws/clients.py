@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 import ssl
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 
 from wsgateway.conf import aws_setting, wsgateway_settings
 from wsgateway.exceptions import RegionNotConfiguredError
+
+if TYPE_CHECKING:  # boto3-stubs is a development dependency: the types exist for the checker only
+    from mypy_boto3_apigatewayv2 import ApiGatewayV2Client
+    from mypy_boto3_route53 import Route53Client
 
 # boto3 sessions and clients are not safe to share between threads while being created, and a
 # forked Celery child must not reuse its parent's sockets: the cache key includes pid + thread.
@@ -117,6 +121,16 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
             cache.pop(next(iter(cache)))
         cache[key] = client
     return client
+
+
+def apigatewayv2_client(**kwargs: Any) -> ApiGatewayV2Client:
+    """The control-plane client (:func:`get_boto3_client` ``("apigatewayv2")``), typed."""
+    return cast("ApiGatewayV2Client", get_boto3_client("apigatewayv2", **kwargs))
+
+
+def route53_client(**kwargs: Any) -> Route53Client:
+    """The Route 53 client custom domains use (:func:`get_boto3_client` ``("route53")``), typed."""
+    return cast("Route53Client", get_boto3_client("route53", **kwargs))
 
 
 def _key_part(name: str, value: Any) -> tuple[str, str]:
