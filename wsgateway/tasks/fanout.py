@@ -190,8 +190,20 @@ class MessageTask(PlannerTask):
         return args, kwargs, chosen
 
 
+def _chunk_repr(chunk: Chunk) -> str:
+    """What logs and task events (Flower) show for a chunk task's arguments.
+
+    Celery would otherwise ``saferepr`` the whole chunk (hundreds of connection ids) on publish
+    and again in the worker, for a truncated list nobody reads.
+    """
+    return (
+        f"({{message_id={chunk.get('message_id')} chunk={chunk.get('chunk')} "
+        f"attempt={chunk.get('attempt', 0)} connections={len(chunk.get('connections') or ())}}},)"
+    )
+
+
 def _emit(chunk: Chunk) -> None:
-    deliver_chunk.apply_async((chunk,))
+    deliver_chunk.apply_async((chunk,), argsrepr=_chunk_repr(chunk))
 
 
 def _requeue(chunk: Chunk, countdown: float) -> None:
@@ -199,7 +211,7 @@ def _requeue(chunk: Chunk, countdown: float) -> None:
     # countdown task waits unacked in the worker, so keep it well below that timeout.
     options = deliver_chunk.app.conf.broker_transport_options or {}
     visibility = float(options.get("visibility_timeout", 3600))
-    deliver_chunk.apply_async((chunk,), countdown=min(countdown, visibility / 2))
+    deliver_chunk.apply_async((chunk,), countdown=min(countdown, visibility / 2), argsrepr=_chunk_repr(chunk))
 
 
 def _chunk_what(chunk: Chunk) -> str:
