@@ -15,7 +15,7 @@ _MAX_PAGES = 1000  # bounded pagination: 1000 pages of 100 items is far beyond A
 
 def call(client: Any, operation: str, *, api_id: str | None = None, **params: Any) -> dict[str, Any]:
     """Call ``client.<operation>(**params)`` within its quota; errors become wsgateway exceptions."""
-    quotas.acquire(quotas.kind_of(operation))
+    quotas.acquire(quotas.kind_of(operation), region=quotas.region_of(client))
     with aws_call(operation, api_id=api_id or params.get("ApiId")):
         result: dict[str, Any] = getattr(client, operation)(**params)
     return result
