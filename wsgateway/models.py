@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os  # noqa: F401 (the reference's tests patch wsgateway.models.os.getpid)
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -94,6 +95,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """``wsgateway.models.boto3``, imported on first use (Django start-up must not pay for it).
+
+    Code and tests written for the reference package patch this name to stand in for AWS;
+    :func:`get_boto3_client` builds its clients with whatever is set here (wsgateway/aws/clients.py).
+    """
+    if name == "boto3":
+        import boto3
+
+        return boto3
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # --- the reference package's module-level names -------------------------------------------
 # Each is an alias of, or a thin adapter over, the one place wsgateway keeps that policy.
@@ -783,7 +798,30 @@ class ApiGateway(_SnapshotMixin, models.Model):
             raise ValueError("target_base_endpoint is required to create the API Gateway")
         if self.pk is None:
             self.save()
+        elif self._creation_in_progress():
+            raise ValueError(
+                f"API Gateway {self.api_name!r} is already being created by another run. Wait for it; if"
+                " it stopped without finishing, check AWS for the API and set the provisioning status."
+            )
         return self._enqueue("create_gateway", ProvisioningError)
+
+    def _creation_in_progress(self) -> bool:
+        """Whether the row (as stored now, not as this copy says) is being created: ``creating``
+        with a live run's lock, or with no lock at all (a creation the reference package claimed,
+        imported as it was: an API may exist in AWS that no row records). A run whose worker died
+        (its lock expired) does not count: the next run resumes from its recorded steps."""
+        row = (
+            type(self)
+            ._default_manager.filter(pk=self.pk)
+            .values("provisioning_status", "api_created", "provisioning_lock", "provisioning_locked_at")
+            .first()
+        )
+        if row is None or row["api_created"] or row["provisioning_status"] != ProvisioningStatus.CREATING:
+            return False
+        if not row["provisioning_lock"]:
+            return True
+        expired = timezone.now() - timedelta(seconds=float(wsgateway_settings.PROVISIONING_LOCK_SECONDS))
+        return row["provisioning_locked_at"] is not None and row["provisioning_locked_at"] >= expired
 
     def create_custom_domain(self) -> ProvisioningHandle | None:
         """Uses boto3 to create the custom domain and associate it with the production stage

@@ -33,7 +33,8 @@ def call(operation: Callable[P, R], /, *args: P.args, **params: P.kwargs) -> R:
     """Call ``operation(**params)`` (a boto3 client method) within its quota; errors become
     wsgateway exceptions."""
     name = operation.__name__
-    quotas.acquire(quotas.kind_of(name))
+    # The client's own region: a caller may pass a client for another region (reference ``client=``).
+    quotas.acquire(quotas.kind_of(name), region=quotas.region_of(getattr(operation, "__self__", None)))
     with aws_call(name, api_id=params.get("ApiId")):
         return operation(*args, **params)
 
