@@ -111,6 +111,20 @@ def report(delivery: Delivery, label: str) -> None:
     print(delivery.line(label))
 
 
+def complete_and_report(
+    emu: EmulatorServer, ids: list[str], message_id: str, redis_url: str, started: float, label: str
+) -> tuple[Delivery, dict[str, Any], float]:
+    """Wait (60 s at most) for the broadcast's summary in ``redis_url`` to complete, count what
+    the clients got and print the soak line; ``label`` may use ``{elapsed}`` (seconds since
+    ``started``, a ``time.monotonic()``). Returns the delivery, the summary and the seconds."""
+    with wsgateway_overrides(REDIS_URL=redis_url):
+        summary = wait_complete(message_id, timeout=60)
+    elapsed = time.monotonic() - started
+    delivery = count_delivery(emu, ids, message_id)
+    report(delivery, label.format(elapsed=f"{elapsed:.1f}"))
+    return delivery, summary, elapsed
+
+
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
     """Poll every 10 ms: a kill or a close must land right after the event it waits for."""
     waiting.wait_until(predicate, timeout, what, interval=0.01)
