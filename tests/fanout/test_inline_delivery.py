@@ -161,7 +161,11 @@ def test_the_send_task_delivers_a_small_channel_in_one_hop(emulator, worker):
     message_id = result["message_id"]
     # The planning task's own result carries the completed summary: it sent the chunk itself.
     assert result["broadcast"]["complete"] is True and result["broadcast"]["delivered"] == 5
-    assert all(received(emulator, c) == [{"text": "one hop", "message_id": message_id}] for c in ids)
+    # A channel message carries its recovery window position too (docs/recovery.md).
+    (first,) = received(emulator, ids[0])
+    envelope = {"text": "one hop", "message_id": message_id, "recovery_channel": "room"}
+    assert first == {**envelope, "recovery_id": first["recovery_id"]}
+    assert all(received(emulator, c) == [first] for c in ids)
     assert _state(message_id, "0") == FanoutChunk.State.DONE
 
 
