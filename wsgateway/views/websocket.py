@@ -876,6 +876,10 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             subscriptions.changed_channel(session, old, channel_name)
         return {"channel": channel_name}
 
+    def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Keep-alive from the client: nothing to do, the message itself reset the idle timer."""
+        return {"status": "ok"}
+
     def _message_channel(self, body: dict[str, Any], default: str | None = None) -> str:
         channel_name = body.get("channel", default)
         if not isinstance(channel_name, str) or not self._is_valid_channel_name(channel_name):
