@@ -27,7 +27,7 @@ from wsgateway.tasks.queues import FANOUT
 
 def test_every_readme_python_block_is_covered_here() -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    covered = ("INSTALLED_APPS", "send_message.delay_on_commit", "class ChatView")
+    covered = ("INSTALLED_APPS", "send_message.delay_on_commit", "class ChatView", "presence(")
     assert len(blocks) == len(covered), "a README python block was added: run it in this module"
     for block in blocks:
         assert sum(marker in block for marker in covered) == 1, block
@@ -80,6 +80,32 @@ def test_the_sending_example_runs_and_queues_its_messages(clean_redis: redis.Red
     assert "wsgateway.send_message" in queued  # send_message.delay_on_commit
     assert "wsgateway.disconnect" in queued  # disconnect_user(user)
     assert len(queued) >= 5, queued
+
+
+@pytest.mark.django_db
+def test_the_presence_example_lists_each_user_once_with_their_tabs() -> None:
+    from wsgateway import subscriptions
+
+    users = get_user_model().objects
+    alice, bob = users.create_user("alice", password="pw"), users.create_user("bob", password="pw")
+    gateway = ApiGateway.objects.create(api_name="readme", api_id="readme2")
+    rows = [("room-2", alice), ("lobby", alice), ("room-2", bob), ("room-2", None), ("room-2", None)]
+    sessions = [
+        WebSocketSession.objects.create(
+            api_gateway=gateway, connection_id=f"p{n}=", channel_name=channel, user=owner, connected=True
+        )
+        for n, (channel, owner) in enumerate(rows)
+    ]
+    subscriptions.subscribe(sessions[1], "room-2")  # alice's second tab joins by subscribing
+    WebSocketSession.objects.create(  # gone: not counted
+        api_gateway=gateway, connection_id="gone=", channel_name="room-2", user=bob, connected=False
+    )
+
+    namespace = run_example("presence(", {})
+
+    here = namespace["here"]
+    assert [(m.name, m.connections) for m in here.members] == [("alice", 2), ("bob", 1)]
+    assert here.anonymous_connections == 2
 
 
 def test_the_readme_chat_view_is_covered_by_the_view_tests() -> None:
