@@ -974,6 +974,10 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
 
         return self._answer_by_reply("presence", body, answer)
 
+    def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Keep-alive from the client: nothing to do, the message itself reset the idle timer."""
+        return {"status": "ok"}
+
     # ------------------------------------------------------------------ sending helpers
 
     def reply(self, data: dict[str, Any], *, message_id: str | None = None) -> Any:
