@@ -230,14 +230,9 @@ def wait_until(check: Any, timeout: float, what: str) -> None:
 
 def start_worker(procs: Any, env: dict[str, str]) -> None:
     """The project's Celery worker on the fan-out queue, as ``benchmarks/load.py`` runs it."""
-    from benchmarks.load import Deadline, wait_for_worker
+    from benchmarks.load import Deadline, start_fanout_worker, wait_for_worker
 
-    procs.start(
-        "celery",
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
-         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-        env,
-    )  # fmt: skip
+    start_fanout_worker(procs, env)
     wait_for_worker(Deadline(60), procs)
 
 
@@ -354,9 +349,15 @@ def speed(args: argparse.Namespace, procs: Any, env: dict[str, str], workdir: Pa
     ours_msg, theirs_msg = ours_cpu / max(ours_ok, 1), theirs["cpu"] / max(theirs_ok, 1)
     ratio = ours_msg / theirs_msg
     over = "HTTPS" if TLS is not None else "HTTP"
+    from wsgateway.conf import wsgateway_settings
+
+    chunk_size = int(wsgateway_settings.FANOUT_CHUNK_SIZE)
     print(
         f"fan-out to {n} connections over {over}; emulator in its own process (not counted); "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs; FANOUT_CHUNK_SIZE {chunk_size}"
+        + (" (NOT the shipped default)" if args.chunk_size else "")
+        + "; load average "
+        + " ".join(f"{x:.1f}" for x in os.getloadavg())
     )
     row = "{:<58}{:>10}{:>9.2f}{:>9.0f}{:>12.1f}"
     print(f"{'sender':<58}{'delivered':>10}{'seconds':>9}{'msgs/s':>9}{'CPU us/msg':>12}")
@@ -379,6 +380,7 @@ def speed(args: argparse.Namespace, procs: Any, env: dict[str, str], workdir: Pa
     print(f"every connection received the message from both packages: {'yes' if all_ok else 'NO'}")
     if args.json:
         result = {"tls": TLS is not None, "connections": n, "ours_us": ours_msg * 1e6, "ratio": ratio}
+        result.update(chunk_size=chunk_size, load_average=os.getloadavg())
         result.update(theirs_us=theirs_msg * 1e6, ours_s=ours_s, theirs_s=theirs["seconds"])
         print(json.dumps({**result, "caller_cpu": caller_cpu, "worker_cpu": worker_cpu}))
     return met and all_ok
@@ -541,8 +543,16 @@ def main() -> int:
     parser.add_argument(
         "--tls", action="store_true", help="HTTPS to the emulator, verified against a local CA"
     )
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="a non-default FANOUT_CHUNK_SIZE for wsgateway (shown in the output; default: the shipped one)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.chunk_size:
+        os.environ["WSGATEWAY_BENCH_CHUNK_SIZE"] = str(args.chunk_size)
     if args.mode.endswith("-child"):  # the parent's environment says where everything is
         import django
 

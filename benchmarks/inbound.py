@@ -86,6 +86,7 @@ from benchmarks.inbound_wsgi import (  # noqa: E402  (after the path set-up)
     client_ip,
     create_browsers,
 )
+from tests.gateway_rows import event_gateway_fields  # noqa: E402  (after the path set-up)
 
 WARMUP_EVENTS = 20
 BATCH_EVENTS = 100
@@ -236,14 +237,7 @@ class OurSide:
         for app in MIGRATED_APPS:
             call_command("migrate", app, verbosity=0, interactive=False, skip_checks=True)
         cache.clear()
-        ApiGateway.objects.create(
-            api_name="bench-inbound",
-            api_id=API_ID,
-            api_endpoint=f"wss://{API_ID}.execute-api.us-east-1.amazonaws.com",
-            stage_name="production",
-            default_channel_name="lobby",
-            api_created=True,
-        )
+        ApiGateway.objects.create(api_name="bench-inbound", **event_gateway_fields(API_ID))
         browsers = create_browsers(-(-events // CONNECTS_PER_USER))
         gateway = WsgiGateway(wsgateway_settings.TOKEN_QUERY_PARAM)
         self.runner = BatchRunner(gateway, browsers, issue_tokens, refused_status=401)

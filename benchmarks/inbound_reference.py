@@ -37,6 +37,7 @@ from benchmarks.inbound_wsgi import (  # noqa: E402  (after the path set-up)
     WsgiGateway,
     create_browsers,
 )
+from tests.gateway_rows import event_gateway_fields  # noqa: E402  (after the path set-up)
 
 urlpatterns: list[Any] = []  # ROOT_URLCONF of the reference side: filled by mount()
 
@@ -78,14 +79,7 @@ def setup(events: int) -> BatchRunner:
 
     for app in ("django_aws_api_gateway_websockets", "sessions"):
         call_command("migrate", app, verbosity=0, interactive=False, skip_checks=True)
-    ApiGateway.objects.create(
-        api_name="bench-inbound",
-        api_id=API_ID,
-        api_endpoint=f"wss://{API_ID}.execute-api.us-east-1.amazonaws.com",
-        stage_name="production",
-        default_channel_name="lobby",
-        api_created=True,
-    )
+    ApiGateway.objects.create(api_name="bench-inbound", **event_gateway_fields(API_ID))
     browsers = create_browsers(-(-events // CONNECTS_PER_USER))
     # The reference answers every refusal with 400.
     return BatchRunner(WsgiGateway("ws_token"), browsers, issue_tokens, refused_status=400)

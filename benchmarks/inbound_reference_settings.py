@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from benchmarks.inbound_wsgi import HOST, SECRET
+from tests import middleware_chain
 
 DEBUG = False
 SECRET_KEY = "wsgateway-benchmark-reference-side-not-for-production"  # noqa: S105 (a benchmark's)
@@ -23,13 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_aws_api_gateway_websockets",
 ]
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
+MIDDLEWARE = list(middleware_chain.MIDDLEWARE)  # wsgateway's side runs the same chain
 ROOT_URLCONF = "benchmarks.inbound_reference"
 DATABASES = {
     "default": {

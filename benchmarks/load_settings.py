@@ -46,6 +46,11 @@ WSGATEWAY.update(
     }
 )
 
+# fanout.py --chunk-size: a non-default chunk size, to show what the per-task cost weighs
+# (printed with the result; the default stays the shipped one).
+if os.environ.get("WSGATEWAY_BENCH_CHUNK_SIZE"):
+    WSGATEWAY["FANOUT_CHUNK_SIZE"] = int(os.environ["WSGATEWAY_BENCH_CHUNK_SIZE"])
+
 LOGGING = {
     **LOGGING,
     "loggers": {

@@ -3,11 +3,12 @@
     WSGATEWAY_TEST_REDIS_URL=redis://127.0.0.1:6379/5 \\
         .venv/bin/python benchmarks/soak_faults.py [--runs 5] [--kind redis-wipe ...]
 
-Each kind is one test of ``tests/faults/test_inflight.py`` (each run asserts that the fault hit
-chunks in flight, then that nothing was lost), run ``--runs`` times in one pytest process
+Each kind is one test of ``tests/faults/test_inflight.py`` or ``test_planning_lost.py`` (each run
+asserts that the fault hit chunks or a planning task in flight, then that nothing was lost), run
+``--runs`` times in one pytest process
 (``WSGATEWAY_SOAK_RUNS``). The database is SQLite unless ``WSGATEWAY_TEST_DATABASE_URL`` names
 another. Exits 1 unless every run passed with lost=0, ``redis-wipe`` (Redis without persistence
-restarting empty, replayed from the delivery ledger) included.
+restarting empty, replayed from the delivery ledger) and the planning faults included.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+INFLIGHT = "tests/faults/test_inflight.py"
+PLANNING = "tests/faults/test_planning_lost.py"
 TESTS = {
-    "redis-kill": "test_redis_killed_while_chunks_run",
-    "worker-kill": "test_worker_killed_while_chunks_run",
-    "database-down": "test_database_unavailable_while_chunks_run",
+    "redis-kill": (INFLIGHT, "test_redis_killed_while_chunks_run"),
+    "worker-kill": (INFLIGHT, "test_worker_killed_while_chunks_run"),
+    "database-down": (INFLIGHT, "test_database_unavailable_while_chunks_run"),
     # Redis without persistence restarting empty: the delivery ledger replays what it lost.
-    "redis-wipe": "test_redis_wiped_while_chunks_run",
+    "redis-wipe": (INFLIGHT, "test_redis_wiped_while_chunks_run"),
+    # The planning task lost: queued when Redis restarts empty, or its worker killed mid-plan.
+    "planning-wipe": (PLANNING, "test_redis_wiped_with_the_planning_task_still_queued"),
+    "planning-kill": (PLANNING, "test_worker_killed_half_way_through_a_plan"),
 }
 #: Kinds whose runs must lose nothing (all of them).
-LOSSLESS = ("redis-kill", "worker-kill", "database-down", "redis-wipe")
+LOSSLESS = tuple(TESTS)
 LINE = re.compile(
     r"\[soak (?P<label>[^\]]*)\] sent=(?P<sent>\d+) delivered=(?P<delivered>\d+) "
     r"duplicates=(?P<duplicates>\d+) lost=(?P<lost>\d+)"
@@ -38,7 +44,7 @@ LINE = re.compile(
 def soak(kind: str, runs: int) -> tuple[list[dict[str, str]], bool]:
     env = {**os.environ, "WSGATEWAY_SOAK_RUNS": str(runs)}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/faults/test_inflight.py", "-k", TESTS[kind],
+        [sys.executable, "-m", "pytest", TESTS[kind][0], "-k", TESTS[kind][1],
          "-q", "-s", "-p", "no:cacheprovider", "-o", "timeout=180"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=runs * 200 + 120, check=False,
     )  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any
 import dj_database_url
 from kombu import Queue
 
+from tests import middleware_chain
 from tests.embedded_redis import session_redis_url
 
 RUN_ID = os.environ.setdefault("WSGATEWAY_TEST_RUN_ID", str(os.getpid()))
@@ -39,13 +40,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "wsgateway",
 ]
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
+MIDDLEWARE = list(middleware_chain.MIDDLEWARE)
 ROOT_URLCONF = "tests.urls"
 TEMPLATES: list[dict[str, Any]] = [
     {

@@ -1,10 +1,13 @@
 """The demo chat: rooms are channels, messages and presence are fanned out by the worker.
 
 - :class:`ChatSocketView` receives API Gateway's events (mounted at ``ws/<slug:route>``) and adds
-  three handlers to :class:`~wsgateway.views.WebSocketView`: ``send_message``, ``heartbeat`` (the
-  JS client's keep-alive; the view has already refreshed ``last_seen_at``) and ``who``.
-- On ``$connect`` and ``$disconnect`` the room's member list is broadcast to the room
-  (``{"type": "presence", "members": [...]}``), after the transaction commits.
+  two handlers to :class:`~wsgateway.views.WebSocketView`: ``send_message`` and ``heartbeat`` (the
+  JS client's keep-alive; the view has already refreshed ``last_seen_at``).
+- Presence is wsgateway's (:mod:`wsgateway.presence`): the rooms are presence channels
+  (``WSGATEWAY["PRESENCE_CHANNELS"] = ["room-*"]`` in ``worker/settings.py``), so a user's first
+  tab in a room announces ``member_added`` to the room and their last tab leaving
+  ``member_removed``; the page asks for the member list with the built-in ``presence`` message
+  when its socket opens, and the JS client keeps the list (``WsGateway.members``).
 - :class:`RoomView` renders a room page with the socket configuration of
   :class:`~wsgateway.mixins.WebSocketLoginRequiredPageMixin`.
 """
@@ -15,15 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.generic import TemplateView
 
-from wsgateway import sending
 from wsgateway.mixins import WebSocketLoginRequiredPageMixin
-from wsgateway.models import WebSocketSession
 from wsgateway.views import EventRefused, WebSocketView
 
 __all__ = ["DEMO_API_NAME", "ROOMS", "ChatSocketView", "IndexView", "RoomView", "room_channel"]
@@ -34,8 +35,8 @@ DEMO_API_NAME = "wsgateway-demo"
 ROOMS = ("lobby", "random", "support")
 #: Longest chat message accepted, in characters.
 MAX_TEXT_LENGTH = 2000
-#: Presence lists are capped: a demo room with thousands of members would not render them anyway.
-MAX_PRESENCE = 200
+#: The channels of rooms: presence channels in worker/settings.py (WSGATEWAY["PRESENCE_CHANNELS"]).
+ROOM_CHANNELS = "room-*"
 
 
 def room_channel(room: str) -> str:
@@ -43,23 +44,11 @@ def room_channel(room: str) -> str:
     return f"room-{room}"
 
 
-def room_members(channel_name: str, api_gateway_id: int) -> list[str]:
-    """Usernames with a live socket in the channel, sorted (one query)."""
-    names = (
-        WebSocketSession.objects.filter(
-            channel_name=channel_name, api_gateway_id=api_gateway_id, connected=True, user__isnull=False
-        )
-        .values_list("user__username", flat=True)
-        .distinct()
-        .order_by("user__username")[:MAX_PRESENCE]
-    )
-    return list(names)
-
-
 class ChatSocketView(WebSocketView):
-    """The demo's event endpoint: chat messages, heartbeats and presence."""
+    """The demo's event endpoint: chat messages and heartbeats (presence is the built-in
+    ``presence`` message and the member events of :mod:`wsgateway.presence`)."""
 
-    allowed_handlers = ("send_message", "heartbeat", "who")
+    allowed_handlers = ("send_message", "heartbeat")
     #: Only the demo's rooms (any logged-in user) and channels with a ChannelPermission row: a
     #: mistyped channel name is refused, not silently open (system check wsgateway.W004).
     ALLOW_UNLISTED_CHANNELS = False
@@ -70,26 +59,6 @@ class ChatSocketView(WebSocketView):
         if channel_name.startswith("room-") and user is not None and user.is_authenticated:
             return True
         return super().can_join_channel(request, channel_name)
-
-    def connected(self, session: WebSocketSession) -> None:
-        """Tell the room who is here now (the newcomer included: the send is retried while its
-        ``$connect`` is still in flight, see the fan-out's grace period)."""
-        self._broadcast_presence(session)
-
-    def handle_disconnect(self, request: HttpRequest) -> HttpResponse:
-        """Mark the session closed, then tell the room who is left."""
-        response = super().handle_disconnect(request)
-        session = self.session
-        if session is not None and not session.connected:
-            self._broadcast_presence(session)
-        return response
-
-    def _broadcast_presence(self, session: WebSocketSession) -> None:
-        channel = session.channel_name
-        members = room_members(channel, self.gateway.pk)
-        sending.send_to_channel(
-            channel, {"type": "presence", "channel": channel, "members": members}, api_gateway=self.gateway
-        )
 
     def send_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """``{"action": "send_message", "text": "..."}``: fan the text out to the whole room."""
@@ -116,14 +85,6 @@ class ChatSocketView(WebSocketView):
     def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         """Keep-alive from the JS client: the view already recorded the activity."""
         return {"status": "ok"}
-
-    def who(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Send the room's member list to this connection only."""
-        session = self.session
-        assert session is not None
-        members = room_members(session.channel_name, self.gateway.pk)
-        self.reply({"type": "presence", "channel": session.channel_name, "members": members})
-        return {"status": "queued"}
 
 
 def public_socket_url(url: str) -> str:

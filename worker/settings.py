@@ -160,6 +160,8 @@ WSGATEWAY: dict[str, Any] = {
         _required_secret("WSGATEWAY_GATEWAY_SECRETS", shipped_secrets.DEMO_GATEWAY_SECRET)
     ),
     "ALLOWED_ORIGINS": _env_list("WSGATEWAY_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000"),
+    # The demo's rooms (worker/chat.py): members hear member_added / member_removed.
+    "PRESENCE_CHANNELS": ["room-*"],
 }
 if _endpoint:
     WSGATEWAY["ENDPOINT_URLS"] = {"apigatewayv2": _endpoint}

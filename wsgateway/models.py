@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os  # noqa: F401 (the reference's tests patch wsgateway.models.os.getpid)
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -51,6 +52,8 @@ from wsgateway.security import channel_name_valid
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+    from wsgateway.aws.types import ApiGatewayManagementApiClient, ApiGatewayV2Client
+    from wsgateway.payloads import RouteResult, StepResult
     from wsgateway.provisioning import ProvisioningHandle
 
 __all__ = [
@@ -92,6 +95,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """``wsgateway.models.boto3``, imported on first use (Django start-up must not pay for it).
+
+    Code and tests written for the reference package patch this name to stand in for AWS;
+    :func:`get_boto3_client` builds its clients with whatever is set here (wsgateway/aws/clients.py).
+    """
+    if name == "boto3":
+        import boto3
+
+        return boto3
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # --- the reference package's module-level names -------------------------------------------
 # Each is an alias of, or a thin adapter over, the one place wsgateway keeps that policy.
@@ -161,7 +178,9 @@ def serialise_message(data: dict[str, Any]) -> str:
     return text
 
 
-def _post_to_connection(client: Any, message: str, connection_id: str) -> tuple[str, Any]:
+def _post_to_connection(
+    client: ApiGatewayManagementApiClient, message: str, connection_id: str
+) -> tuple[str, object]:
     """Post ``message`` with a boto3 management ``client``; never raises a delivery failure.
 
     ``("sent", response)``, ``("gone", None)`` (410) or ``("failed", None)``. Kept for code
@@ -779,7 +798,30 @@ class ApiGateway(_SnapshotMixin, models.Model):
             raise ValueError("target_base_endpoint is required to create the API Gateway")
         if self.pk is None:
             self.save()
+        elif self._creation_in_progress():
+            raise ValueError(
+                f"API Gateway {self.api_name!r} is already being created by another run. Wait for it; if"
+                " it stopped without finishing, check AWS for the API and set the provisioning status."
+            )
         return self._enqueue("create_gateway", ProvisioningError)
+
+    def _creation_in_progress(self) -> bool:
+        """Whether the row (as stored now, not as this copy says) is being created: ``creating``
+        with a live run's lock, or with no lock at all (a creation the reference package claimed,
+        imported as it was: an API may exist in AWS that no row records). A run whose worker died
+        (its lock expired) does not count: the next run resumes from its recorded steps."""
+        row = (
+            type(self)
+            ._default_manager.filter(pk=self.pk)
+            .values("provisioning_status", "api_created", "provisioning_lock", "provisioning_locked_at")
+            .first()
+        )
+        if row is None or row["api_created"] or row["provisioning_status"] != ProvisioningStatus.CREATING:
+            return False
+        if not row["provisioning_lock"]:
+            return True
+        expired = timezone.now() - timedelta(seconds=float(wsgateway_settings.PROVISIONING_LOCK_SECONDS))
+        return row["provisioning_locked_at"] is not None and row["provisioning_locked_at"] >= expired
 
     def create_custom_domain(self) -> ProvisioningHandle | None:
         """Uses boto3 to create the custom domain and associate it with the production stage
@@ -799,7 +841,7 @@ class ApiGateway(_SnapshotMixin, models.Model):
             return None
         return self._enqueue("create_custom_domain", ProvisioningError)
 
-    def sync_to_aws(self, client: Any = None, fields: Any = None) -> ProvisioningHandle:
+    def sync_to_aws(self, client: object = None, fields: object = None) -> ProvisioningHandle:
         """Enqueue writing the row's values to the deployed API (then a deployment if needed).
 
         ``client`` and ``fields`` are accepted for the reference's signature: the worker uses
@@ -810,7 +852,7 @@ class ApiGateway(_SnapshotMixin, models.Model):
             raise ValueError("The API must be deployed before it can be synced to AWS")
         return self._enqueue("sync_to_aws", ApiGatewaySyncError)
 
-    def sync_from_aws(self, client: Any = None) -> ProvisioningHandle:
+    def sync_from_aws(self, client: object = None) -> ProvisioningHandle:
         """Enqueue reading the deployed API into the rows; returns the run's handle.
 
         ``ValueError`` unless :attr:`is_deployed`.
@@ -819,7 +861,7 @@ class ApiGateway(_SnapshotMixin, models.Model):
             raise ValueError("The API must be deployed before it can be synced from AWS")
         return self._enqueue("sync_from_aws", ApiGatewaySyncError)
 
-    def deploy_api(self, client: Any = None) -> Any:
+    def deploy_api(self, client: ApiGatewayV2Client | None = None) -> StepResult | ProvisioningHandle:
         """Create a deployment of the stage.
 
         With ``client`` (an ``apigatewayv2`` client, as in the reference) it deploys now — the
@@ -915,15 +957,18 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
                 {"route_key": "Use letters, digits, '.', '-' and '_'; '$' routes are built in."}
             )
 
-    def create_route(self, client: Any, deploy: bool = True) -> Any:
+    def create_route(self, client: ApiGatewayV2Client, deploy: bool = True) -> RouteResult:
         """Create the Integration and then the route (on the worker, with an ``apigatewayv2`` client)."""
         from wsgateway import provisioning
 
         return provisioning.create_route(self, client, deploy=deploy)
 
     def update_route(
-        self, client: Any = None, previous_route_key: str | None = None, deploy: bool = True
-    ) -> Any:
+        self,
+        client: ApiGatewayV2Client | None = None,
+        previous_route_key: str | None = None,
+        deploy: bool = True,
+    ) -> list[StepResult] | ProvisioningHandle | None:
         """Bring the AWS route and integration in line with this row, then deploy.
 
         Without ``client`` the run is enqueued and its handle returned; with an ``apigatewayv2``
@@ -938,7 +983,9 @@ class ApiGatewayAdditionalRoute(_SnapshotMixin, models.Model):
             return provisioning.enqueue_sync_route(self.pk)
         return provisioning.run_inline("sync_route", self.api_gateway_id, arg=str(self.pk), client=client)
 
-    def delete_route(self, client: Any = None, deploy: bool = True) -> Any:
+    def delete_route(
+        self, client: ApiGatewayV2Client | None = None, deploy: bool = True
+    ) -> list[StepResult] | ProvisioningHandle | None:
         """Delete this row's AWS route and integration (a route already gone is fine), then deploy.
 
         Enqueued without ``client`` (``None`` when nothing of it exists in AWS); run now with one.

@@ -33,6 +33,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -78,6 +79,8 @@ class Presence:
     channel: str
     members: tuple[Member, ...]
     anonymous_connections: int
+    #: When the read began: a member event with a later (or equal) ``at`` is newer than this list.
+    at: datetime
 
     @property
     def connections(self) -> int:
@@ -91,10 +94,11 @@ class Presence:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (a handler's answer): ``{"channel", "members": [{"user_id", "name",
-        "connections"}], "anonymous_connections", "connections"}``."""
+        "connections"}], "anonymous_connections", "connections", "at"}``."""
         data = asdict(self)
         data["members"] = [asdict(m) for m in self.members]
         data["connections"] = self.connections
+        data["at"] = self.at.isoformat(timespec="microseconds")
         return data
 
 
@@ -113,6 +117,7 @@ def presence(channel_name: str, *, limit: int | None = None) -> Presence:
     caps the number of members returned (the counts of those returned stay exact). Three
     indexed queries, whatever the number of channels a connection has.
     """
+    at = timezone.now()
     counts: dict[Any, int] = {}
     own = (
         WebSocketSession.objects.filter(connected=True, channel_name=channel_name)
@@ -138,7 +143,7 @@ def presence(channel_name: str, *, limit: int | None = None) -> Presence:
     )
     if limit is not None:
         members = members[: max(0, limit)]
-    return Presence(channel=channel_name, members=tuple(members), anonymous_connections=anonymous)
+    return Presence(channel=channel_name, members=tuple(members), anonymous_connections=anonymous, at=at)
 
 
 def _names(user_ids: Iterable[Any]) -> dict[Any, str]:
@@ -164,7 +169,7 @@ def _announce(
         "type": event,
         "channel": channel_name,
         "user": _user_info(user_id, user),
-        "at": timezone.now().isoformat(),
+        "at": timezone.now().isoformat(timespec="microseconds"),
     }
     sending.send_to_channel(channel_name, data, exclude=exclude)
 

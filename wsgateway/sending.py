@@ -33,6 +33,7 @@ from wsgateway import recovery
 from wsgateway.fanout.messages import encode_message, new_message_id
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.fanout.targets import Target, compile_queryset, normalize_exclude
+from wsgateway.payloads import BroadcastSummary
 
 if TYPE_CHECKING:
     from wsgateway.models import ApiGateway, WebSocketSession
@@ -64,7 +65,7 @@ class SendHandle:
     message_id: str
     task_id: str | None
 
-    def summary(self) -> dict[str, Any] | None:
+    def summary(self) -> BroadcastSummary | None:
         """The broadcast's summary so far (see :func:`get_broadcast_summary`)."""
         return get_broadcast_summary(self.message_id)
 

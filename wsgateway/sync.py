@@ -13,14 +13,18 @@ lives in :mod:`wsgateway.provisioning.steps` and :mod:`wsgateway.provisioning.re
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsgateway.exceptions import ApiGatewaySyncError, AwsError, NotFoundError, WsGatewayError
 from wsgateway.models import SYNCED_GATEWAY_FIELDS, ApiGateway
+from wsgateway.payloads import StepResult
 from wsgateway.provisioning import spec
 from wsgateway.provisioning.calls import items
 from wsgateway.provisioning.errors import LockBusy
 from wsgateway.provisioning.runner import STOP, run_inline
+
+if TYPE_CHECKING:
+    from wsgateway.aws.types import ApiGatewayV2Client, IntegrationTypeDef, RouteTypeDef
 
 __all__ = [
     "API_FIELDS",
@@ -81,17 +85,17 @@ def integration_id_of(route: dict[str, Any]) -> str:
     return target[len(_INTEGRATION_PREFIX) :] if target.startswith(_INTEGRATION_PREFIX) else ""
 
 
-def list_routes(client: Any, api_id: str) -> list[dict[str, Any]]:
+def list_routes(client: ApiGatewayV2Client, api_id: str) -> list[RouteTypeDef]:
     """Every route of the API (all pages), each call within the control-plane quota."""
-    return list(items(client, "get_routes", ApiId=api_id))
+    return list(items(client.get_routes, ApiId=api_id))
 
 
-def list_integrations(client: Any, api_id: str) -> dict[str, dict[str, Any]]:
+def list_integrations(client: ApiGatewayV2Client, api_id: str) -> dict[str, IntegrationTypeDef]:
     """Every integration of the API, by integration id."""
-    return {item["IntegrationId"]: item for item in items(client, "get_integrations", ApiId=api_id)}
+    return {item["IntegrationId"]: item for item in items(client.get_integrations, ApiId=api_id)}
 
 
-def _run(operation: str, gateway: ApiGateway, client: Any) -> list[dict[str, Any]]:
+def _run(operation: str, gateway: ApiGateway, client: ApiGatewayV2Client | None) -> list[StepResult]:
     """Run ``operation`` here; AWS failures and a busy gateway become :class:`ApiGatewaySyncError`."""
     try:
         results = run_inline(operation, int(gateway.pk), client=client)
@@ -102,7 +106,9 @@ def _run(operation: str, gateway: ApiGateway, client: Any) -> list[dict[str, Any
     return results
 
 
-def push_gateway(gateway: ApiGateway, client: Any = None, fields: Iterable[str] | None = None) -> list[str]:
+def push_gateway(
+    gateway: ApiGateway, client: ApiGatewayV2Client | None = None, fields: Iterable[str] | None = None
+) -> list[str]:
     """Write a deployed gateway's row values to AWS, then deploy the stage if anything changed.
 
     Runs the ``push_changes`` operation in this process: the API's name, description and
@@ -125,7 +131,7 @@ def push_gateway(gateway: ApiGateway, client: Any = None, fields: Iterable[str] 
     return describe_push(gateway, _run("push_changes", gateway, client))
 
 
-def pull_gateway(gateway: ApiGateway, client: Any = None) -> list[str]:
+def pull_gateway(gateway: ApiGateway, client: ApiGatewayV2Client | None = None) -> list[str]:
     """Read a deployed gateway from AWS into its rows; AWS is not changed.
 
     Runs the ``sync_from_aws`` operation in this process. Nothing is deleted locally; a route
@@ -137,7 +143,7 @@ def pull_gateway(gateway: ApiGateway, client: Any = None) -> list[str]:
     return describe_pull(_run("sync_from_aws", gateway, client))
 
 
-def describe_push(gateway: ApiGateway, results: list[dict[str, Any]]) -> list[str]:
+def describe_push(gateway: ApiGateway, results: list[StepResult]) -> list[str]:
     """Sentences for the step results of a push (``push_changes`` or ``sync_to_aws``) run."""
     base = gateway.target_base_endpoint or ""
     sentences: list[str] = []
@@ -167,7 +173,7 @@ def describe_push(gateway: ApiGateway, results: list[dict[str, Any]]) -> list[st
     return sentences
 
 
-def describe_pull(results: list[dict[str, Any]]) -> list[str]:
+def describe_pull(results: list[StepResult]) -> list[str]:
     """Sentences for the differences a ``sync_from_aws`` run found."""
     sentences: list[str] = []
     for difference in results[-1].get("differences", []) if results else []:

@@ -27,9 +27,13 @@ tests' requests come from in ``WSGATEWAY["ALLOWED_ORIGINS"]``, wsgateway's other
 deployment setting. A header a test sets itself (a wrong secret, another
 secret) still wins, and a test that removes the header still sends none.
 
-The output is one line per test module (passed / failed / errors / skipped) and the totals;
-``--failures FILE`` writes every failing test id with the last line of its error, which is how
-``docs/migrating.md`` classifies them.
+The output is one line per test module (passed / failed / errors / skipped) and the totals,
+then the failures per cause. A failure's cause comes from the reviewed table in
+``tests/compat/reference_failures.py`` (test id -> reason -> cause, per mode), checked against
+the failure itself: the exception class must be one its reason allows and, for a missing name,
+the ``AttributeError`` must name one of the reason's attributes. Anything else is listed as
+unexplained and makes the exit status 1. ``--failures FILE`` writes every failing test id with
+its cause, reason and the first line of its error.
 """
 
 from __future__ import annotations
@@ -45,7 +49,12 @@ import sys
 import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make this checkout's tests package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.compat.reference_failures import EXPECTED, REASONS, Reason  # noqa: F401 (Reason: for callers)
 
 REFERENCE = "django-aws-api-gateway-websockets==4.1.0"
 OLD_NAME = "django_aws_api_gateway_websockets"
@@ -164,86 +173,63 @@ def start_redis() -> str:
     return url
 
 
-# Why a reference test fails, judged from its id and error (first match wins). The categories of
-# docs/migrating.md: (a) the reference calls AWS synchronously where wsgateway enqueues a task,
-# (b) the test patches or calls a private helper or a module-level name wsgateway does not have,
-# (c) a difference listed in docs/migrating.md. Anything else is "unexplained": a bug to fix or a
-# difference to document.
-CATEGORIES: list[tuple[str, str]] = [
-    # (c) a gateway secret is required outside DEBUG: the reference's test project sets none, so
-    # every event is refused with 403 and provisioning refuses to run.
-    ("c", r"!= 403|status_code=403|GATEWAY_SECRETS'\] is empty|No gateway secret|SystemCheckError"),
-    # (c) the view refused the event (no gateway secret) before the work the test counts or records.
-    ("c", r"^tests\.test_views\..*(queries executed|Lists differ)"),
-    # (b) patch targets and private helpers that do not exist in wsgateway.
-    ("b", r"does not have the attribute|object has no attribute '_|has no attribute '_"),
-    # (b) patches views.WebSocketSession (the name exists; replacing it does not reach the view)
-    # and passes a MagicMock as the gateway, or calls disconnect() without the API id header.
-    (
-        "b",
-        r"test_disconnect_is_scoped_to_the_calling_gateway|WebSocketViewSimpleTestCase::test_disconnect \|",
-    ),
-    # (b) patches WebSocketToken.validate_and_consume (the view consumes the token in one
-    # statement, wsgateway.views.live_session), or hands the view a stand-in request.session
-    # whose key no cookie carries (wsgateway reads the session cookie, which is the same key
-    # wherever SessionMiddleware runs).
-    (
-        "b",
-        r"test_connect_valid_token_branch_with_plain_truthy_user_mock|"
-        r"test_connect_success_with_valid_token_sets_request_user|"
-        r"test_connect_stores_the_hashes_that_tie_the_session_to_the_login|"
-        # ConnectionRateLimit.record_attempt: the view counts and logs through wsgateway.ratelimit
-        r"'record_attempt'|test_connect_creates_session_when_successful_without_token",
-    ),
-    # (c) the view's answers with the gateway secret set (--with-gateway-secret), see the table
-    # "Answers" in docs/migrating.md: 401 for tokens, 404/410 for an unknown gateway or a closed
-    # session, JSON bodies, {"status": "connected"}; connection ids with "/" and channel names
-    # with spaces are valid; the required-header lists (User-Agent) are not checked; $disconnect
-    # of an unknown connection is 200.
-    (
-        "c",
-        r"^tests\.test_(views|routing)\..*(400 != 40[14]|400 != 410|400 != 429|"
-        r"not found in b'\{\"error\"|\{\} != \{'status': 'connected'\}|"
-        r"test_connect_rejects_malformed_connection_id|test_dispatch_disconnect_for_unknown_connection|"
-        r"test_connect_is_not_checked_by_the_hook_for_an_invalid_channel|without_a_useragent)",
-    ),
-    # (c) documented differences of shape.
-    (
-        "c",
-        r"wsgateway\.[EW]\d{3}|\(stored hashed\)|'provisioning_status' unexpectedly|"
-        r"RegionNotConfiguredError|DatabaseOperationForbidden|"
-        r"b'[^']*' != b'\{\"error\"|b'[^']*' != b'<!DOCTYPE html>|403 != 401|403 != 429|"
-        r"WebSocketToken\.DoesNotExist|has no attribute 'debug_log'|has no attribute '(required_headers|"
-        r"required_connection_headers|additional_required_headers|SEND_EXCEPTION_MAIL|"
-        r"MAX_CHANNEL_NAME_LENGTH|MAX_BODY_SIZE)'|EventRefused: Name a handler|"
-        r"test_channel_name_validator|test_the_automatic_handler_list|check_region|"
-        r"check_gateway_secret_is_set|for_unknown_connection_returns_400|connection_headers_missing|"
-        r"test_logging_out_closes|test_disconnect_marks_.*session_disconnected|"
-        # channel names may contain inner spaces ("bad channel" is valid here)
-        r"test_change_channel_rejects_missing_non_string|test_change_channel_does_not_call_the_hook|"
-        # refused with 403 (no gateway secret), so the message was not counted / the session was
-        # not touched (a direct disconnect() call checks the secret too)
-        r"test_a_message_counts_one_request|test_disconnect_refreshes_updated_on",
-    ),
-    # (a) AWS is called by a worker, after the commit: the mocked client is not called in the
-    # test, send_message() and the sync methods return handles, the worker logs and records.
-    (
-        "a",
-        r"[Cc]alled 0 times|expected call not found|Handle\(|object has no attribute 'run_id'|"
-        r"'NoneType' object has no attribute 'kwargs'|no logs of level WARNING|"
-        r"(ClientError|ApiGatewaySyncError) not raised|KeyError: 'https://|"
-        r"ApiGatewaySyncError: |DoesNotExist|test_send_message|_claim_for_creation|"
-        r"True is not false|False is not true|Tuples differ|Lists differ|'renamed' != 'gw'|"
-        r"'' != 'old'|queries executed|!= SendHandle",
-    ),
-]
+@dataclass(frozen=True)
+class Failure:
+    """One failing (or erroring) reference test, as pytest's junit report gives it."""
+
+    test_id: str
+    message: str
+
+    @property
+    def exception(self) -> str:
+        """The exception's class name, without its module (``AssertionError``, ``DoesNotExist``)."""
+        head = self.message.split(": ", 1)[0].strip()
+        return head.rsplit(".", 1)[-1] if head and " " not in head else ""
+
+    @property
+    def missing_attribute(self) -> str:
+        """The attribute an ``AttributeError`` names (a patch target or an attribute read), else ''."""
+        if self.exception != "AttributeError":
+            return ""
+        found = re.search(r"does not have the attribute '([^']+)'|has no attribute '([^']+)'", self.message)
+        return (found.group(1) or found.group(2)) if found else ""
 
 
-def category_of(line: str) -> str:
-    for category, pattern in CATEGORIES:
-        if re.search(pattern, line):
-            return category
-    return "unexplained"
+@dataclass(frozen=True)
+class Verdict:
+    """The cause a failure is counted under, and the reason key or what is wrong with it."""
+
+    cause: str
+    reason: str
+
+
+def expected_reasons(mode: str) -> dict[str, str]:
+    """Test id -> reason key for ``mode`` (``plain`` or ``secret``), from the reviewed table."""
+    by_id: dict[str, str] = {}
+    for reason, test_ids in EXPECTED[mode].items():
+        if reason not in REASONS:
+            raise ValueError(f"the table lists tests under an unknown reason {reason!r}")
+        for test_id in test_ids:
+            if test_id in by_id:
+                raise ValueError(f"{test_id} is listed under {by_id[test_id]!r} and {reason!r}")
+            by_id[test_id] = reason
+    return by_id
+
+
+def judge(failure: Failure, table: dict[str, str]) -> Verdict:
+    """Count ``failure`` under its listed reason's cause when it looks as that reason says;
+    otherwise it is unexplained (a bug to fix, or a difference to document and list)."""
+    key = table.get(failure.test_id)
+    if key is None:
+        return Verdict("unexplained", "not in the table")
+    reason = REASONS[key]
+    if failure.exception not in reason.raises:
+        return Verdict("unexplained", f"listed as {key}, but fails with {failure.exception or '?'}")
+    if reason.missing and failure.missing_attribute not in reason.missing:
+        return Verdict(
+            "unexplained", f"listed as {key}, but the missing name is {failure.missing_attribute or '?'}"
+        )
+    return Verdict(reason.cause, key)
 
 
 def module_of(testcase: ET.Element) -> str:
@@ -256,27 +242,49 @@ def module_of(testcase: ET.Element) -> str:
     return classname
 
 
-def summarise(junit: Path, failures_file: Path | None) -> tuple[int, int]:
+@dataclass
+class Summary:
+    """A run's counts: tests per outcome, failures per cause, and what the table did not expect."""
+
+    passed: int = 0
+    failed: int = 0
+    causes: collections.Counter[str] = field(default_factory=collections.Counter)
+    unexplained: list[tuple[Failure, str]] = field(default_factory=list)
+    #: Listed in the table for this mode, but passed: the entry can go.
+    fixed: list[str] = field(default_factory=list)
+
+
+CAUSES = ("a", "b", "c", "unexplained")
+
+
+def summarise(junit: Path, failures_file: Path | None, mode: str = "plain") -> Summary:
+    """Print the counts per module and per cause of the run in ``junit``, judged by the table."""
+    table = expected_reasons(mode)
     counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     why: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    summary = Summary()
     failed_lines: list[str] = []
     # pytest's own report of this run, written a moment ago: not untrusted input.
     for case in ET.parse(junit).getroot().iter("testcase"):  # noqa: S314
         module = module_of(case)
+        test_id = f"{case.get('classname')}::{case.get('name')}"
         outcome = "passed"
         for child in case:
             if child.tag in {"failure", "error", "skipped"}:
                 outcome = {"failure": "failed", "error": "errors", "skipped": "skipped"}[child.tag]
                 if child.tag != "skipped":
-                    message = (child.get("message") or "").strip().splitlines()
-                    line = (
-                        f"{case.get('classname')}::{case.get('name')} | {message[0][:300] if message else ''}"
-                    )
-                    category = category_of(line)
-                    why[module][category] += 1
-                    failed_lines.append(f"({category}) {line}")
+                    lines = (child.get("message") or "").strip().splitlines()
+                    failure = Failure(test_id, lines[0][:300] if lines else "")
+                    verdict = judge(failure, table)
+                    why[module][verdict.cause] += 1
+                    summary.causes[verdict.cause] += 1
+                    if verdict.cause == "unexplained":
+                        summary.unexplained.append((failure, verdict.reason))
+                    failed_lines.append(f"({verdict.cause}: {verdict.reason}) {test_id} | {failure.message}")
                 break
         counts[module][outcome] += 1
+        if outcome == "passed" and test_id in table:
+            summary.fixed.append(test_id)
     total: collections.Counter[str] = collections.Counter()
     print(f"{'module':55} {'passed':>7} {'failed':>7} {'errors':>7} {'skipped':>7} {'total':>7}")
     for module in sorted(counts):
@@ -288,15 +296,24 @@ def summarise(junit: Path, failures_file: Path | None) -> tuple[int, int]:
         f"{'TOTAL':55} {total['passed']:7} {total['failed']:7} {total['errors']:7} {total['skipped']:7} "
         f"{sum(total.values()):7}"
     )
-    print("\nfailures by cause: (a) AWS in a task, (b) private helper or patch target, (c) documented")
-    causes = ("a", "b", "c", "unexplained")
-    print(f"{'module':55} " + " ".join(f"{c:>11}" for c in causes))
+    print(
+        f"\nfailures by cause ({mode} table): (a) AWS in a task, (b) private helper or patch target, "
+        "(c) documented"
+    )
+    print(f"{'module':55} " + " ".join(f"{c:>11}" for c in CAUSES))
     for module in sorted(why):
-        print(f"{module:55} " + " ".join(f"{why[module][c]:11}" for c in causes))
+        print(f"{module:55} " + " ".join(f"{why[module][c]:11}" for c in CAUSES))
+    print(f"{'TOTAL':55} " + " ".join(f"{summary.causes[c]:11}" for c in CAUSES))
+    for failure, problem in summary.unexplained:
+        print(f"unexplained: {failure.test_id} ({problem}) | {failure.message}")
+    for test_id in summary.fixed:
+        print(f"listed but passed (remove from the table): {test_id}")
     if failures_file:
         failures_file.write_text("\n".join(failed_lines) + "\n")
         print(f"failing tests: {failures_file}")
-    return total["passed"], total["failed"] + total["errors"]
+    summary.passed = total["passed"]
+    summary.failed = total["failed"] + total["errors"]
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,9 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
+    mode = "secret" if args.with_gateway_secret else "plain"
     if args.from_junit:
-        summarise(args.from_junit, args.failures)
-        return 0
+        return 1 if summarise(args.from_junit, args.failures, mode).unexplained else 0
 
     with tempfile.TemporaryDirectory(prefix="wsgateway-reference-tests-") as scratch:
         work = args.keep.resolve() if args.keep else Path(scratch)
@@ -352,9 +369,13 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.call(command, cwd=work, env=env, stdout=subprocess.DEVNULL)
         if not junit.exists():
             sys.exit("pytest wrote no report; run again with --keep DIR and look there")
-        passed, failed = summarise(junit, args.failures)
-        print(f"reference tests against wsgateway: {passed} passed, {failed} failed")
-    return 0
+        summary = summarise(junit, args.failures, mode)
+        print(
+            f"reference tests against wsgateway: {summary.passed} passed, {summary.failed} failed, "
+            f"{len(summary.unexplained)} of them unexplained"
+        )
+    # Non-zero when a failure is not explained by the table: a new incompatibility, or a stale entry.
+    return 1 if summary.unexplained else 0
 
 
 if __name__ == "__main__":

@@ -223,6 +223,42 @@ def test_create_gateway_saves_a_new_row_and_enqueues(
         ApiGateway(api_name="no-target").create_gateway()
 
 
+@pytest.mark.parametrize(
+    ("lock", "locked_seconds_ago", "refused"),
+    [
+        ("", None, True),  # claimed without a run of ours (the reference's claim, imported)
+        ("run-1", 5, True),  # a live run is creating it
+        ("run-1", 10_000, False),  # that run's worker died: the next run resumes it
+    ],
+)
+def test_create_gateway_refuses_a_gateway_that_is_being_created(
+    clean_redis: redis.Redis,
+    django_capture_on_commit_callbacks: Any,
+    lock: str,
+    locked_seconds_ago: int | None,
+    refused: bool,
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    gw = ApiGateway.objects.create(api_name="busy", target_base_endpoint="https://www.example.com/ws/")
+    locked_at = timezone.now() - timedelta(seconds=locked_seconds_ago) if locked_seconds_ago else None
+    ApiGateway.objects.filter(pk=gw.pk).update(
+        provisioning_status=Status.CREATING, provisioning_lock=lock, provisioning_locked_at=locked_at
+    )
+    # The copy loaded before the claim says "pending"; the row decides, as in the reference.
+    for copy in (gw, ApiGateway.objects.get(pk=gw.pk)):
+        with django_capture_on_commit_callbacks(execute=True):
+            if refused:
+                with pytest.raises(ValueError, match="already being created"):
+                    copy.create_gateway()
+            else:
+                assert copy.create_gateway()
+    assert _runs(clean_redis) == ([] if refused else ["create_gateway", "create_gateway"])
+    assert ApiGateway.objects.get(pk=gw.pk).provisioning_status == Status.CREATING
+
+
 def test_routes_of_a_deployed_gateway_enqueue_create_update_and_delete(
     clean_redis: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from tests.celery_app import app
+from worker.chat import ROOM_CHANNELS
 from wsgateway.emulator.testing import create_websocket_api
 from wsgateway.models import ApiGateway, WebSocketSession
 
@@ -36,7 +37,11 @@ def worker(clean_redis) -> Iterator[None]:
     """A Celery worker in this process on the fan-out queue, short retry backoff (the presence
     broadcast to a connection still inside its ``$connect`` is retried)."""
     conf = dict(settings.WSGATEWAY)
-    conf.update(FANOUT_RETRY_BACKOFF_SECONDS=0.2, FANOUT_RETRY_BACKOFF_MAX_SECONDS=0.5)
+    conf.update(
+        FANOUT_RETRY_BACKOFF_SECONDS=0.2,
+        FANOUT_RETRY_BACKOFF_MAX_SECONDS=0.5,
+        PRESENCE_CHANNELS=[ROOM_CHANNELS],  # as worker/settings.py
+    )
     with (
         override_settings(WSGATEWAY=conf),
         start_worker(
@@ -122,9 +127,13 @@ def test_a_chat_message_reaches_every_socket_in_the_room_once(gateway, worker) -
     dave = Peer(gateway, "dave", "room-random")
     peers = [alice, bob, carol, dave]
     try:
-        # Presence: the last arrival's broadcast lists everyone in the room, not dave.
-        presence = alice.wait_for(lambda m: m.get("type") == "presence" and len(m["members"]) == 3)
-        assert presence["members"] == ["alice", "bob", "carol"]
+        # Presence: alice hears bob and carol arrive; the list has everyone in the room, not dave.
+        for name in ("bob", "carol"):
+            alice.wait_for(lambda m, n=name: m.get("type") == "member_added" and m["user"]["name"] == n)
+        alice.send({"action": "presence"})
+        presence = alice.wait_for(lambda m: m.get("type") == "presence")
+        assert [m["name"] for m in presence["members"]] == ["alice", "bob", "carol"]
+        assert not [m for m in dave.received if m.get("type") == "member_added"]
 
         alice.send({"action": "send_message", "text": "  hello room  "})
         got = [peer.wait_for(is_chat("hello room")) for peer in (alice, bob, carol)]
@@ -145,14 +154,13 @@ def test_a_chat_message_reaches_every_socket_in_the_room_once(gateway, worker) -
 def test_heartbeats_and_bad_messages_are_answered_without_errors(gateway, worker, emulator) -> None:
     alice = Peer(gateway, "alice", "room-lobby")
     try:
-        alice.wait_for(lambda m: m.get("type") == "presence")
         session = WebSocketSession.objects.get(user__username="alice", connected=True)
         before = session.request_count
-        alice.received.clear()  # the next presence must be the answer to "who"
         alice.send({"action": "heartbeat"})
         alice.send({"action": "send_message", "text": ""})  # refused with a 400, socket stays
-        alice.send({"action": "who"})
-        presence = alice.wait_for(lambda m: m.get("type") == "presence" and m.get("members") == ["alice"])
+        alice.send({"action": "presence"})
+        presence = alice.wait_for(lambda m: m.get("type") == "presence")
+        assert [m["name"] for m in presence["members"]] == ["alice"]
         assert presence["channel"] == "room-lobby"
         session.refresh_from_db()
         assert session.connected

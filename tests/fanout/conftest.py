@@ -20,9 +20,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.test import override_settings
 from django.utils import timezone
 
+from tests import waiting
 from tests.waiting import wait_until  # noqa: F401  (tests of this package import it from here)
 from wsgateway.emulator.config import EmulatorConfig
 from wsgateway.emulator.pytest_plugin import recording_backend  # noqa: F401
@@ -32,6 +34,7 @@ from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.delivery import run_chunk
 from wsgateway.fanout.messages import encode_message
 from wsgateway.fanout.planner import POST, Chunk
+from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.models import ApiGateway, WebSocketSession
 
 #: The host name of the HTTPS emulator's API endpoint (resolved to 127.0.0.1 by the override).
@@ -104,6 +107,22 @@ def ws_connect(emu: EmulatorServer, url: str, **options: Any) -> Any:
             raise TimeoutError(f"{err} (the emulator saw the handshake: {emu.stats()})") from err
         warnings.warn(f"{url}: the handshake request never reached the emulator; retrying once", stacklevel=2)
     return connect(url, **options)
+
+
+def wait_complete(message_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    """Poll the broadcast's summary until it is complete (bounded); returns it. A Redis that
+    is down meanwhile (the fault tests stop it) reads as "not yet"."""
+    last: dict[str, Any] = {}
+
+    def complete() -> bool:
+        try:
+            last.update(get_broadcast_summary(message_id) or {})
+        except redis.ConnectionError:
+            return False
+        return bool(last.get("complete"))
+
+    waiting.wait_until(complete, timeout, f"broadcast {message_id} to complete: {last}")
+    return last
 
 
 def admin(

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -28,10 +24,11 @@ from tests.fanout.conftest import (
     make_sessions,
     received,
     virtual_connections,
+    wait_complete,
     wait_until,
     wsgateway_overrides,
 )
-from tests.fanout.test_worker_kill import _children, _database_url
+from tests.fanout.worker_subprocess import fanout_worker, pool_children
 from wsgateway.fanout import ledger
 from wsgateway.fanout.broadcast import INLINE_MAX_CHUNKS, broadcast
 from wsgateway.fanout.delivery import run_chunk
@@ -210,47 +207,20 @@ def test_killing_the_worker_during_the_inline_chunk_still_delivers_everyone(
     emulator.configure(latency_ms=500)
     ids = _room(emulator, CONNECTIONS, channel="everyone")
     log = tmp_path / "worker.log"
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        WSGATEWAY_TEST_DATABASE_URL=_database_url(),
-        WSGATEWAY_TEST_REDIS_URL=settings.REDIS_URL,
-    )
-    command = [
-        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-Q", "fanout", "-c", "1",
-        "--pool", "prefork", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "-n", f"inline-kill-{os.getpid()}@{socket.gethostname()}",
-    ]  # fmt: skip
 
     def delivered() -> int:
         return int(emulator.stats().get("management.POST.200", 0))
 
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2]
-        )
-    try:
-        wait_until(lambda: "ready." in log.read_text(), 60, "the worker to start")
+    with fanout_worker(log, settings.REDIS_URL, name="inline-kill", concurrency=1) as worker:
         result = send_message.delay({"text": "to everyone"}, channel_name="everyone")
         wait_until(lambda: 1 <= delivered() < CONNECTIONS - 64, 60, "the inline chunk to be under way")
-        victims = _children(worker.pid)
+        victims = pool_children(worker.pid)
         assert len(victims) == 1, victims
         os.kill(victims[0], signal.SIGKILL)
         killed_at = delivered()
 
         message_id = result.get(timeout=60)["message_id"]
-        wait_until(
-            lambda: (get_broadcast_summary(message_id) or {}).get("complete", False),
-            60,
-            f"the broadcast to complete: {get_broadcast_summary(message_id)}",
-        )
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(10)
+        wait_complete(message_id, 60)
 
     counts = {c["connectionId"]: c["messagesReceived"] for c in admin(emulator, "connections")["items"]}
     lost = [c for c in ids if counts.get(c, 0) == 0]

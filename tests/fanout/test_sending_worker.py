@@ -19,12 +19,12 @@ from tests.fanout.conftest import (
     make_sessions,
     received,
     virtual_connections,
+    wait_complete,
     wait_until,
     ws_connect,
 )
 from wsgateway import sending
 from wsgateway.emulator.testing import create_websocket_api
-from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.models import WebSocketSession
 from wsgateway.tasks.fanout import disconnect, send_message
 
@@ -38,14 +38,6 @@ def worker(clean_redis, fast_retries) -> Iterator[None]:
         app, pool="solo", concurrency=1, perform_ping_check=False, queues=["fanout"], shutdown_timeout=10
     ):
         yield
-
-
-def wait_complete(message_id: str, timeout: float = 20.0) -> dict:
-    def complete() -> bool:
-        return bool((get_broadcast_summary(message_id) or {}).get("complete"))
-
-    wait_until(complete, timeout, f"broadcast {message_id}: {get_broadcast_summary(message_id)}")
-    return get_broadcast_summary(message_id) or {}
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from unittest import mock
+from urllib.parse import quote
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -116,3 +117,28 @@ def test_override_must_be_a_url(settings):
     # the settings accessor refuses it first; the endpoint parser would too
     with pytest.raises((ValueError, ImproperlyConfigured), match="MANAGEMENT_ENDPOINT_OVERRIDES"):
         Endpoint.from_url("https://ws.example.com/v1")
+
+
+@pytest.mark.parametrize("connection_id", [*CONNECTION_IDS, ".", "x", "a%2Fb", "-_.~", "é+/="])
+@pytest.mark.parametrize(
+    "url", ["https://x.execute-api.us-east-1.amazonaws.com/prod", "http://127.0.0.1:4510/a/./b/../test/"]
+)
+def test_request_paths_equal_path_and_its_canonical_form(settings, connection_id, url):
+    settings.WSGATEWAY = {**settings.WSGATEWAY, "MANAGEMENT_ENDPOINT_OVERRIDES": {}}
+    endpoint = Endpoint.from_url(url)
+    path, canonical = endpoint.request_paths(connection_id)
+    assert path == endpoint.path(connection_id)
+    assert path == f"{endpoint.base_path}/@connections/{quote(connection_id, safe='-_.~')}"
+    assert canonical == canonical_path(path)
+
+
+@pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzE//token+with/chars=="])
+def test_header_lines_are_the_signed_headers(token):
+    signer = Signer(Credentials("AKID", "secret", token), "us-east-1", "h")
+    for second in (0, 1, 86400):
+        stamp = amz_date(WHEN.timestamp() + second)
+        signed = signer.sign("POST", "/p/@connections/a%3D", payload_hash(b"x"), stamp)
+        lines = signer.header_lines(
+            "POST", "/p/@connections/a%3D", payload_hash(b"x"), stamp, canonical="/p/%40connections/a%253D"
+        )
+        assert lines == "".join(f"{k}: {v}\r\n" for k, v in signed)

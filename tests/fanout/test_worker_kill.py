@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
-from tests.fanout.conftest import admin, make_gateway, make_sessions, virtual_connections, wait_until
+from tests.fanout.conftest import (
+    admin,
+    make_gateway,
+    make_sessions,
+    virtual_connections,
+    wait_complete,
+    wait_until,
+)
+from tests.fanout.worker_subprocess import fanout_worker, pool_children
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.tasks.fanout import send_message
 
@@ -30,19 +33,6 @@ pytestmark = [
 CONNECTIONS = 2000
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    port = db.get("PORT") or 5432
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{port}/{db['NAME']}"
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(x) for x in path.read_text().split()] if path.exists() else []
-
-
 def test_killing_a_worker_process_mid_broadcast_loses_no_message(emulator, clean_redis, tmp_path, settings):
     emulator.configure(latency_ms=300)  # every chunk of 250 is in flight for over a second
     info = virtual_connections(emulator, CONNECTIONS)
@@ -50,69 +40,25 @@ def test_killing_a_worker_process_mid_broadcast_loses_no_message(emulator, clean
     make_sessions(make_gateway(emulator, info["apiId"]), ids, channel="everyone")
 
     log = tmp_path / "worker.log"
-    node = f"kill-test-{os.getpid()}@{socket.gethostname()}"
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        WSGATEWAY_TEST_DATABASE_URL=_database_url(),
-        WSGATEWAY_TEST_REDIS_URL=settings.REDIS_URL,
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "tests.celery_app",
-        "worker",
-        "-Q",
-        "fanout",
-        "-c",
-        "2",
-        "--pool",
-        "prefork",
-        "-l",
-        "info",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "-n",
-        node,
-    ]
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2]
-        )
-    try:
-        wait_until(lambda: "ready." in log.read_text(), 60, "the worker to start")
+
+    def delivered() -> int:
+        return emulator.stats().get("management.POST.200", 0)
+
+    with fanout_worker(log, settings.REDIS_URL, name="kill-test", concurrency=2) as worker:
         result = send_message.delay({"text": "to everyone"}, channel_name="everyone")
-
-        def delivered() -> int:
-            return emulator.stats().get("management.POST.200", 0)
-
         # Both pool processes are inside a chunk of 250 once a few hundred posts were answered
         # (a chunk takes four 300 ms rounds); kill them all there, mid-send.
         wait_until(lambda: 300 <= delivered() <= 1500, 60, "the broadcast to be half way")
-        victims = _children(worker.pid)
+        victims = pool_children(worker.pid)
         assert len(victims) == 2, victims
         for victim in victims:
             os.kill(victim, signal.SIGKILL)
         killed_at = delivered()
 
         message_id = result.get(timeout=30)["message_id"]
-        wait_until(
-            lambda: (get_broadcast_summary(message_id) or {}).get("complete", False),
-            90,
-            f"the broadcast to complete: {get_broadcast_summary(message_id)}",
-        )
-        replaced = _children(worker.pid)
+        wait_complete(message_id, 90)
+        replaced = pool_children(worker.pid)
         assert len(replaced) == 2 and not set(replaced) & set(victims)  # the pool replaced them
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(10)
 
     counts = {c["connectionId"]: c["messagesReceived"] for c in admin(emulator, "connections")["items"]}
     sent = delivered()

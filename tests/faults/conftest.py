@@ -32,7 +32,13 @@ from django.db import connection
 
 from tests import waiting
 from tests.celery_app import app
-from tests.fanout.conftest import emulator, fanout_tls_files, gateway_endpoint, ws_connect  # noqa: F401
+from tests.fanout.conftest import (  # noqa: F401
+    emulator,
+    fanout_tls_files,
+    gateway_endpoint,
+    wait_complete,
+    ws_connect,
+)
 from tests.maintenance.emulated import (
     make_gateway,
     make_sessions,
@@ -41,7 +47,6 @@ from tests.maintenance.emulated import (
     wsgateway_overrides,
 )
 from wsgateway.emulator.server import EmulatorServer
-from wsgateway.fanout.results import get_broadcast_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,19 +111,18 @@ def report(delivery: Delivery, label: str) -> None:
     print(delivery.line(label))
 
 
-def wait_complete(message_id: str, timeout: float) -> dict[str, Any]:
-    """Poll the broadcast summary in Redis until it is complete (bounded)."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] | None = None
-    while time.monotonic() < deadline:
-        try:
-            last = get_broadcast_summary(message_id)
-        except redis.ConnectionError:
-            last = None
-        if last and last["complete"]:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"broadcast {message_id} did not complete within {timeout}s: {last}")
+def complete_and_report(
+    emu: EmulatorServer, ids: list[str], message_id: str, redis_url: str, started: float, label: str
+) -> tuple[Delivery, dict[str, Any], float]:
+    """Wait (60 s at most) for the broadcast's summary in ``redis_url`` to complete, count what
+    the clients got and print the soak line; ``label`` may use ``{elapsed}`` (seconds since
+    ``started``, a ``time.monotonic()``). Returns the delivery, the summary and the seconds."""
+    with wsgateway_overrides(REDIS_URL=redis_url):
+        summary = wait_complete(message_id, timeout=60)
+    elapsed = time.monotonic() - started
+    delivery = count_delivery(emu, ids, message_id)
+    report(delivery, label.format(elapsed=f"{elapsed:.1f}"))
+    return delivery, summary, elapsed
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:

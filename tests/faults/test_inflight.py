@@ -29,6 +29,7 @@ from django.db import connection
 
 from tests.celery_app import app
 from tests.faults.conftest import (
+    complete_and_report,
     count_delivery,
     over_http_and_https,
     posts_delivered,
@@ -241,14 +242,14 @@ def test_redis_wiped_while_chunks_run(emulator, volatile_redis, worker_processes
     assert after is None or after["targeted"] == 0, f"Redis kept the broadcast's plan: {after}"
 
     emulator.configure(latency_ms=0)
-    with wsgateway_overrides(REDIS_URL=volatile_redis.url):
-        summary = wait_complete(message_id, timeout=60)
-    elapsed = time.monotonic() - started
-    delivery = count_delivery(emulator, ids, message_id)
-    report(
-        delivery,
+    delivery, summary, _ = complete_and_report(
+        emulator,
+        ids,
+        message_id,
+        volatile_redis.url,
+        started,
         f"soak redis-wipe run={run} in-flight: posts={at_kill} recorded={done}; "
-        f"complete {elapsed:.1f}s after restart",
+        "complete {elapsed}s after restart",
     )
     log = (tmp_path / "worker.log").read_text()
     assert "broker lost its data" in log and "replayed from the delivery ledger" in log

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
 
+from tests.gateway_rows import event_gateway_fields
 from wsgateway.models import ApiGateway, WebSocketToken
 
 SECRET = "test-secret-current"
@@ -137,14 +138,7 @@ def _fresh_cache() -> Iterator[None]:
 
 @pytest.fixture
 def gateway(db: None) -> ApiGateway:
-    return ApiGateway.objects.create(
-        api_name="test-api",
-        api_id=API_ID,
-        api_endpoint=f"wss://{API_ID}.execute-api.us-east-1.amazonaws.com",
-        stage_name="production",
-        default_channel_name="lobby",
-        api_created=True,
-    )
+    return ApiGateway.objects.create(api_name="test-api", **event_gateway_fields(API_ID))
 
 
 @pytest.fixture

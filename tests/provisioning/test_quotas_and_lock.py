@@ -117,3 +117,38 @@ def test_two_concurrent_runs_cannot_both_take_the_lock(gateway: ApiGateway, is_p
     assert all(holder == winner for holder in outcomes if holder is not None)
     assert lock.holds(gateway.pk, winner) and not lock.holds(gateway.pk, "run-x")
     assert lock.release(gateway.pk, winner) and lock.holder(gateway.pk) == ""
+
+
+class _Meta:
+    def __init__(self, region_name: Any) -> None:
+        self.region_name = region_name
+
+
+class _Client:
+    """A caller's client (the reference's ``client=`` arguments): answers get_routes."""
+
+    def __init__(self, region_name: Any) -> None:
+        self.meta = _Meta(region_name)
+        self.calls = 0
+
+    def get_routes(self, **params: Any) -> dict[str, Any]:
+        self.calls += 1
+        return {"Items": [{"RouteId": "r1"}]}
+
+
+def test_a_callers_client_needs_no_region_setting_and_counts_in_its_own_region(
+    settings: Any, clean_redis: Any
+) -> None:
+    from wsgateway.provisioning.calls import call
+
+    settings.AWS_GATEWAY_REGION_NAME = settings.AWS_REGION_NAME = None
+    settings.WSGATEWAY = wsgateway_overrides(DEPLOYMENT_INTERVAL_SECONDS=30)
+    for region, client in (("eu-west-3", _Client("eu-west-3")), (quotas.UNKNOWN_REGION, _Client(None))):
+        assert call(client.get_routes, ApiId="api1") == {"Items": [{"RouteId": "r1"}]}
+        assert client.calls == 1
+        assert clean_redis.exists(quotas.quota_key(quotas.CONTROL, region))
+    # Quotas are per region: a deployment in one region does not delay one in another.
+    quotas.acquire(quotas.DEPLOYMENT, region="eu-west-3")
+    quotas.acquire(quotas.DEPLOYMENT, region="us-east-1")
+    with pytest.raises(QuotaWait):
+        quotas.acquire(quotas.DEPLOYMENT, region="eu-west-3")

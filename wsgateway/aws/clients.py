@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 
 from wsgateway.conf import aws_setting, wsgateway_settings
 from wsgateway.exceptions import RegionNotConfiguredError
+
+if TYPE_CHECKING:  # boto3-stubs is a development dependency: the types exist for the checker only
+    from mypy_boto3_apigatewayv2 import ApiGatewayV2Client
+    from mypy_boto3_route53 import Route53Client
 
 # boto3 sessions and clients are not safe to share between threads while being created, and a
 # forked Celery child must not reuse its parent's sockets: the cache key includes pid + thread.
@@ -24,11 +29,10 @@ _lock = threading.Lock()
 _MAX_CLIENTS = 64
 
 # Without a timeout botocore waits 60 s to connect and 60 s to read; a provisioning step or an
-# admin request must fail fast instead. Retries stay with the callers (provisioning backs off
-# itself), so botocore's retry policy is not changed here.
+# admin request must fail fast instead (default_client_config).
 AWS_CONNECT_TIMEOUT = 5  # seconds
 AWS_READ_TIMEOUT = 20  # seconds
-AWS_MAX_ATTEMPTS = 3  # the reference's value, for callers that build their own Config
+AWS_MAX_ATTEMPTS = 3  # the reference's value (standard retry mode)
 
 
 def get_region_name() -> str:
@@ -74,23 +78,56 @@ def _cache() -> dict[tuple[Any, ...], Any]:
     return clients
 
 
+def _boto3() -> Any:
+    """The boto3 module clients are built with.
+
+    Code written for the reference package patches ``wsgateway.models.boto3`` to stand in for
+    AWS; :mod:`wsgateway.models` offers that name lazily, and a replacement set there is used
+    here. Otherwise boto3 itself, imported on first use (Django start-up must not pay for it).
+    """
+    models = sys.modules.get("wsgateway.models")
+    replaced = vars(models).get("boto3") if models is not None else None
+    if replaced is not None:
+        return replaced
+    import boto3
+
+    return boto3
+
+
+def default_client_config() -> Any:
+    """Short timeouts and at most :data:`AWS_MAX_ATTEMPTS` attempts (botocore's standard retry
+    mode), as the reference package gave its clients: a provisioning step or an admin request
+    fails fast and our own backoff (wsgateway/provisioning/retrying.py) takes over."""
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=AWS_CONNECT_TIMEOUT,
+        read_timeout=AWS_READ_TIMEOUT,
+        retries={"mode": "standard", "max_attempts": AWS_MAX_ATTEMPTS},
+    )
+
+
 def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
     """Return a cached boto3 client for ``service`` (``apigatewayv2``, ``apigatewaymanagementapi``, …).
 
-    ``endpoint_url`` defaults to ``WSGATEWAY["ENDPOINT_URLS"][service]`` so everything can point at
-    the local emulator; other keyword arguments are passed to ``boto3.session.Session.client``.
-    Settings are read on every call, so a changed setting gives a new client.
+    Built as the reference package built it: with ``AWS_IAM_PROFILE``, a ``boto3.Session`` of that
+    profile; otherwise ``boto3.client`` with the access key pair, or with boto3's default chain.
+    The region is always passed (:func:`get_region_name`, required), also with a profile.
+    ``config`` defaults to :func:`default_client_config`; ``endpoint_url`` defaults to
+    ``WSGATEWAY["ENDPOINT_URLS"][service]`` so everything can point at the local emulator; other
+    keyword arguments are passed on. Settings are read on every call, so a changed setting gives
+    a new client; a failure to build one is not cached.
     """
     region = kwargs.pop("region_name", None) or get_region_name()
     if kwargs.get("config") is None:
-        from botocore.config import Config
-
-        kwargs["config"] = Config(connect_timeout=AWS_CONNECT_TIMEOUT, read_timeout=AWS_READ_TIMEOUT)
+        kwargs["config"] = default_client_config()
     endpoint_urls = wsgateway_settings.ENDPOINT_URLS
     if "endpoint_url" not in kwargs and endpoint_urls.get(service):
         kwargs["endpoint_url"] = endpoint_urls[service]
     credentials = _credentials()
+    boto3 = _boto3()
     key = (
+        boto3,  # a replaced boto3 (see _boto3) never gets a client another one built
         service,
         region,
         tuple(sorted(credentials.items())),
@@ -99,24 +136,38 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
     cache = _cache()
     client = cache.get(key)
     if client is None:
-        import boto3.session  # imported lazily: Django start-up must not pay for boto3
         from botocore.exceptions import ProfileNotFound
 
-        # Session creation reads shared config files; serialise it, the client itself is per thread.
+        # Creating a session or a client reads shared config files and is not thread-safe:
+        # serialise it; the client itself is cached per process and thread.
         with _lock:
-            try:
-                session = boto3.session.Session(region_name=region, **credentials)
-            except ProfileNotFound as err:
-                raise ImproperlyConfigured(
-                    f"AWS_IAM_PROFILE names the profile {credentials.get('profile_name')!r}, "
-                    "which is not in the AWS config files."
-                ) from err
-            client = session.client(service, **kwargs)  # type: ignore[call-overload]
+            profile = credentials.pop("profile_name", None)
+            if profile:
+                try:
+                    session = boto3.Session(profile_name=profile)
+                except ProfileNotFound as err:
+                    raise ImproperlyConfigured(
+                        f"AWS_IAM_PROFILE names the profile {profile!r}, "
+                        "which is not in the AWS config files."
+                    ) from err
+                client = session.client(service, region_name=region, **kwargs)
+            else:
+                client = boto3.client(service, **credentials, region_name=region, **kwargs)
         if len(cache) >= _MAX_CLIENTS:
             # Callers building endpoint URLs per gateway could grow the cache without end.
             cache.pop(next(iter(cache)))
         cache[key] = client
     return client
+
+
+def apigatewayv2_client(**kwargs: Any) -> ApiGatewayV2Client:
+    """The control-plane client (:func:`get_boto3_client` ``("apigatewayv2")``), typed."""
+    return cast("ApiGatewayV2Client", get_boto3_client("apigatewayv2", **kwargs))
+
+
+def route53_client(**kwargs: Any) -> Route53Client:
+    """The Route 53 client custom domains use (:func:`get_boto3_client` ``("route53")``), typed."""
+    return cast("Route53Client", get_boto3_client("route53", **kwargs))
 
 
 def _key_part(name: str, value: Any) -> tuple[str, str]:

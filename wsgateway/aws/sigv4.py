@@ -77,9 +77,20 @@ class Signer:
 
     ``sign()`` returns the headers to send (``X-Amz-Date``, ``Authorization`` and with temporary
     credentials ``X-Amz-Security-Token``); the caller sends ``Host: host`` itself.
+    :meth:`header_lines` gives the same headers as HTTP header lines (the fan-out client's form).
     """
 
-    __slots__ = ("_key", "_key_day", "_scope_tail", "_signed_headers", "credentials", "host", "region")
+    __slots__ = (
+        "_key",
+        "_key_day",
+        "_scope_tail",
+        "_signed_headers",
+        "_stamp",
+        "_stamp_parts",
+        "credentials",
+        "host",
+        "region",
+    )
 
     def __init__(self, credentials: Credentials, region: str, host: str, service: str = SERVICE) -> None:
         self.credentials = credentials
@@ -91,6 +102,8 @@ class Signer:
         )
         self._key_day = ""
         self._key = b""
+        self._stamp = ""
+        self._stamp_parts: tuple[str, str, str, bytes] = ("", "", "", b"")
 
     def _signing_key(self, day: str) -> bytes:
         if day != self._key_day:
@@ -99,23 +112,45 @@ class Signer:
             self._key_day = day
         return self._key
 
-    def sign(self, method: str, path: str, payload_hash: str, timestamp: str) -> list[tuple[str, str]]:
+    def _parts(self, timestamp: str) -> tuple[str, str, str, bytes]:
+        """What every request signed at ``timestamp`` shares (a broadcast signs thousands in the
+        same second): the canonical headers block, the string-to-sign's prefix, the credential
+        scope and the signing key."""
+        if timestamp != self._stamp:
+            token = self.credentials.token
+            headers = f"host:{self.host}\nx-amz-date:{timestamp}\n"
+            if token:
+                headers += f"x-amz-security-token:{' '.join(token.split())}\n"
+            day = timestamp[:8]
+            scope = day + self._scope_tail
+            self._stamp_parts = (
+                f"\n\n{headers}\n{self._signed_headers}\n",
+                f"{ALGORITHM}\n{timestamp}\n{scope}\n",
+                scope,
+                self._signing_key(day),
+            )
+            self._stamp = timestamp
+        return self._stamp_parts
+
+    def _signature(
+        self, method: str, path: str, payload_hash: str, timestamp: str, canonical: str | None
+    ) -> tuple[str, str]:
+        headers_block, sts_prefix, scope, key = self._parts(timestamp)
+        uri = canonical_path(path) if canonical is None else canonical
+        request_hash = hashlib.sha256(f"{method}\n{uri}{headers_block}{payload_hash}".encode()).hexdigest()
+        # hmac.digest: the one-shot C path, the same HMAC-SHA256 as hmac.new(...).digest()
+        return scope, hmac.digest(key, (sts_prefix + request_hash).encode(), "sha256").hex()
+
+    def sign(
+        self, method: str, path: str, payload_hash: str, timestamp: str, *, canonical: str | None = None
+    ) -> list[tuple[str, str]]:
         """Headers for ``method path`` (path already URL-encoded, no query string).
 
         ``payload_hash`` is the hex SHA-256 of the body (:data:`EMPTY_SHA256` without one);
-        ``timestamp`` comes from :func:`amz_date` (one value can serve many requests).
+        ``timestamp`` comes from :func:`amz_date` (one value can serve many requests);
+        ``canonical``, when given, is :func:`canonical_path` of ``path`` computed by the caller.
         """
-        token = self.credentials.token
-        headers = f"host:{self.host}\nx-amz-date:{timestamp}\n"
-        if token:
-            headers += f"x-amz-security-token:{' '.join(token.split())}\n"
-        canonical = f"{method}\n{canonical_path(path)}\n\n{headers}\n{self._signed_headers}\n{payload_hash}"
-        day = timestamp[:8]
-        scope = day + self._scope_tail
-        string_to_sign = (
-            f"{ALGORITHM}\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        )
-        signature = hmac.new(self._signing_key(day), string_to_sign.encode(), hashlib.sha256).hexdigest()
+        scope, signature = self._signature(method, path, payload_hash, timestamp, canonical)
         out = [
             ("X-Amz-Date", timestamp),
             (
@@ -124,9 +159,23 @@ class Signer:
                 f"SignedHeaders={self._signed_headers}, Signature={signature}",
             ),
         ]
+        token = self.credentials.token
         if token:
             out.append(("X-Amz-Security-Token", token))
         return out
+
+    def header_lines(
+        self, method: str, path: str, payload_hash: str, timestamp: str, *, canonical: str | None = None
+    ) -> str:
+        """:meth:`sign`'s headers as ``Name: value\\r\\n`` lines, in the same order."""
+        scope, signature = self._signature(method, path, payload_hash, timestamp, canonical)
+        lines = (
+            f"X-Amz-Date: {timestamp}\r\nAuthorization: {ALGORITHM} Credential="
+            f"{self.credentials.access_key}/{scope}, SignedHeaders={self._signed_headers}, "
+            f"Signature={signature}\r\n"
+        )
+        token = self.credentials.token
+        return lines + f"X-Amz-Security-Token: {token}\r\n" if token else lines
 
 
 def payload_hash(body: bytes) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from django.db import transaction
 
@@ -25,6 +24,7 @@ from wsgateway.fanout import ledger, plan_ledger, results
 from wsgateway.fanout.planner import Chunk, plan_broadcast
 from wsgateway.fanout.recipients import Recipients
 from wsgateway.ledger_models import FanoutBroadcast
+from wsgateway.payloads import PlanResult
 from wsgateway.querysets import WebSocketSessionQuerySet
 
 logger = logging.getLogger("wsgateway.fanout")
@@ -58,7 +58,7 @@ class _HoldSmallPlan:
                 self.emit(one)
 
 
-def _not_planned(message_id: str, found: FanoutBroadcast | None) -> dict[str, Any]:
+def _not_planned(message_id: str, found: FanoutBroadcast | None) -> PlanResult:
     """The outcome of a planner that found nothing to plan (planned already, or planning elsewhere)."""
     if found is None:
         return {"status": "planning elsewhere", "message_id": message_id}
@@ -81,7 +81,7 @@ def broadcast(
     emit: Callable[[Chunk], object],
     deliver_inline: Callable[[Chunk], object] | None = None,
     task_id: str = "",
-) -> dict[str, Any]:
+) -> PlanResult:
     """Emit chunk tasks for ``queryset``'s live recipients; return the plan.
 
     Every chunk is written to the delivery ledger before its task is emitted (in batches, see
@@ -117,7 +117,7 @@ def _broadcast(
     emit: Callable[[Chunk], object],
     deliver_inline: Callable[[Chunk], object] | None,
     task_id: str,
-) -> dict[str, Any]:
+) -> PlanResult:
     with contextlib.ExitStack() as small_plan:
         if deliver_inline is not None:
             # While the plan is small, its ledger rows (broadcast and chunks) are written in one
@@ -152,7 +152,7 @@ def _broadcast(
     chunks = claimed.first_chunk + plan.chunks
     writer.finish(targeted, chunks, unreachable)
     completed = results.record_plan(message_id, targeted, chunks, unreachable)
-    outcome: dict[str, Any] = {
+    outcome: PlanResult = {
         "status": "planned",
         "message_id": message_id,
         "targeted": targeted,

@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -33,6 +33,7 @@ from wsgateway.fanout import gone, ledger, results
 from wsgateway.fanout.limiter import SharedTokenBucket
 from wsgateway.fanout.planner import DELETE, Chunk, make_chunk
 from wsgateway.fanout.results import Counts
+from wsgateway.payloads import ChunkResult, Recipient
 from wsgateway.retry import full_jitter
 
 logger = logging.getLogger("wsgateway.fanout")
@@ -91,7 +92,109 @@ def _send_with_quick_retry(chunk: Chunk, ids: list[str]) -> list[Answer]:
     return answers
 
 
-def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
+@dataclass
+class Sorted:
+    """A chunk's answers sorted by the retry table (the module's docstring)."""
+
+    counts: Counts = field(default_factory=Counts)
+    #: Sessions to mark disconnected: gone (410), or closed by a kick's ``DELETE``.
+    to_mark: list[str] = field(default_factory=list)
+    #: Recipients for the follow-up chunk.
+    retry: list[Recipient] = field(default_factory=list)
+    #: The first answer of each failing status, for the log.
+    errors: dict[int, Answer] = field(default_factory=dict)
+
+
+def sort_answers(chunk: Chunk, answers: Sequence[Answer], *, now: float | None = None) -> Sorted:
+    """Classify each recipient's answer: delivered, gone, retried later, or failed."""
+    attempt = int(chunk.get("attempt", 0))
+    grace = float(wsgateway_settings.GONE_GRACE_SECONDS)
+    max_retries = int(wsgateway_settings.FANOUT_MAX_RETRIES)
+    now = time.time() if now is None else now
+    out = Sorted()
+    for (raw_id, raw_created), answer in zip(chunk["connections"], answers, strict=True):
+        connection_id, created = str(raw_id), float(raw_created)
+        status = answer.status
+        if 0 < status < 300:
+            out.counts.delivered += 1
+            if chunk["op"] == DELETE:
+                out.to_mark.append(connection_id)
+        elif status == 410:
+            if now - created < grace and attempt < MAX_GONE_ATTEMPTS:
+                out.retry.append([connection_id, created])
+            else:
+                out.counts.gone += 1
+                out.to_mark.append(connection_id)
+        elif is_retryable(status):
+            if attempt < max_retries:
+                out.retry.append([connection_id, created])
+            else:
+                out.counts.fail(str(status) if status else "no_answer")
+                out.errors.setdefault(status, answer)
+        else:
+            out.counts.fail(str(status))
+            out.errors.setdefault(status, answer)
+    return out
+
+
+def _log_failures(chunk: Chunk, counts: Counts, errors: dict[int, Answer]) -> None:
+    for status, answer in errors.items():
+        error = error_from_status(status, answer.error_type, answer.detail) if status else None
+        logger.warning(
+            "wsgateway.fanout chunk message_id=%s chunk=%s endpoint=%s failed=%d status=%s error=%s",
+            chunk["message_id"],
+            chunk["chunk"],
+            chunk["endpoint"],
+            counts.failed_by.get(str(status) if status else "no_answer", 0),
+            status or "no_answer",
+            error or answer.detail,
+        )
+
+
+def _enqueue_retry(chunk: Chunk, retry: list[Recipient], requeue: Requeue) -> tuple[Chunk, str]:
+    """Enqueue the follow-up chunk of ``retry``; returns it and the broker epoch it was sent in."""
+    attempt = int(chunk.get("attempt", 0))
+    follow_up = make_chunk(
+        message_id=chunk["message_id"],
+        op=chunk["op"],
+        body=chunk.get("body"),
+        endpoint=chunk["endpoint"],
+        chunk=f"{chunk['chunk']}.{attempt + 1}",
+        connections=retry,
+        attempt=attempt + 1,
+    )
+    # Enqueued before the chunk is marked done: a crash in between re-sends (duplicates are
+    # allowed), never loses the retry. Its ledger row carries the epoch read before the
+    # enqueue (docs/architecture.md §5).
+    epoch = ledger.follow_up_epoch()
+    requeue(follow_up, backoff(attempt))
+    return follow_up, epoch
+
+
+def _result(chunk: Chunk, counts: Counts) -> ChunkResult:
+    return {
+        "message_id": chunk["message_id"],
+        "chunk": chunk["chunk"],
+        "attempt": int(chunk.get("attempt", 0)),
+        **counts.as_dict(),
+    }
+
+
+def _fail_unsendable(chunk: Chunk, err: Exception) -> ChunkResult:
+    """A malformed endpoint, missing credentials or region: retrying cannot help. The chunk
+    counts as failed so the broadcast still completes and says why."""
+    message_id, name = chunk["message_id"], chunk["chunk"]
+    cause = "bad_endpoint" if isinstance(err, ValueError) else "configuration"
+    logger.error("wsgateway.fanout chunk message_id=%s chunk=%s %s: %s", message_id, name, cause, err)
+    counts = Counts()
+    counts.fail(cause, len(chunk["connections"]))
+    ledger.chunk_finished(chunk, counts)
+    if results.record_chunk(message_id, name, counts)[1]:
+        ledger.close(message_id)
+    return _result(chunk, counts)
+
+
+def run_chunk(chunk: Chunk, requeue: Requeue) -> ChunkResult:
     """Deliver one chunk and record its outcome; ``requeue(chunk, countdown)`` schedules retries.
 
     Idempotent per (message id, chunk): a chunk that already finished is skipped. The chunk's
@@ -99,93 +202,25 @@ def run_chunk(chunk: Chunk, requeue: Requeue) -> dict[str, Any]:
     Redis, when it enqueued a retry chunk; otherwise in this process's next batch of done-marks
     (:func:`wsgateway.fanout.ledger.mark_done`).
     """
-    message_id: str = chunk["message_id"]
-    name: str = chunk["chunk"]
-    attempt = int(chunk.get("attempt", 0))
+    message_id, name = chunk["message_id"], chunk["chunk"]
     if results.chunk_is_done(message_id, name):
         return {"message_id": message_id, "chunk": name, "skipped": True}
-    connections: list[list[Any]] = chunk["connections"]
-    ids = [c[0] for c in connections]
-    created = {c[0]: float(c[1]) for c in connections}
-    counts = Counts()
     try:
-        answers = _send_with_quick_retry(chunk, ids)
+        answers = _send_with_quick_retry(chunk, [str(c[0]) for c in chunk["connections"]])
     except (ValueError, ImproperlyConfigured) as err:
-        # A malformed endpoint, missing credentials or region: retrying cannot help. Count the
-        # chunk as failed so the broadcast still completes and says why.
-        cause = "bad_endpoint" if isinstance(err, ValueError) else "configuration"
-        logger.error("wsgateway.fanout chunk message_id=%s chunk=%s %s: %s", message_id, name, cause, err)
-        counts.fail(cause, len(ids))
-        ledger.chunk_finished(chunk, counts)
-        if results.record_chunk(message_id, name, counts)[1]:
-            ledger.close(message_id)
-        return {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
-
-    grace = float(wsgateway_settings.GONE_GRACE_SECONDS)
-    max_retries = int(wsgateway_settings.FANOUT_MAX_RETRIES)
-    now = time.time()
-    to_mark: list[str] = []
-    retry: list[list[Any]] = []
-    errors: dict[int, Answer] = {}
-    for connection_id, answer in zip(ids, answers, strict=True):
-        status = answer.status
-        if 0 < status < 300:
-            counts.delivered += 1
-            if chunk["op"] == DELETE:
-                to_mark.append(connection_id)
-        elif status == 410:
-            if now - created[connection_id] < grace and attempt < MAX_GONE_ATTEMPTS:
-                retry.append([connection_id, created[connection_id]])
-            else:
-                counts.gone += 1
-                to_mark.append(connection_id)
-        elif is_retryable(status):
-            if attempt < max_retries:
-                retry.append([connection_id, created[connection_id]])
-            else:
-                counts.fail(str(status) if status else "no_answer")
-                errors.setdefault(status, answer)
-        else:
-            counts.fail(str(status))
-            errors.setdefault(status, answer)
-
-    if to_mark:
-        gone.mark_disconnected(to_mark)
-    for status, answer in errors.items():
-        error = error_from_status(status, answer.error_type, answer.detail) if status else None
-        logger.warning(
-            "wsgateway.fanout chunk message_id=%s chunk=%s endpoint=%s failed=%d status=%s error=%s",
-            message_id,
-            name,
-            chunk["endpoint"],
-            counts.failed_by.get(str(status) if status else "no_answer", 0),
-            status or "no_answer",
-            error or answer.detail,
-        )
-    follow_up: Chunk | None = None
-    epoch: str | None = None
-    if retry:
-        counts.retried = len(retry)
-        follow_up = make_chunk(
-            message_id=message_id,
-            op=chunk["op"],
-            body=chunk.get("body"),
-            endpoint=chunk["endpoint"],
-            chunk=f"{name}.{attempt + 1}",
-            connections=retry,
-            attempt=attempt + 1,
-        )
-        # Enqueued before the chunk is marked done: a crash in between re-sends (duplicates are
-        # allowed), never loses the retry. Its ledger row carries the epoch read before the
-        # enqueue (docs/architecture.md §5).
-        epoch = ledger.follow_up_epoch()
-        requeue(follow_up, backoff(attempt))
-    if follow_up is None:
-        ledger.mark_done(chunk, counts)  # batched: a lost mark costs a re-send after a wipe only
+        return _fail_unsendable(chunk, err)
+    sorted_ = sort_answers(chunk, answers)
+    if sorted_.to_mark:
+        gone.mark_disconnected(sorted_.to_mark)
+    _log_failures(chunk, sorted_.counts, sorted_.errors)
+    if sorted_.retry:
+        sorted_.counts.retried = len(sorted_.retry)
+        follow_up, epoch = _enqueue_retry(chunk, sorted_.retry, requeue)
+        ledger.chunk_finished(chunk, sorted_.counts, follow_up, epoch)
     else:
-        ledger.chunk_finished(chunk, counts, follow_up, epoch)
-    _, completed = results.record_chunk(message_id, name, counts)
-    outcome = {"message_id": message_id, "chunk": name, "attempt": attempt, **counts.as_dict()}
+        ledger.mark_done(chunk, sorted_.counts)  # batched: a lost mark costs a re-send after a wipe only
+    _, completed = results.record_chunk(message_id, name, sorted_.counts)
+    outcome = _result(chunk, sorted_.counts)
     if completed:  # this chunk finished the broadcast: its result (Flower) carries the summary
         ledger.close(message_id)
         outcome["broadcast"] = results.get_broadcast_summary(message_id)

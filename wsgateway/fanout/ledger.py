@@ -40,10 +40,12 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import redis
 from celery.signals import worker_process_shutdown, worker_shutdown
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from wsgateway.fanout import plan_ledger, results
@@ -51,9 +53,12 @@ from wsgateway.fanout.lease import EPOCH_KEY
 from wsgateway.fanout.planner import Chunk, make_chunk
 from wsgateway.fanout.results import Counts
 from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk
+from wsgateway.payloads import CountsData
 from wsgateway.redis_client import get_redis
 
 logger = logging.getLogger("wsgateway.fanout")
+
+M = TypeVar("M", bound=Model)
 
 #: Chunk rows written (and tasks enqueued) per batch while planning.
 PLAN_BATCH = 20
@@ -71,7 +76,7 @@ DONE = FanoutChunk.State.DONE
 FAILED = FanoutChunk.State.FAILED
 
 
-def current_epoch(client: Any = None) -> str:
+def current_epoch(client: redis.Redis | None = None) -> str:
     """The broker epoch, writing a new one if Redis has none (first use, or it lost its data)."""
     client = client or get_redis()
     value = client.get(EPOCH_KEY)
@@ -81,7 +86,7 @@ def current_epoch(client: Any = None) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _stored_epoch(client: Any = None) -> str | None:
+def _stored_epoch(client: redis.Redis | None = None) -> str | None:
     """The broker epoch as Redis holds it now, without writing one (None: Redis has none)."""
     value = (client or get_redis()).get(EPOCH_KEY)
     if value is None:
@@ -89,7 +94,7 @@ def _stored_epoch(client: Any = None) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _counts_json(counts: Counts) -> dict[str, Any]:
+def _counts_json(counts: Counts) -> CountsData:
     return counts.as_dict()
 
 
@@ -224,10 +229,10 @@ class _DoneMarks:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.marks: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self.marks: dict[tuple[str, str], tuple[str, CountsData]] = {}
         self.oldest = 0.0
 
-    def add(self, message_id: str, name: str, state: str, counts: dict[str, Any]) -> bool:
+    def add(self, message_id: str, name: str, state: str, counts: CountsData) -> bool:
         """Buffer a mark; True when the buffer is due for a flush."""
         now = time.monotonic()
         with self.lock:
@@ -236,7 +241,7 @@ class _DoneMarks:
             self.marks[(message_id, name)] = (state, counts)
             return len(self.marks) >= FLUSH_CHUNKS or now - self.oldest >= FLUSH_SECONDS
 
-    def take(self) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    def take(self) -> dict[tuple[str, str], tuple[str, CountsData]]:
         with self.lock:
             marks, self.marks = self.marks, {}
             return marks
@@ -276,7 +281,7 @@ def flush_done_marks() -> int:
         return 0
 
 
-def _write_marks(marks: dict[tuple[str, str], tuple[str, dict[str, Any]]]) -> int:
+def _write_marks(marks: dict[tuple[str, str], tuple[str, CountsData]]) -> int:
     client = get_redis()
     epoch = _stored_epoch(client)
     if epoch is None:  # Redis lost its data: these chunks are replayed
@@ -380,7 +385,7 @@ def row_chunk(row: FanoutChunk, op: str, body: str | None) -> Chunk:
     )
 
 
-def _locked(queryset: Any) -> Any:
+def _locked(queryset: QuerySet[M]) -> QuerySet[M]:
     if connection.features.has_select_for_update_skip_locked:
         return queryset.select_for_update(skip_locked=True)
     return queryset  # SQLite: one writer at a time; the conditional UPDATE is the claim

@@ -13,15 +13,14 @@ chunk never depends on a second key that could expire or be evicted before a lat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from wsgateway.conf import wsgateway_settings
-from wsgateway.fanout.recipients import KeysetStream, Recipients
+from wsgateway.fanout.recipients import KeysetStream, Recipients, Row
 from wsgateway.fanout.results import Counts
 from wsgateway.models import ApiGateway
-from wsgateway.payloads import Chunk
+from wsgateway.payloads import Chunk, Recipient
 from wsgateway.querysets import WebSocketSessionQuerySet
 
 POST = "post"
@@ -38,7 +37,7 @@ def make_chunk(
     body: str | None,
     endpoint: str,
     chunk: str,
-    connections: list[list[Any]],
+    connections: list[Recipient],
     attempt: int = 0,
 ) -> Chunk:
     """A chunk task's argument: ``connections`` is ``[[connection_id, created_on_epoch], ...]``."""
@@ -62,7 +61,9 @@ class Plan:
     no_endpoint: int = 0
 
 
-def stream_recipients(queryset: WebSocketSessionQuerySet | Recipients, page_size: int = PAGE_SIZE) -> Any:
+def stream_recipients(
+    queryset: WebSocketSessionQuerySet | Recipients, page_size: int = PAGE_SIZE
+) -> Iterator[Row]:
     """Yield ``(id, connection_id, api_gateway_id, created_on)`` of ``queryset`` in id order.
 
     ``queryset`` may also be :class:`~wsgateway.fanout.recipients.Recipients` (a channel: its
@@ -110,7 +111,7 @@ def plan_broadcast(
     """
     size = chunk_size or wsgateway_settings.FANOUT_CHUNK_SIZE
     endpoints = _Endpoints()
-    pending: dict[str, list[list[Any]]] = {}
+    pending: dict[str, list[Recipient]] = {}
     plan = Plan()
     unreachable = Counts()
 

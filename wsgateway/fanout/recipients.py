@@ -14,12 +14,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from django.db.models import QuerySet
 
-Row = tuple[Any, str, Any, Any]
+#: ``(session_id, connection_id, api_gateway_id, created_on)``.
+Row = tuple[int, str, int | None, datetime]
 
 #: The columns a session stream reads.
 SESSION_COLUMNS = ("id", "connection_id", "api_gateway_id", "created_on")

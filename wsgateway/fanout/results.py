@@ -10,17 +10,16 @@ counted twice. The broadcast is complete when the planner has recorded how many 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from wsgateway.payloads import BroadcastSummary, CountsData
 from wsgateway.redis_client import get_redis
 
 logger = logging.getLogger("wsgateway.fanout")
 
 #: How long summaries and chunk-done marks are kept (a day: far past any retry countdown).
 TTL_SECONDS = 24 * 3600
-
-COUNTERS = ("targeted", "delivered", "gone", "retried", "failed", "chunks")
 
 
 def summary_key(message_id: str) -> str:
@@ -46,8 +45,14 @@ class Counts:
         self.failed += n
         self.failed_by[cause] = self.failed_by.get(cause, 0) + n
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> CountsData:
+        return CountsData(
+            delivered=self.delivered,
+            gone=self.gone,
+            retried=self.retried,
+            failed=self.failed,
+            failed_by=dict(self.failed_by),
+        )
 
 
 # KEYS: done key (or "" to skip the idempotence mark), summary key.
@@ -130,19 +135,24 @@ def record_plan(message_id: str, targeted: int, chunks: int, unreachable: Counts
     return _record(done_key(message_id, "plan"), message_id, increments, sets)[1]
 
 
-def get_broadcast_summary(message_id: str) -> dict[str, Any] | None:
+def get_broadcast_summary(message_id: str) -> BroadcastSummary | None:
     """The summary of a broadcast: ``{message_id, targeted, delivered, gone, retried, failed,
     chunks, complete, failed_by}``; ``None`` when unknown (never sent, or older than a day)."""
     raw = get_redis().hgetall(summary_key(message_id))
     if not raw:
         return None
     values = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
-    summary: dict[str, Any] = {"message_id": message_id}
-    for name in COUNTERS:
-        summary[name] = values.get(name, 0)
-    summary["complete"] = bool(values.get("completed"))
-    summary["failed_by"] = {k[7:]: v for k, v in values.items() if k.startswith("failed:")}
-    return summary
+    return BroadcastSummary(
+        message_id=message_id,
+        targeted=values.get("targeted", 0),
+        delivered=values.get("delivered", 0),
+        gone=values.get("gone", 0),
+        retried=values.get("retried", 0),
+        failed=values.get("failed", 0),
+        chunks=values.get("chunks", 0),
+        complete=bool(values.get("completed")),
+        failed_by={k[7:]: v for k, v in values.items() if k.startswith("failed:")},
+    )
 
 
 def log_summary(message_id: str) -> None:

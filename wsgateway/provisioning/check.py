@@ -11,7 +11,7 @@ mapping and its Route 53 alias. Nothing is written, to the row or to AWS.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import ProvisioningError
@@ -22,6 +22,9 @@ from wsgateway.provisioning.calls import get_or_none, items
 from wsgateway.provisioning.context import StepContext
 from wsgateway.provisioning.reconcile import Comparison, compare_with_aws
 from wsgateway.provisioning.steps import _DEPLOYMENT_PREFIX, _masked, config_fingerprint
+
+if TYPE_CHECKING:
+    from wsgateway.aws.types import ApiGatewayV2Client, Integration, Route53Client
 
 CONNECTION_ID_PARAMETER = "integration.request.header.connectionId"
 
@@ -132,7 +135,7 @@ def _parameter_differences(label: str, actual: dict[str, str]) -> list[Differenc
     return found
 
 
-def _integration_differences(label: str, integration: dict[str, Any] | None, uri: str) -> list[Difference]:
+def _integration_differences(label: str, integration: Integration | None, uri: str) -> list[Difference]:
     if integration is None:
         return [Difference(f"{label}.integration", uri, None, "the route targets no existing integration")]
     found: list[Difference] = []
@@ -180,16 +183,16 @@ def _route_differences(gateway: ApiGateway, found: Comparison, reported: set[str
 # --------------------------------------------------------------------------- stage and deployment
 
 
-def _deployment_differences(gateway: ApiGateway, client: Any) -> list[Difference]:
-    stage = get_or_none(client, "get_stage", ApiId=gateway.api_id, StageName=gateway.stage_name)
+def _deployment_differences(gateway: ApiGateway, client: ApiGatewayV2Client) -> list[Difference]:
+    stage = get_or_none(client.get_stage, ApiId=gateway.api_id, StageName=gateway.stage_name)
     if stage is None:
         return []  # reported by the comparison (stage_created)
     deployment_id = stage.get("DeploymentId")
     if not deployment_id:
         return [Difference("deployment", "the current routes", None, "the stage has no deployment: redeploy")]
-    deployment = get_or_none(client, "get_deployment", ApiId=gateway.api_id, DeploymentId=deployment_id)
+    deployment = get_or_none(client.get_deployment, ApiId=gateway.api_id, DeploymentId=deployment_id)
     wanted = _DEPLOYMENT_PREFIX + config_fingerprint(StepContext(gateway=gateway, run_id="", client=client))
-    served = (deployment or {}).get("Description")
+    served = deployment.get("Description") if deployment else None
     if served != wanted:
         note = "the stage does not serve the current routes and integrations: run redeployApiGateway"
         return [Difference("deployment", wanted, served, note)]
@@ -199,9 +202,11 @@ def _deployment_differences(gateway: ApiGateway, client: Any) -> list[Difference
 # --------------------------------------------------------------------------- custom domain
 
 
-def _domain_differences(gateway: ApiGateway, client: Any, route53: Any) -> list[Difference]:
+def _domain_differences(
+    gateway: ApiGateway, client: ApiGatewayV2Client, route53: Route53Client | None
+) -> list[Difference]:
     name = gateway.domain_name
-    domain = get_or_none(client, "get_domain_name", DomainName=name)
+    domain = get_or_none(client.get_domain_name, DomainName=name)
     if domain is None:
         return [
             Difference(
@@ -221,11 +226,7 @@ def _domain_differences(gateway: ApiGateway, client: Any, route53: Any) -> list[
     ]
     key = gateway.api_mapping_key
     mapping = next(
-        (
-            m
-            for m in items(client, "get_api_mappings", DomainName=name)
-            if (m.get("ApiMappingKey") or "") == key
-        ),
+        (m for m in items(client.get_api_mappings, DomainName=name) if (m.get("ApiMappingKey") or "") == key),
         None,
     )
     if mapping is None:
@@ -245,7 +246,7 @@ def _domain_differences(gateway: ApiGateway, client: Any, route53: Any) -> list[
     return differences
 
 
-def _alias_differences(gateway: ApiGateway, route53: Any) -> list[Difference]:
+def _alias_differences(gateway: ApiGateway, route53: Route53Client) -> list[Difference]:
     from wsgateway.aws import aws_call
 
     name = gateway.domain_name.rstrip(".") + "."
@@ -257,7 +258,8 @@ def _alias_differences(gateway: ApiGateway, route53: Any) -> list[Difference]:
         (r for r in page.get("ResourceRecordSets", []) if r.get("Name") == name and r.get("Type") == "A"),
         None,
     )
-    target = str(((record or {}).get("AliasTarget") or {}).get("DNSName", "")).rstrip(".").lower()
+    alias = record.get("AliasTarget") if record else None
+    target = (alias.get("DNSName", "") if alias else "").rstrip(".").lower()
     wanted = gateway.api_gateway_domain_name.rstrip(".").lower()
     if target != wanted:
         return [Difference("dns_alias", wanted, target or None, f"the A alias of {name} in the hosted zone")]
@@ -267,7 +269,9 @@ def _alias_differences(gateway: ApiGateway, route53: Any) -> list[Difference]:
 # --------------------------------------------------------------------------- entry point
 
 
-def check_gateway(gateway: ApiGateway, client: Any, route53: Any = None) -> list[Difference]:
+def check_gateway(
+    gateway: ApiGateway, client: ApiGatewayV2Client, route53: Route53Client | None = None
+) -> list[Difference]:
     """Every difference between ``gateway`` and what the control plane serves (empty: all match).
 
     ``client`` is an ``apigatewayv2`` client, ``route53`` a Route 53 client (only consulted when

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wsgateway.aws import get_boto3_client
+from wsgateway.aws import apigatewayv2_client, route53_client
 from wsgateway.models import ApiGateway
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewayv2 import ApiGatewayV2Client
+    from mypy_boto3_route53 import Route53Client
 
 #: Results a step reports for the resource it handled (also the log's ``result=``).
 CREATED = "created"
@@ -16,24 +19,21 @@ DELETED = "deleted"
 SKIPPED = "skipped"
 
 
-@dataclass
 class StepContext:
-    """The gateway (fresh from the database), its run id, and lazily created clients."""
+    """The gateway (fresh from the database), its run id, and its clients: the control-plane
+    client given (else the configured one) and a Route 53 client created when first needed."""
 
-    gateway: ApiGateway
-    run_id: str
-    client: Any = None
-    _route53: Any = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.client is None:
-            self.client = get_boto3_client("apigatewayv2")
+    def __init__(self, gateway: ApiGateway, run_id: str, client: ApiGatewayV2Client | None = None) -> None:
+        self.gateway = gateway
+        self.run_id = run_id
+        self.client: ApiGatewayV2Client = client if client is not None else apigatewayv2_client()
+        self._route53: Route53Client | None = None
 
     @property
-    def route53(self) -> Any:
+    def route53(self) -> Route53Client:
         """A Route 53 client (only domain steps with a hosted zone need one)."""
         if self._route53 is None:
-            self._route53 = get_boto3_client("route53")
+            self._route53 = route53_client()
         return self._route53
 
     def record(self, **fields: Any) -> None:

@@ -14,19 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, ProvisioningStatus
+from wsgateway.payloads import StepResult
 from wsgateway.provisioning import spec
 from wsgateway.provisioning.calls import call, get_or_none
 from wsgateway.provisioning.context import DELETED, SKIPPED, StepContext
 from wsgateway.provisioning.domain import delete_domain
 
 
-def step_delete_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_delete_from_aws(ctx: StepContext, arg: str = "") -> StepResult:
     """Delete the custom domain (if we made it) and the API; clear the recorded ids."""
     gateway, client = ctx.gateway, ctx.client
     results: dict[str, str] = dict(delete_domain(ctx))
     results["api"] = SKIPPED
-    if gateway.api_id and get_or_none(client, "get_api", ApiId=gateway.api_id):
-        call(client, "delete_api", ApiId=gateway.api_id)
+    if gateway.api_id and get_or_none(client.get_api, ApiId=gateway.api_id) is not None:
+        call(client.delete_api, ApiId=gateway.api_id)
         results["api"] = DELETED
     fields: dict[str, Any] = {
         "api_id": "",
@@ -47,7 +48,7 @@ def step_delete_from_aws(ctx: StepContext, arg: str = "") -> dict[str, Any]:
     return {"result": DELETED if DELETED in results.values() else SKIPPED, "deleted": results}
 
 
-def step_delete_row(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_delete_row(ctx: StepContext, arg: str = "") -> StepResult:
     """Delete the gateway row itself (the opt-in last step of "delete from AWS and the row")."""
     ApiGateway.objects.filter(pk=ctx.gateway.pk).delete()
     return {"result": DELETED, "row": ctx.gateway.pk}

@@ -7,16 +7,21 @@ itself goes into the user's zone (``hosted_zone_id``). UPSERT makes the DNS step
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from wsgateway.aws import aws_call
 from wsgateway.exceptions import ConflictError, ProvisioningError
+from wsgateway.payloads import StepResult
 from wsgateway.provisioning.calls import call, get_or_none, items
 from wsgateway.provisioning.checkpoints import checkpoint
 from wsgateway.provisioning.context import CREATED, DELETED, REUSED, SKIPPED, UPDATED, StepContext
 
+if TYPE_CHECKING:
+    from wsgateway.aws.types import ApiMapping, ChangeTypeDef, DomainNameConfigurationTypeDef
 
-def _domain_config(ctx: StepContext) -> dict[str, Any]:
+
+def _domain_config(ctx: StepContext) -> DomainNameConfigurationTypeDef:
     return {
         "CertificateArn": ctx.gateway.certificate_arn,
         "EndpointType": "REGIONAL",
@@ -34,24 +39,23 @@ def _require_domain(ctx: StepContext) -> None:
         raise ProvisioningError(f"Gateway {gateway.pk} has no deployed API yet: run 'Provision' first.")
 
 
-def step_domain_name(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_domain_name(ctx: StepContext, arg: str = "") -> StepResult:
     """The domain name, found by its name (its natural key) or created."""
     _require_domain(ctx)
     gateway, client = ctx.gateway, ctx.client
-    actual = get_or_none(client, "get_domain_name", DomainName=gateway.domain_name)
+    actual = get_or_none(client.get_domain_name, DomainName=gateway.domain_name)
     result = REUSED
     if actual is None:
         try:
             actual = call(
-                client,
-                "create_domain_name",
+                client.create_domain_name,
                 DomainName=gateway.domain_name,
                 DomainNameConfigurations=[_domain_config(ctx)],
             )
             result = CREATED
             checkpoint("domain_name:created")
         except ConflictError:
-            actual = get_or_none(client, "get_domain_name", DomainName=gateway.domain_name)
+            actual = get_or_none(client.get_domain_name, DomainName=gateway.domain_name)
             if actual is None:
                 raise
     config = (actual.get("DomainNameConfigurations") or [{}])[0]
@@ -59,8 +63,7 @@ def step_domain_name(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         config.get("CertificateArn") != gateway.certificate_arn or config.get("SecurityPolicy") != "TLS_1_2"
     ):
         actual = call(
-            client,
-            "update_domain_name",
+            client.update_domain_name,
             DomainName=gateway.domain_name,
             DomainNameConfigurations=[_domain_config(ctx)],
         )
@@ -73,18 +76,18 @@ def step_domain_name(ctx: StepContext, arg: str = "") -> dict[str, Any]:
     return {"result": result, "api_gateway_domain_name": target}
 
 
-def step_api_mapping(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_api_mapping(ctx: StepContext, arg: str = "") -> StepResult:
     """The mapping of ``api_mapping_key`` on the domain to this API's stage."""
     _require_domain(ctx)
     gateway, client = ctx.gateway, ctx.client
     key = gateway.api_mapping_key
-    actual: dict[str, Any] | None = None
+    actual: ApiMapping | None = None
     if gateway.api_mapping_id:
         actual = get_or_none(
-            client, "get_api_mapping", DomainName=gateway.domain_name, ApiMappingId=gateway.api_mapping_id
+            client.get_api_mapping, DomainName=gateway.domain_name, ApiMappingId=gateway.api_mapping_id
         )
     if actual is None:
-        for candidate in items(client, "get_api_mappings", DomainName=gateway.domain_name):
+        for candidate in items(client.get_api_mappings, DomainName=gateway.domain_name):
             if (candidate.get("ApiMappingKey") or "") == key:
                 if candidate.get("ApiId") != gateway.api_id:
                     other = candidate.get("ApiId")
@@ -102,7 +105,7 @@ def step_api_mapping(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         }
         if key:
             params["ApiMappingKey"] = key
-        created = call(client, "create_api_mapping", **params)
+        created = call(client.create_api_mapping, **params)
         checkpoint("api_mapping:created")
         ctx.record(api_mapping_id=created["ApiMappingId"])
         checkpoint("api_mapping:recorded")
@@ -117,8 +120,7 @@ def step_api_mapping(ctx: StepContext, arg: str = "") -> dict[str, Any]:
         changes["ApiMappingKey"] = key
     if changes:
         call(
-            client,
-            "update_api_mapping",
+            client.update_api_mapping,
             DomainName=gateway.domain_name,
             ApiMappingId=actual["ApiMappingId"],
             ApiId=changes.pop("ApiId", gateway.api_id),
@@ -131,7 +133,7 @@ def step_api_mapping(ctx: StepContext, arg: str = "") -> dict[str, Any]:
     return {"result": result, "api_mapping_id": actual["ApiMappingId"]}
 
 
-def _alias_change(ctx: StepContext, action: str) -> dict[str, Any]:
+def _alias_change(ctx: StepContext, action: Literal["CREATE", "DELETE", "UPSERT"]) -> ChangeTypeDef:
     gateway = ctx.gateway
     return {
         "Action": action,
@@ -147,7 +149,7 @@ def _alias_change(ctx: StepContext, action: str) -> dict[str, Any]:
     }
 
 
-def step_dns_alias(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_dns_alias(ctx: StepContext, arg: str = "") -> StepResult:
     """UPSERT the A alias record in the user's hosted zone (skipped without ``hosted_zone_id``)."""
     gateway = ctx.gateway
     if not gateway.hosted_zone_id:
@@ -182,11 +184,11 @@ def delete_dns_alias(ctx: StepContext) -> str:
             HostedZoneId=gateway.hosted_zone_id, StartRecordName=name, StartRecordType="A", MaxItems="1"
         )
     for record in page.get("ResourceRecordSets", []):
-        alias = record.get("AliasTarget") or {}
+        alias: Mapping[str, object] = record.get("AliasTarget") or {}
         if (
             record.get("Name") == name
             and record.get("Type") == "A"
-            and alias.get("DNSName", "").rstrip(".") == (gateway.api_gateway_domain_name.rstrip("."))
+            and str(alias.get("DNSName", "")).rstrip(".") == (gateway.api_gateway_domain_name.rstrip("."))
         ):
             with aws_call("ChangeResourceRecordSets"):
                 ctx.route53.change_resource_record_sets(
@@ -202,10 +204,13 @@ def delete_domain(ctx: StepContext) -> dict[str, str]:
     gateway, client = ctx.gateway, ctx.client
     results = {"dns_alias": delete_dns_alias(ctx), "api_mapping": SKIPPED, "domain_name": SKIPPED}
     mapping = {"DomainName": gateway.domain_name, "ApiMappingId": gateway.api_mapping_id}
-    if gateway.api_mapping_id and gateway.domain_name and get_or_none(client, "get_api_mapping", **mapping):
+    if (
+        gateway.api_mapping_id
+        and gateway.domain_name
+        and get_or_none(client.get_api_mapping, **mapping) is not None
+    ):
         call(
-            client,
-            "delete_api_mapping",
+            client.delete_api_mapping,
             **mapping,
         )
         results["api_mapping"] = DELETED
@@ -213,9 +218,9 @@ def delete_domain(ctx: StepContext) -> dict[str, str]:
     if (
         gateway.api_gateway_domain_name
         and gateway.domain_name
-        and get_or_none(client, "get_domain_name", **named)
+        and get_or_none(client.get_domain_name, **named) is not None
     ):
-        call(client, "delete_domain_name", **named)
+        call(client.delete_domain_name, **named)
         results["domain_name"] = DELETED
     ctx.record(
         api_mapping_id="",

@@ -14,10 +14,12 @@ worker never sleeps 30 s: the task retries itself with that countdown instead.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from wsgateway import gcra
 from wsgateway.aws import get_region_name
 from wsgateway.conf import wsgateway_settings
+from wsgateway.exceptions import RegionNotConfiguredError
 from wsgateway.provisioning.errors import QuotaWait
 
 DEPLOYMENT = "deployment"
@@ -50,22 +52,41 @@ def _interval_and_burst(kind: str) -> tuple[float, int]:
     return 1.0 / float(wsgateway_settings.CONTROL_PLANE_CALLS_PER_SECOND), CONTROL_BURST
 
 
-def quota_key(kind: str) -> str:
+#: The quota bucket of calls whose region nothing tells (a caller's client without one, and no
+#: region configured): they share one bucket, which spaces them at least as much as AWS does.
+UNKNOWN_REGION = "unknown-region"
+
+
+def region_of(client: Any) -> str:
+    """The region a call goes to: the client's own (a caller may pass a client for another region,
+    as the reference's ``client=`` arguments allow), else the configured one, else
+    :data:`UNKNOWN_REGION` (a caller's client needs no region setting to be used)."""
+    region = getattr(getattr(client, "meta", None), "region_name", None)
+    if isinstance(region, str) and region:
+        return region
+    try:
+        return get_region_name()
+    except RegionNotConfiguredError:
+        return UNKNOWN_REGION
+
+
+def quota_key(kind: str, region: str | None = None) -> str:
     """The Redis key of a quota (per region: AWS counts per account and region)."""
-    return f"wsgateway:provisioning:quota:{kind}:{get_region_name()}"
+    return f"wsgateway:provisioning:quota:{kind}:{region or get_region_name()}"
 
 
-def reserve(kind: str) -> float:
+def reserve(kind: str, region: str | None = None) -> float:
     """Take a slot of ``kind`` now (returns 0.0) or return the seconds until one is free."""
     interval, burst = _interval_and_burst(kind)
-    return gcra.take(quota_key(kind), interval=interval, burst=burst)
+    return gcra.take(quota_key(kind, region), interval=interval, burst=burst)
 
 
-def acquire(kind: str, *, inline_wait: float = INLINE_WAIT_SECONDS) -> None:
-    """Take a slot of ``kind``, sleeping waits up to ``inline_wait``; raise :class:`QuotaWait` otherwise."""
+def acquire(kind: str, *, inline_wait: float = INLINE_WAIT_SECONDS, region: str | None = None) -> None:
+    """Take a slot of ``kind`` (in ``region``, default the configured one), sleeping waits up to
+    ``inline_wait``; raise :class:`QuotaWait` otherwise."""
     deadline = time.monotonic() + inline_wait
     for _ in range(50):  # bounded: contention could otherwise spin
-        wait = reserve(kind)
+        wait = reserve(kind, region)
         if wait <= 0:
             return
         if time.monotonic() + wait > deadline:

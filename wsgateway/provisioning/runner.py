@@ -22,10 +22,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from wsgateway.exceptions import AwsError
 from wsgateway.models import ApiGateway, ProvisioningStatus
+from wsgateway.payloads import StepResult
 from wsgateway.provisioning import domain, lock, reconcile, secrets, steps
 from wsgateway.provisioning.context import StepContext
 from wsgateway.provisioning.delete import step_delete_from_aws, step_delete_row
@@ -33,9 +34,12 @@ from wsgateway.provisioning.errors import LockBusy, QuotaWait
 from wsgateway.provisioning.retrying import QUOTA_WAITS_PER_RETRY, STEP_RETRY, decide, lock_policy
 from wsgateway.retry import RetryPolicy
 
+if TYPE_CHECKING:
+    from wsgateway.aws.types import ApiGatewayV2Client
+
 logger = logging.getLogger("wsgateway.provisioning")
 
-StepFunction = Callable[[StepContext, str], dict[str, Any]]
+StepFunction = Callable[[StepContext, str], StepResult]
 
 STEPS: dict[str, StepFunction] = {
     "create_api": steps.step_create_api,
@@ -79,7 +83,7 @@ WAITING_OPERATIONS = frozenset({"sync_route", "delete_route"})
 #: Operations whose last step removes the row: no ``finish``.
 ROW_DELETING_OPERATIONS = frozenset({"delete_gateway"})
 
-STOP = "stop"
+STOP: Final = "stop"
 
 
 def new_run_id() -> str:
@@ -131,7 +135,7 @@ def note_retry(gateway_pk: int, run_id: str, step: str, err: BaseException) -> N
     ApiGateway.objects.filter(pk=gateway_pk, provisioning_lock=run_id).update(last_error=text)
 
 
-def _finish(gateway: ApiGateway, run_id: str, operation: str) -> dict[str, Any]:
+def _finish(gateway: ApiGateway, run_id: str, operation: str) -> StepResult:
     fields: dict[str, Any] = {"last_error": "", "provisioning_step": "finish"}
     if operation in ("delete_from_aws",):
         fields["provisioning_status"] = ProvisioningStatus.DELETED
@@ -163,41 +167,45 @@ def _log(step: str, gateway_pk: int, api_id: str, result: str, run_id: str) -> N
 
 
 def run_step(
-    previous: dict[str, Any] | None, gateway_pk: int, run_id: str, step: str, *, client: Any = None
-) -> dict[str, Any]:
+    previous: StepResult | None,
+    gateway_pk: int,
+    run_id: str,
+    step: str,
+    *,
+    client: ApiGatewayV2Client | None = None,
+) -> StepResult:
     """Run one step of run ``run_id``; returns plain data (with ``stop`` set when the run ends here).
 
     Raises :class:`QuotaWait`, :class:`LockBusy` and retryable :class:`AwsError` for the caller
     to retry; any other error is raised after :func:`fail` recorded it.
     """
     name, _, arg = step.partition(":")
-    carried = list((previous or {}).get("differences", []))
-    base = {"run_id": run_id, "gateway": gateway_pk, "step": step}
+    carried = list(previous.get("differences", [])) if previous else []
+
+    def stamped(outcome: StepResult) -> StepResult:
+        return {"run_id": run_id, "gateway": gateway_pk, "step": step, **outcome}
+
     if name == "lock":
         holder = lock.acquire(gateway_pk, run_id)
         if holder is not None:
             if arg in WAITING_OPERATIONS:
                 raise LockBusy(holder)
             _log(step, gateway_pk, "", "locked", run_id)
-            return {
-                **base,
-                "result": "locked",
-                "holder": holder,
-                "message": f"locked by run {holder}",
-                STOP: True,
-            }
+            return stamped(
+                {"result": "locked", "holder": holder, "message": f"locked by run {holder}", STOP: True}
+            )
         _log(step, gateway_pk, "", "acquired", run_id)
-        return {**base, "result": "acquired"}
+        return stamped({"result": "acquired"})
     if not lock.holds(gateway_pk, run_id):
         holder = lock.holder(gateway_pk)
         message = f"locked by run {holder}" if holder else "the run no longer holds the lock"
         _log(step, gateway_pk, "", "skipped", run_id)
-        return {**base, "result": "skipped", "message": message, STOP: True}
+        return stamped({"result": "skipped", "message": message, STOP: True})
     gateway = ApiGateway.objects.get(pk=gateway_pk)
     if name == "finish":
         outcome = _finish(gateway, run_id, arg)
         _log(step, gateway_pk, gateway.api_id, outcome["result"], run_id)
-        return {**base, **outcome, "differences": carried}
+        return stamped({**outcome, "differences": carried})
     function = STEPS.get(name)
     if function is None:
         raise ValueError(f"Unknown provisioning step {step!r}.")
@@ -216,9 +224,9 @@ def run_step(
         raise
     if name != "delete_row":
         ApiGateway.objects.filter(pk=gateway_pk).update(provisioning_step=name)
-    _log(step, gateway_pk, gateway.api_id, str(outcome.get("result")), run_id)
-    outcome = {**base, **outcome}
-    outcome["differences"] = carried + list(outcome.get("differences", []))
+    _log(step, gateway_pk, gateway.api_id, outcome["result"], run_id)
+    outcome = stamped(outcome)
+    outcome["differences"] = carried + outcome.get("differences", [])
     return outcome
 
 
@@ -227,12 +235,12 @@ def run_inline(
     gateway_pk: int,
     *,
     arg: str = "",
-    client: Any = None,
+    client: ApiGatewayV2Client | None = None,
     run_id: str | None = None,
-    on_step: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
     policy: RetryPolicy = STEP_RETRY,
     max_wait: float = 120.0,
-) -> list[dict[str, Any]]:
+) -> list[StepResult]:
     """Run a whole operation in this process (management commands' ``--here``, tests).
 
     Errors are retried by the same table as in the worker (:mod:`wsgateway.provisioning.retrying`,
@@ -241,8 +249,8 @@ def run_inline(
     """
     run_id = run_id or new_run_id()
     deadline = time.monotonic() + max_wait
-    results: list[dict[str, Any]] = []
-    previous: dict[str, Any] | None = None
+    results: list[StepResult] = []
+    previous: StepResult | None = None
     # The largest budget of the table; each error's own budget and the deadline end it sooner.
     most_attempts = max(policy.max_retries * QUOTA_WAITS_PER_RETRY, lock_policy().max_retries) + 1
     for step in chain_steps(operation, arg):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from wsgateway.models import ApiGatewayAdditionalRoute
+from wsgateway.payloads import StepResult
 from wsgateway.provisioning import spec
 from wsgateway.provisioning.calls import call, get_or_none
 from wsgateway.provisioning.context import REUSED, UPDATED, StepContext
@@ -32,20 +33,19 @@ def stale_integrations(ctx: StepContext) -> list[tuple[str, dict[str, Any]]]:
     wanted = spec.request_parameters()
     stale = []
     for integration_id in filter(None, ids):
-        actual = get_or_none(client, "get_integration", ApiId=api_id, IntegrationId=integration_id)
+        actual = get_or_none(client.get_integration, ApiId=api_id, IntegrationId=integration_id)
         if actual is not None and actual.get("RequestParameters") != wanted:
             stale.append((integration_id, wanted))
     return stale
 
 
-def step_rotate_secret(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_rotate_secret(ctx: StepContext, arg: str = "") -> StepResult:
     """Update the RequestParameters of every integration the gateway owns."""
     client, api_id = ctx.client, _require_api(ctx)
     updated = []
     for integration_id, wanted in stale_integrations(ctx):
         call(
-            client,
-            "update_integration",
+            client.update_integration,
             ApiId=api_id,
             IntegrationId=integration_id,
             RequestParameters=wanted,

@@ -5,6 +5,7 @@ See docs/architecture.md §4.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,6 @@ def integration_params(uri: str) -> dict[str, Any]:
 INTEGRATION_COMPARED = ("IntegrationMethod", "IntegrationUri", "RequestParameters", "TimeoutInMillis")
 
 
-def integration_differences(actual: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+def integration_differences(actual: Mapping[str, object], desired: dict[str, Any]) -> dict[str, Any]:
     """The members of ``desired`` that ``actual`` lacks or holds differently."""
     return {k: desired[k] for k in INTEGRATION_COMPARED if actual.get(k) != desired[k]}

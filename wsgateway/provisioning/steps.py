@@ -14,17 +14,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from wsgateway.exceptions import ConflictError, ProvisioningError
 from wsgateway.hashing import secret_fingerprint
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, ProvisioningStatus
+from wsgateway.payloads import RouteResult, StepResult
 from wsgateway.provisioning import spec
 from wsgateway.provisioning.calls import call, get_or_none, items
 from wsgateway.provisioning.checkpoints import checkpoint
 from wsgateway.provisioning.context import CREATED, REUSED, SKIPPED, UPDATED, StepContext, merge
+
+if TYPE_CHECKING:
+    from wsgateway.aws.types import Api, ApiGatewayV2Client, Integration, Route
 
 logger = logging.getLogger("wsgateway.provisioning")
 
@@ -40,7 +44,7 @@ def _require_api(ctx: StepContext) -> str:
     return ctx.gateway.api_id
 
 
-def _api_changes(gateway: ApiGateway, actual: dict[str, Any]) -> dict[str, Any]:
+def _api_changes(gateway: ApiGateway, actual: Api) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for member, attribute in spec.API_FIELDS.items():
         wanted = getattr(gateway, attribute)
@@ -61,12 +65,12 @@ def _clear_api_children(ctx: StepContext) -> None:
     )
 
 
-def step_create_api(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_create_api(ctx: StepContext, arg: str = "") -> StepResult:
     """The WEBSOCKET API: reuse the recorded one, adopt one of the same name, or create it."""
     gateway, client = ctx.gateway, ctx.client
-    actual: dict[str, Any] | None = None
+    actual: Api | None = None
     if gateway.api_id:
-        actual = get_or_none(client, "get_api", ApiId=gateway.api_id)
+        actual = get_or_none(client.get_api, ApiId=gateway.api_id)
         if actual is None:
             logger.warning(
                 "wsgateway.provisioning api %s of gateway %s is gone; recreating", gateway.api_id, gateway.pk
@@ -74,14 +78,14 @@ def step_create_api(ctx: StepContext, arg: str = "") -> dict[str, Any]:
             ctx.record(api_id="", api_endpoint="")
             _clear_api_children(ctx)
     if actual is None:
-        for candidate in items(client, "get_apis"):
+        for candidate in items(client.get_apis):
             if candidate.get("Name") == gateway.api_name and candidate.get("ProtocolType") == "WEBSOCKET":
                 actual = candidate
                 break
         if actual is not None and actual["ApiId"] != gateway.api_id:
             _clear_api_children(ctx)
     if actual is None:
-        created = call(client, "create_api", **spec.api_params(gateway))
+        created = call(client.create_api, **spec.api_params(gateway))
         checkpoint("create_api:created")
         ctx.record(api_id=created["ApiId"], api_endpoint=created.get("ApiEndpoint", ""))
         checkpoint("create_api:recorded")
@@ -89,7 +93,7 @@ def step_create_api(ctx: StepContext, arg: str = "") -> dict[str, Any]:
     result = REUSED
     changes = _api_changes(gateway, actual)
     if changes:
-        actual = call(client, "update_api", ApiId=actual["ApiId"], **changes)
+        actual = call(client.update_api, ApiId=actual["ApiId"], **changes)
         result = UPDATED
     if gateway.api_id != actual["ApiId"] or gateway.api_endpoint != actual.get("ApiEndpoint", ""):
         ctx.record(api_id=actual["ApiId"], api_endpoint=actual.get("ApiEndpoint", ""))
@@ -110,11 +114,11 @@ def ensure_integration(
     """
     client, api_id = ctx.client, _require_api(ctx)
     desired = spec.integration_params(uri)
-    actual: dict[str, Any] | None = None
+    actual: Integration | None = None
     if recorded_id:
-        actual = get_or_none(client, "get_integration", ApiId=api_id, IntegrationId=recorded_id)
+        actual = get_or_none(client.get_integration, ApiId=api_id, IntegrationId=recorded_id)
     if actual is None:
-        for candidate in items(client, "get_integrations", ApiId=api_id):
+        for candidate in items(client.get_integrations, ApiId=api_id):
             if (
                 candidate.get("IntegrationUri") == uri
                 and candidate.get("IntegrationType") == "HTTP_PROXY"
@@ -123,12 +127,12 @@ def ensure_integration(
                 actual = candidate
                 break
     if actual is None:
-        created = call(client, "create_integration", ApiId=api_id, **desired)
+        created = call(client.create_integration, ApiId=api_id, **desired)
         checkpoint(f"{label}:created")
         return created["IntegrationId"], CREATED
     differences = spec.integration_differences(actual, desired)
     if differences:
-        call(client, "update_integration", ApiId=api_id, IntegrationId=actual["IntegrationId"], **differences)
+        call(client.update_integration, ApiId=api_id, IntegrationId=actual["IntegrationId"], **differences)
         return actual["IntegrationId"], UPDATED
     return actual["IntegrationId"], REUSED
 
@@ -142,7 +146,7 @@ def _owned_integration_ids(gateway: ApiGateway) -> set[str]:
     return ids
 
 
-def step_integrations(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_integrations(ctx: StepContext, arg: str = "") -> StepResult:
     """One integration per built-in route: ``{target_base_endpoint}connect|disconnect|default``."""
     base = spec.base_endpoint(ctx.gateway)
     results: dict[str, str] = {}
@@ -168,14 +172,14 @@ def ensure_route(
     """Make sure route ``route_key`` targets ``integration_id``; return ``(route id, result)``."""
     client, api_id = ctx.client, _require_api(ctx)
     target = f"integrations/{integration_id}"
-    actual: dict[str, Any] | None = None
+    actual: Route | None = None
     if recorded_id:
-        actual = get_or_none(client, "get_route", ApiId=api_id, RouteId=recorded_id)
+        actual = get_or_none(client.get_route, ApiId=api_id, RouteId=recorded_id)
     if actual is None:
         actual = _route_by_key(ctx, route_key)
     if actual is None:
         try:
-            created = call(client, "create_route", ApiId=api_id, RouteKey=route_key, Target=target)
+            created = call(client.create_route, ApiId=api_id, RouteKey=route_key, Target=target)
         except ConflictError:
             # Someone created it between our lookup and our call: adopt it only once it is found.
             actual = _route_by_key(ctx, route_key)
@@ -190,19 +194,19 @@ def ensure_route(
     if actual.get("Target") != target:
         changes["Target"] = target
     if changes:
-        call(client, "update_route", ApiId=api_id, RouteId=actual["RouteId"], **changes)
+        call(client.update_route, ApiId=api_id, RouteId=actual["RouteId"], **changes)
         return actual["RouteId"], UPDATED
     return actual["RouteId"], REUSED
 
 
-def _route_by_key(ctx: StepContext, route_key: str) -> dict[str, Any] | None:
-    for candidate in items(ctx.client, "get_routes", ApiId=ctx.gateway.api_id):
+def _route_by_key(ctx: StepContext, route_key: str) -> Route | None:
+    for candidate in items(ctx.client.get_routes, ApiId=ctx.gateway.api_id):
         if candidate.get("RouteKey") == route_key:
             return candidate
     return None
 
 
-def step_routes(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_routes(ctx: StepContext, arg: str = "") -> StepResult:
     """``$connect``, ``$disconnect``, ``$default``, each targeting its integration."""
     results: dict[str, str] = {}
     for route in spec.BUILTIN_ROUTES:
@@ -256,7 +260,7 @@ def sync_additional_route(ctx: StepContext, route: ApiGatewayAdditionalRoute) ->
     return result
 
 
-def step_additional_routes(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_additional_routes(ctx: StepContext, arg: str = "") -> StepResult:
     """Every additional route of the gateway (``arg``: one route's pk, or all when empty)."""
     routes = ApiGatewayAdditionalRoute.objects.filter(api_gateway=ctx.gateway).order_by("pk")
     if arg:
@@ -268,19 +272,19 @@ def step_additional_routes(ctx: StepContext, arg: str = "") -> dict[str, Any]:
 # --------------------------------------------------------------------------- stage
 
 
-def step_stage(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_stage(ctx: StepContext, arg: str = "") -> StepResult:
     """The stage, by name (its natural key); its description follows the row."""
     gateway, client = ctx.gateway, ctx.client
     api_id = _require_api(ctx)
-    actual = get_or_none(client, "get_stage", ApiId=api_id, StageName=gateway.stage_name)
+    actual = get_or_none(client.get_stage, ApiId=api_id, StageName=gateway.stage_name)
     if actual is None:
         params: dict[str, Any] = {"ApiId": api_id, "StageName": gateway.stage_name}
         if gateway.stage_description:
             params["Description"] = gateway.stage_description
         try:
-            call(client, "create_stage", **params)
+            call(client.create_stage, **params)
         except ConflictError:
-            actual = get_or_none(client, "get_stage", ApiId=api_id, StageName=gateway.stage_name)
+            actual = get_or_none(client.get_stage, ApiId=api_id, StageName=gateway.stage_name)
             if actual is None:
                 raise
         else:
@@ -291,8 +295,7 @@ def step_stage(ctx: StepContext, arg: str = "") -> dict[str, Any]:
     result = REUSED
     if (actual.get("Description") or "") != gateway.stage_description:
         call(
-            client,
-            "update_stage",
+            client.update_stage,
             ApiId=api_id,
             StageName=gateway.stage_name,
             Description=gateway.stage_description,
@@ -324,7 +327,7 @@ def config_fingerprint(ctx: StepContext) -> str:
     digest serves the current configuration and needs no new deployment.
     """
     client, api_id = ctx.client, _require_api(ctx)
-    api = call(client, "get_api", ApiId=api_id)
+    api = call(client.get_api, ApiId=api_id)
     integrations = {
         i["IntegrationId"]: [
             i.get("IntegrationType"),
@@ -333,17 +336,19 @@ def config_fingerprint(ctx: StepContext) -> str:
             i.get("TimeoutInMillis"),
             _masked(i.get("RequestParameters")),
         ]
-        for i in items(client, "get_integrations", ApiId=api_id)
+        for i in items(client.get_integrations, ApiId=api_id)
     }
     routes = sorted(
         [r.get("RouteKey"), integrations.get(str(r.get("Target", "")).removeprefix("integrations/"))]
-        for r in items(client, "get_routes", ApiId=api_id)
+        for r in items(client.get_routes, ApiId=api_id)
     )
     document = json.dumps([api.get("RouteSelectionExpression"), routes], sort_keys=True, default=str)
     return hashlib.sha256(document.encode()).hexdigest()[:32]
 
 
-def deploy_api(gateway: ApiGateway, client: Any, *, force: bool = False, run_id: str = "") -> dict[str, Any]:
+def deploy_api(
+    gateway: ApiGateway, client: ApiGatewayV2Client, *, force: bool = False, run_id: str = ""
+) -> StepResult:
     """Deploy the stage unless its current deployment already serves this configuration.
 
     The reference's ``ApiGateway.deploy_api(client)``. Records ``deployment_id`` and
@@ -356,15 +361,15 @@ def deploy_api(gateway: ApiGateway, client: Any, *, force: bool = False, run_id:
     deployment_id = ""
     result = REUSED
     if not force:
-        stage = get_or_none(client, "get_stage", ApiId=api_id, StageName=gateway.stage_name)
-        current = (stage or {}).get("DeploymentId")
+        stage = get_or_none(client.get_stage, ApiId=api_id, StageName=gateway.stage_name)
+        current = stage.get("DeploymentId") if stage else None
         if current:
-            deployment = get_or_none(client, "get_deployment", ApiId=api_id, DeploymentId=current)
+            deployment = get_or_none(client.get_deployment, ApiId=api_id, DeploymentId=current)
             if deployment and deployment.get("Description") == description:
                 deployment_id = current
     if not deployment_id:
         created = call(
-            client, "create_deployment", ApiId=api_id, StageName=gateway.stage_name, Description=description
+            client.create_deployment, ApiId=api_id, StageName=gateway.stage_name, Description=description
         )
         checkpoint("deployment:created")
         deployment_id, result = created["DeploymentId"], CREATED
@@ -377,19 +382,21 @@ def deploy_api(gateway: ApiGateway, client: Any, *, force: bool = False, run_id:
     return {"result": result, "deployment_id": deployment_id}
 
 
-def step_deploy(ctx: StepContext, arg: str = "") -> dict[str, Any]:
+def step_deploy(ctx: StepContext, arg: str = "") -> StepResult:
     """Deploy when needed (``arg == "force"``: always); skipped while the stage does not exist."""
     if not ctx.gateway.stage_created:
         return {"result": SKIPPED, "reason": "no stage yet"}
     return deploy_api(ctx.gateway, ctx.client, force=arg == "force", run_id=ctx.run_id)
 
 
-def create_route(route: ApiGatewayAdditionalRoute, client: Any, deploy: bool = True) -> dict[str, Any]:
+def create_route(
+    route: ApiGatewayAdditionalRoute, client: ApiGatewayV2Client, deploy: bool = True
+) -> RouteResult:
     """The reference's ``ApiGatewayAdditionalRoute.create_route(client, deploy)``: integration,
     route and (when ``deploy`` and the stage exists) a deployment, synchronously on the worker."""
     gateway = ApiGateway.objects.get(pk=route.api_gateway_id)
     ctx = StepContext(gateway=gateway, run_id="", client=client)
-    result: dict[str, Any] = {"result": sync_additional_route(ctx, route)}
+    result: RouteResult = {"result": sync_additional_route(ctx, route)}
     if deploy and gateway.stage_created:
         result["deployment"] = deploy_api(gateway, client)
     return result

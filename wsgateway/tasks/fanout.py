@@ -34,7 +34,7 @@ from wsgateway.fanout.limiter import RateLimitTimeout
 from wsgateway.fanout.messages import encode_message, new_message_id
 from wsgateway.fanout.planner import DELETE, POST, Chunk
 from wsgateway.fanout.targets import Target, normalize_exclude
-from wsgateway.payloads import TargetData
+from wsgateway.payloads import ChunkResult, PlanResult, TargetData
 from wsgateway.tasks.queues import FANOUT
 
 # Infrastructure hiccups (broker/DB restarts, an exhausted shared budget) are retried as a whole.
@@ -190,8 +190,20 @@ class MessageTask(PlannerTask):
         return args, kwargs, chosen
 
 
+def _chunk_repr(chunk: Chunk) -> str:
+    """What logs and task events (Flower) show for a chunk task's arguments.
+
+    Celery would otherwise ``saferepr`` the whole chunk (hundreds of connection ids) on publish
+    and again in the worker, for a truncated list nobody reads.
+    """
+    return (
+        f"({{message_id={chunk.get('message_id')} chunk={chunk.get('chunk')} "
+        f"attempt={chunk.get('attempt', 0)} connections={len(chunk.get('connections') or ())}}},)"
+    )
+
+
 def _emit(chunk: Chunk) -> None:
-    deliver_chunk.apply_async((chunk,))
+    deliver_chunk.apply_async((chunk,), argsrepr=_chunk_repr(chunk))
 
 
 def _requeue(chunk: Chunk, countdown: float) -> None:
@@ -199,7 +211,7 @@ def _requeue(chunk: Chunk, countdown: float) -> None:
     # countdown task waits unacked in the worker, so keep it well below that timeout.
     options = deliver_chunk.app.conf.broker_transport_options or {}
     visibility = float(options.get("visibility_timeout", 3600))
-    deliver_chunk.apply_async((chunk,), countdown=min(countdown, visibility / 2))
+    deliver_chunk.apply_async((chunk,), countdown=min(countdown, visibility / 2), argsrepr=_chunk_repr(chunk))
 
 
 def _chunk_what(chunk: Chunk) -> str:
@@ -221,7 +233,7 @@ def _deliver_inline(chunk: Chunk) -> None:
         _emit(chunk)
 
 
-def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> dict[str, Any]:
+def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> PlanResult:
     # The task id names this planner's claim on the broadcast: its redelivery takes it over.
     task_id = str(getattr(getattr(current_task, "request", None), "id", None) or "")
     return _through_outages(
@@ -285,7 +297,7 @@ def send_message(
     api_gateway_id: int | None = None,
     exclude: str | list[str] | None = None,
     message_id: str | None = None,
-) -> dict[str, Any]:
+) -> PlanResult:
     """Send ``data`` to one connection, a channel, a user's connections, a gateway, or (none
     given) every live session; ``api_gateway_id`` narrows a channel or user to one gateway.
 
@@ -307,7 +319,7 @@ def disconnect(
     user_id: int | str | None = None,
     exclude: str | list[str] | None = None,
     message_id: str | None = None,
-) -> dict[str, Any]:
+) -> PlanResult:
     """Close one connection or all of a user's at API Gateway (``DELETE @connections/{id}``)."""
     if (connection_id is None) == (user_id is None):
         raise ValueError("Give exactly one of connection_id, user_id.")
@@ -319,7 +331,7 @@ def disconnect(
 
 
 @shared_task(name="wsgateway.send_to_sessions", base=PlannerTask, **_FANOUT_OPTIONS)
-def send_to_target(target: TargetData, message_id: str, body: str) -> dict[str, Any]:
+def send_to_target(target: TargetData, message_id: str, body: str) -> PlanResult:
     """Send an already encoded ``body`` to a :class:`Target` given as plain data."""
     chosen = Target.from_dict(target)
     body = _kept_for_recovery(chosen, message_id, body)
@@ -341,7 +353,7 @@ class ChunkTask(Task[..., Any]):
 
 
 @shared_task(name="wsgateway.deliver_chunk", base=ChunkTask, **_FANOUT_OPTIONS)
-def deliver_chunk(chunk: Chunk) -> dict[str, Any]:
+def deliver_chunk(chunk: Chunk) -> ChunkResult:
     """Deliver one chunk with the retry policy; returns its counts (and the broadcast summary
     when this chunk completed it)."""
     return _through_outages(lambda: delivery.run_chunk(chunk, _requeue), _chunk_what(chunk))

@@ -17,6 +17,7 @@ from typing import Any
 from celery import shared_task
 
 from wsgateway.exceptions import AwsError
+from wsgateway.payloads import StepResult
 from wsgateway.provisioning import retrying, runner
 from wsgateway.provisioning.errors import LockBusy, QuotaWait
 from wsgateway.provisioning.retrying import STEP_RETRY
@@ -33,8 +34,8 @@ from wsgateway.tasks.queues import PROVISIONING
     max_retries=STEP_RETRY.max_retries,
 )
 def provisioning_step(
-    self: Any, previous: dict[str, Any] | None, gateway_pk: int, run_id: str, step: str
-) -> dict[str, Any]:
+    self: Any, previous: StepResult | None, gateway_pk: int, run_id: str, step: str
+) -> StepResult:
     """Run ``step`` of run ``run_id`` on gateway ``gateway_pk``; returns the step's result."""
     try:
         result = runner.run_step(previous, gateway_pk, run_id, step)

@@ -7,7 +7,7 @@ the settings it reads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.conf import settings
@@ -882,56 +882,93 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             raise EventRefused(400, "invalid_channel", "'channel' must be a valid channel name.")
         return channel_name
 
-    def subscribe_channel(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _answer_by_reply(
+        self, action: str, body: dict[str, Any], answer: Callable[[], dict[str, Any]]
+    ) -> Any:
+        """Run a built-in channel message and send its result to the connection as a message.
+
+        A gateway provisioned by wsgateway has no route responses (an integration's answer is
+        not relayed to the client), so the result travels like any message, with a
+        ``message_id``; a refusal too, as ``{"type": "error", "action", "channel", "error",
+        "message"}``, before the 4xx answer. The HTTP answer names the reply's message id.
+        """
+        try:
+            result = answer()
+        except EventRefused as refusal:
+            channel = body.get("channel")
+            self.reply(
+                {
+                    "type": "error",
+                    "action": action,
+                    "channel": channel if isinstance(channel, str) else None,
+                    "error": refusal.code,
+                    "message": refusal.message,
+                }
+            )
+            raise
+        handle = self.reply(result)
+        return {"status": "queued", "message_id": handle.message_id}
+
+    def subscribe_channel(self, body: dict[str, Any]) -> Any:
         """``{"action": "subscribe", "channel": "room-2"}``: add a channel to this connection.
 
         The same permission check as joining on ``$connect`` (:meth:`can_join_channel`; 403
         ``channel_forbidden``). At most ``MAX_SUBSCRIPTIONS_PER_CONNECTION`` channels (409
-        ``too_many_subscriptions``). Idempotent. Answers ``{"type": "subscribed", "channel": …}``.
+        ``too_many_subscriptions``). Idempotent. The connection gets ``{"type": "subscribed",
+        "channel": …}`` (or an error message, see :meth:`_answer_by_reply`).
         """
-        channel_name = self._message_channel(body)
-        if not self.can_join_channel(self.request, channel_name):
-            raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
-        session = self.session
-        assert session is not None
-        try:
-            subscriptions.subscribe(session, channel_name)
-        except subscriptions.SubscriptionLimitError as err:
-            raise EventRefused(409, "too_many_subscriptions", str(err)) from None
-        self.resume_subscribed(channel_name, body)  # with "since": what it missed there (recovery)
-        return {"type": "subscribed", "channel": channel_name}
 
-    def unsubscribe_channel(self, body: dict[str, Any]) -> dict[str, Any]:
+        def answer() -> dict[str, Any]:
+            channel_name = self._message_channel(body)
+            if not self.can_join_channel(self.request, channel_name):
+                raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
+            session = self.session
+            assert session is not None
+            try:
+                subscriptions.subscribe(session, channel_name)
+            except subscriptions.SubscriptionLimitError as err:
+                raise EventRefused(409, "too_many_subscriptions", str(err)) from None
+            self.resume_subscribed(channel_name, body)  # with "since": what it missed there (recovery)
+            return {"type": "subscribed", "channel": channel_name}
+
+        return self._answer_by_reply("subscribe", body, answer)
+
+    def unsubscribe_channel(self, body: dict[str, Any]) -> Any:
         """``{"action": "unsubscribe", "channel": "room-2"}``: drop a subscription (idempotent).
 
         The connection's own channel (``channel_name``) is not a subscription and stays until
-        ``change_channel``: the answer's ``subscribed`` says whether the connection is still on it.
+        ``change_channel``: the message ``{"type": "unsubscribed", "channel", "subscribed"}`` says
+        whether the connection is still on the channel.
         """
-        channel_name = self._message_channel(body)
-        session = self.session
-        assert session is not None
-        subscriptions.unsubscribe(session, channel_name)
-        return {
-            "type": "unsubscribed",
-            "channel": channel_name,
-            "subscribed": channel_name == session.channel_name,
-        }
 
-    def channel_presence(self, body: dict[str, Any]) -> dict[str, Any]:
+        def answer() -> dict[str, Any]:
+            channel_name = self._message_channel(body)
+            session = self.session
+            assert session is not None
+            subscriptions.unsubscribe(session, channel_name)
+            still = channel_name == session.channel_name
+            return {"type": "unsubscribed", "channel": channel_name, "subscribed": still}
+
+        return self._answer_by_reply("unsubscribe", body, answer)
+
+    def channel_presence(self, body: dict[str, Any]) -> Any:
         """``{"action": "presence", "channel": "room-2"}`` (default: the connection's own channel):
-        who is there (:func:`wsgateway.presence.presence`), for a connection on that channel
-        (403 ``not_subscribed`` otherwise). At most :data:`PRESENCE_ANSWER_LIMIT` members listed.
+        who is there (:func:`wsgateway.presence.presence`), as the message ``{"type":
+        "presence", "channel", "members": [{"user_id", "name", "connections"}],
+        "anonymous_connections", "connections"}``, for a connection on that channel (403
+        ``not_subscribed`` otherwise). At most :data:`PRESENCE_ANSWER_LIMIT` members listed.
         """
-        session = self.session
-        assert session is not None
-        channel_name = self._message_channel(body, session.channel_name)
-        if channel_name not in subscriptions.channels_of(session):
-            raise EventRefused(403, "not_subscribed", "Subscribe to the channel first.")
-        return {"type": "presence", **presence.presence(channel_name, limit=PRESENCE_ANSWER_LIMIT).as_dict()}
 
-    def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Keep-alive from the client: nothing to do, the message itself reset the idle timer."""
-        return {"status": "ok"}
+        def answer() -> dict[str, Any]:
+            session = self.session
+            assert session is not None
+            channel_name = self._message_channel(body, session.channel_name)
+            if channel_name not in subscriptions.channels_of(session):
+                raise EventRefused(403, "not_subscribed", "Subscribe to the channel first.")
+            found = presence.presence(channel_name, limit=PRESENCE_ANSWER_LIMIT)
+            return {"type": "presence", **found.as_dict()}
+
+        return self._answer_by_reply("presence", body, answer)
 
     # ------------------------------------------------------------------ sending helpers
 

@@ -29,10 +29,11 @@
   }
 
   function showPresence(members) {
+    // members: [{user_id, name, connections}] sorted by name (wsgateway's presence API).
     presenceEl.textContent = "";
-    members.forEach(function (name) {
+    members.forEach(function (member) {
       var item = document.createElement("li");
-      item.textContent = name;
+      item.textContent = member.name;
       presenceEl.appendChild(item);
     });
   }
@@ -57,14 +58,15 @@
     onOpen: function (detail) {
       countEl.textContent = String(detail.connections);
       statusEl.dataset.connections = String(detail.connections);
-      socket.send("who", {});
+      socket.presence(config.channel); // who is here; member_added / member_removed keep it current
     },
     onMessage: function (data) {
       if (data.type === "message") {
         addMessage(data);
-      } else if (data.type === "presence") {
-        showPresence(data.members || []);
       }
+    },
+    onPresence: function (detail) {
+      if (detail.channel === config.channel) showPresence(detail.members);
     },
     onClose: function (detail) {
       if (detail.willReconnect) {

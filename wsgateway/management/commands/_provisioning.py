@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from wsgateway import provisioning
 from wsgateway.exceptions import ProvisioningError
 from wsgateway.models import ApiGateway
+from wsgateway.payloads import StepResult
 from wsgateway.provisioning.chains import ProvisioningHandle
 from wsgateway.provisioning.errors import LockBusy
 from wsgateway.provisioning.runner import STOP
@@ -85,7 +86,7 @@ class ProvisioningCommand(BaseCommand):
         if options["wait"]:
             self.follow(handle, options["timeout"])
 
-    def _print(self, result: dict[str, Any]) -> None:
+    def _print(self, result: StepResult) -> None:
         extra = {k: v for k, v in result.items() if k not in ("run_id", "gateway", "step", "result", STOP)}
         details = f" {json.dumps(extra, default=str)}" if extra and extra != {"differences": []} else ""
         self.stdout.write(f"  {result.get('step')}: {result.get('result')}{details}")
@@ -128,7 +129,7 @@ class ProvisioningCommand(BaseCommand):
         if last is not None:
             self._conclude(last)
 
-    def _conclude(self, last: dict[str, Any]) -> None:
+    def _conclude(self, last: StepResult) -> None:
         if last.get(STOP):
             raise CommandError(str(last.get("message")))
         for difference in last.get("differences", []):

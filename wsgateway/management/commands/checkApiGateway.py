@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from wsgateway.aws import get_boto3_client
+from wsgateway.aws import apigatewayv2_client, route53_client
 from wsgateway.exceptions import AwsError
 from wsgateway.models import ApiGateway
 from wsgateway.provisioning.check import check_gateway
@@ -72,8 +72,8 @@ class Command(BaseCommand):
         """Print the differences; return how many there are."""
         self.stdout.write(f"Checking gateway {gateway.pk} ({gateway}) against AWS")
         try:
-            route53 = get_boto3_client("route53") if gateway.hosted_zone_id else None
-            differences = check_gateway(gateway, get_boto3_client("apigatewayv2"), route53)
+            route53 = route53_client() if gateway.hosted_zone_id else None
+            differences = check_gateway(gateway, apigatewayv2_client(), route53)
         except (AwsError, ImproperlyConfigured) as err:
             raise CommandError(f"Could not read the gateway from AWS: {err}") from err
         except QuotaWait as err:

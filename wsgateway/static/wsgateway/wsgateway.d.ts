@@ -35,10 +35,29 @@ export interface WsGatewayOptions {
   onClose?: (detail: { code: number; reason: string; wasClean: boolean; willReconnect: boolean; delay?: number }) => void;
   onError?: (detail: { stage: "token" | "socket" | "send"; status?: number | null; message: string }) => void;
   onStatus?: (detail: { status: WsGatewayStatus }) => void;
+  /** A channel's member list changed (a presence answer, member_added or member_removed). */
+  onPresence?: (detail: WsGatewayPresenceChange) => void;
+  onSubscribed?: (data: { type: "subscribed"; channel: string }) => void;
+  onUnsubscribed?: (data: { type: "unsubscribed"; channel: string; subscribed: boolean }) => void;
   /** A channel's missed messages were delivered (count: how many were new). */
   onRecovered?: (detail: { channel: string; count: number }) => void;
   /** Some messages of a channel cannot be recovered: resynchronise from your own source. */
   onRecoveryGap?: (detail: WsGatewayRecoveryGap) => void;
+}
+
+/** A user present on a channel (connections: their sockets there, when the server said). */
+export interface WsGatewayMember {
+  user_id: number | string;
+  name: string;
+  connections?: number;
+}
+
+export interface WsGatewayPresenceChange {
+  channel: string;
+  /** The members as now known, sorted by name. */
+  members: WsGatewayMember[];
+  /** The message that changed it: {type: "presence" | "member_added" | "member_removed", ...}. */
+  change: any;
 }
 
 export interface WsGatewayRecoveryGap {
@@ -82,9 +101,21 @@ export declare class WsGateway {
   connect(): Promise<WsGateway>;
   /** Sends {action, ...payload}, or queues it while (re)connecting; false when closed or the queue is full. */
   send(action: string, payload?: Record<string, unknown>): boolean;
+  /** Subscribe to a channel now (or once open) and again after every reconnect. */
+  subscribe(channel: string): boolean;
+  /** Drop a subscription (the socket's own channel stays). */
+  unsubscribe(channel: string): boolean;
+  /** The channels subscribed to (besides the socket's own). */
+  readonly subscriptions: string[];
+  /** Ask who is on a channel (default: the socket's own); the answer fires "presence". */
+  presence(channel?: string): boolean;
+  /** A channel's members as last known, sorted by name. */
+  members(channel: string): WsGatewayMember[];
   /** Closes for good (no reconnect until connect()). */
   close(code?: number, reason?: string): void;
-  addEventListener(type: "open" | "message" | "close" | "error" | "status" | "recovered" | "recoveryGap", listener: (event: CustomEvent) => void): void;
+  addEventListener(
+    type: "open" | "message" | "close" | "error" | "status" | "presence" | "subscribed" | "unsubscribed" | "recovered" | "recoveryGap",
+    listener: (event: CustomEvent) => void): void;
   removeEventListener(type: string, listener: (event: CustomEvent) => void): void;
 }
 

@@ -15,6 +15,17 @@
  *                                                    //    (queued until the socket is open)
  *   socket.close();                                  // no reconnect after this
  *
+ * Channels (docs/architecture.md §12): the socket is on `channel` and on every channel it
+ * subscribes to; the server checks each channel's permission and answers with a message.
+ *   socket.subscribe("room-2");        // -> {"action": "subscribe", "channel": "room-2"}; kept
+ *                                      //    across reconnects (sent again on every open)
+ *   socket.unsubscribe("room-2");
+ *   socket.presence("room-2");         // ask who is there; the answer updates socket.members
+ *   socket.members("room-2");          // [{user_id, name, connections?}] sorted by name
+ * The "presence" event fires with {channel, members, change} whenever a channel's member list
+ * changes: a presence answer, or a member_added / member_removed event (applied in the order of
+ * their "at", so a late-delivered older event never undoes a newer one).
+ *
  * Behaviour:
  * - every (re)connection fetches a fresh token: tokens are single use and short-lived;
  * - an unexpected close (server, network, idle timeout, 2-hour lifetime) reconnects after an
@@ -46,6 +57,8 @@
  *   "close"     {code, reason, wasClean, willReconnect, delay}
  *   "error"     {stage: "token" | "socket" | "send", status?, message}
  *   "status"    {status: "connecting" | "open" | "reconnecting" | "closed"}
+ *   "presence"  {channel, members, change}             a channel's member list changed
+ *   "subscribed" / "unsubscribed"  {type, channel, …}  the server's answer to (un)subscribe
  *   "recovered" {channel, count}                     a channel's missed messages were delivered
  *   "recoveryGap" {channel, since, reason, latest}   some messages of a channel cannot be recovered
  */
@@ -154,6 +167,8 @@
     this._queue = [];
     this._hiddenForCache = false;
     this._pageListeners = null;
+    this._subscriptions = [];
+    this._presence = {};
     this._lastIds = {};
     this._recovering = {};
     if (opts.closeOnPageHide) this._watchPageLifecycle();
@@ -357,6 +372,7 @@
       self._startHeartbeat();
       self._setStatus("open");
       self._emit("open", { url: self.options.websocketUrl, attempt: attempt, connections: self.connections });
+      self._resubscribe(socket);
       self._resume(socket);
       self._flushQueue(socket);
     };
@@ -418,6 +434,103 @@
       if (!last || compareIds(data[ID_FIELD], last) > 0) this._lastIds[data[CHANNEL_FIELD]] = data[ID_FIELD];
     }
     this._emit("message", data);
+    if (data && typeof data === "object" && typeof data.type === "string") this._channelEvent(data);
+    return true;
+  };
+
+  // --- channels and presence -------------------------------------------------------------
+
+  /** Subscribe to `channel` now (or on open) and after every reconnect. Returns true. */
+  WsGateway.prototype.subscribe = function (channel) {
+    if (this._subscriptions.indexOf(channel) < 0) this._subscriptions.push(channel);
+    if (this.socket && this.socket.readyState === 1) {
+      this.send("subscribe", Object.assign({ channel: channel }, this._recoveryFields(channel)));
+    }
+    return true; // otherwise sent by _resubscribe once open
+  };
+
+  /** Stop receiving `channel` (the socket's own channel stays). */
+  WsGateway.prototype.unsubscribe = function (channel) {
+    var at = this._subscriptions.indexOf(channel);
+    if (at >= 0) this._subscriptions.splice(at, 1);
+    delete this._presence[channel];
+    return this.send("unsubscribe", { channel: channel });
+  };
+
+  /** The channels subscribed to (besides the socket's own). */
+  Object.defineProperty(WsGateway.prototype, "subscriptions", {
+    get: function () {
+      return this._subscriptions.slice();
+    },
+  });
+
+  /** Ask who is on `channel` (default: the socket's own); the answer fires "presence". */
+  WsGateway.prototype.presence = function (channel) {
+    return this.send("presence", channel ? { channel: channel } : {});
+  };
+
+  /** The members of `channel` as last known: [{user_id, name, connections}] sorted by name. */
+  WsGateway.prototype.members = function (channel) {
+    var state = this._presence[channel];
+    if (!state) return [];
+    var list = [];
+    for (var id in state.members) list.push(state.members[id]);
+    list.sort(function (a, b) {
+      return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    });
+    return list;
+  };
+
+  WsGateway.prototype._resubscribe = function (socket) {
+    // Subscriptions live as long as a connection: a new socket subscribes again.
+    for (var i = 0; i < this._subscriptions.length; i++) {
+      var channel = this._subscriptions[i];
+      socket.send(this._frame("subscribe", Object.assign({ channel: channel }, this._recoveryFields(channel))));
+    }
+  };
+
+  WsGateway.prototype._channelEvent = function (data) {
+    var type = data.type;
+    if (type === "subscribed" || type === "unsubscribed") {
+      this._emit(type, data);
+      return;
+    }
+    if (type !== "presence" && type !== "member_added" && type !== "member_removed") return;
+    var channel = data.channel;
+    var state = this._presence[channel] || (this._presence[channel] = { members: {}, at: {}, events: [] });
+    if (type === "presence") {
+      state.members = {};
+      for (var i = 0; i < (data.members || []).length; i++) {
+        var member = data.members[i];
+        state.members[String(member.user_id)] = member;
+      }
+      // Events decided after the list was read are newer: apply them again on top of it.
+      state.at = {};
+      var kept = [];
+      for (var j = 0; j < state.events.length; j++) {
+        if (state.events[j].at >= data.at) {
+          kept.push(state.events[j]);
+          this._applyMember(state, state.events[j]);
+        }
+      }
+      state.events = kept;
+    } else {
+      state.events.push(data);
+      if (state.events.length > 200) state.events.shift();
+      if (!this._applyMember(state, data)) return;
+    }
+    this._emit("presence", { channel: channel, members: this.members(channel), change: data });
+  };
+
+  WsGateway.prototype._applyMember = function (state, event) {
+    var id = String(event.user.id);
+    if (state.at[id] && state.at[id] > event.at) return false; // an older event arrived late
+    state.at[id] = event.at;
+    if (event.type === "member_added") {
+      if (!state.members[id]) state.members[id] = { user_id: event.user.id, name: event.user.name };
+    } else {
+      delete state.members[id];
+    }
     return true;
   };
 
