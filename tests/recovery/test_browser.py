@@ -90,3 +90,29 @@ def test_the_js_client_recovers_a_socket_closed_mid_burst(page: Browser) -> None
     assert len(recovered) == 2 and recovered[1]["channel"] == "room" and recovered[1]["count"] > 0
     assert page.js("tabs.a.gaps.length + tabs.b.gaps.length") == 0
     assert page.js(f"tabs.{reopened}.client.recovering.length") == 0
+
+
+def test_the_js_client_reports_a_gap_when_the_window_has_passed(page: Browser) -> None:
+    with wsgateway_overrides(RECOVERY_MAX_MESSAGES=5):
+        wait_sent(send(range(0, 3)))
+        page.wait_for("tabs.a.texts.length === 3 && tabs.b.texts.length === 3", "the first three")
+        sessions = list(
+            WebSocketSession.objects.filter(connected=True).values_list("connection_id", flat=True)
+        )
+        sending.disconnect_connection(sessions[0])
+        wait_sent(send(range(3, 15)))  # more than the window keeps
+        wait_until(lambda: page.js("tabs.a.opens + tabs.b.opens") == 3, 30, "the closed tab to reconnect")
+        page.wait_for("tabs.a.gaps.length + tabs.b.gaps.length === 1", "the gap event")
+        wait_sent(send(range(15, 17)))
+        page.wait_for("tabs.a.texts.includes('m16') && tabs.b.texts.includes('m16')", "live messages again")
+    reopened = "a" if page.js("tabs.a.opens") == 2 else "b"
+    other = "b" if reopened == "a" else "a"
+    (gap,) = page.js(f"tabs.{reopened}.gaps")
+    assert (gap["channel"], gap["reason"]) == ("room", "window") and gap["since"] and gap["latest"]
+    assert tab_texts(page, other) == [f"m{i}" for i in range(17)]
+    # The reopened tab: what it had, maybe some of the burst live after its reconnect, then the
+    # live ones; never a duplicate, never out of order, and the gap was real.
+    texts = tab_texts(page, reopened)
+    numbers = [int(t[1:]) for t in texts]
+    assert numbers[:3] == [0, 1, 2] and numbers[-2:] == [15, 16]
+    assert numbers == sorted(set(numbers)) and len(numbers) < 17

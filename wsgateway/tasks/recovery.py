@@ -17,7 +17,7 @@ from celery import shared_task
 from wsgateway import recovery
 from wsgateway.fanout.planner import POST
 from wsgateway.fanout.targets import Target
-from wsgateway.tasks.fanout import _FANOUT_OPTIONS, PlannerTask, _broadcast, _through_outages
+from wsgateway.tasks.fanout import _FANOUT_OPTIONS, _broadcast, _through_outages
 
 logger = logging.getLogger("wsgateway.recovery")
 
@@ -26,24 +26,25 @@ def _reader(channel: str, since: str | None, api_gateway_id: int | None) -> Call
     return lambda: recovery.read_since(channel, since, api_gateway_id=api_gateway_id)
 
 
-@shared_task(name="wsgateway.replay_channels", base=PlannerTask, **_FANOUT_OPTIONS)
+@shared_task(name="wsgateway.replay_channels", **_FANOUT_OPTIONS)
 def replay_channels(
     connection_id: str,
     channels: dict[str, str | None],
     *,
-    refused: dict[str, str] | None = None,
+    refused: dict[str, dict[str, str | None]] | None = None,
     api_gateway_id: int | None = None,
     request: str | None = None,
 ) -> dict[str, Any]:
     """Send ``connection_id`` the messages it missed on each of ``channels`` (name -> the last id
     it saw, ``None`` for "tell me where the channel is"), and a gap frame for each channel in
-    ``refused`` (name -> reason). The caller checked the socket may read ``channels``.
+    ``refused`` (name -> ``{"reason": ..., "since": ...}``). The caller checked the socket may
+    read ``channels``.
 
     Returns the number of frames and, per channel, the messages replayed (or ``"gap"``).
     """
     frames: list[recovery.Frame] = [
-        recovery.gap_frame(name, channels.get(name), "", reason, request)
-        for name, reason in (refused or {}).items()
+        recovery.gap_frame(name, why.get("since"), "", str(why.get("reason")), request)
+        for name, why in (refused or {}).items()
     ]
     replayed: dict[str, int | str] = {}
     for name, since in channels.items():

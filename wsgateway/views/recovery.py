@@ -110,7 +110,7 @@ class RecoveryHandlers:
     def _resume_channels(
         self, channels: dict[str, str | None], tag: str | None
     ) -> tuple[dict[str, str | None], dict[str, str]]:
-        """Split ``channels`` into those to replay and those refused (with the reason), and
+        """Split ``channels`` into those to replay and those refused (name -> reason), and
         enqueue the replay of both after the transaction commits."""
         accepted: dict[str, str | None] = {}
         refused: dict[str, str] = {}
@@ -126,7 +126,8 @@ class RecoveryHandlers:
         if accepted or refused:
             from wsgateway.tasks.recovery import replay_channels
 
-            kwargs = {"refused": refused, "api_gateway_id": self.gateway.pk, "request": tag}
+            why = {name: {"reason": reason, "since": channels[name]} for name, reason in refused.items()}
+            kwargs = {"refused": why, "api_gateway_id": self.gateway.pk, "request": tag}
             args = (self.connection_id, accepted)
             transaction.on_commit(lambda: replay_channels.apply_async(args, kwargs))
         return accepted, refused
