@@ -8,6 +8,7 @@ import json
 import random
 import socket
 import time
+from typing import Any
 
 import pytest
 from websockets.sync.client import connect
@@ -306,17 +307,29 @@ def _paths(rng: random.Random, ids: dict[str, str]) -> str:
     ) + rng.choice(["", "?maxResults=1", "?maxResults=x", "?nextToken=-1", "?nextToken=999", "?a=%ZZ"])
 
 
+def _fuzz_target(emu: EmulatorServer, backend: RecordingBackend) -> tuple[Any, dict[str, str]]:
+    """A deployed API to aim at, and its ids by name (``{api}``, ``{route}``... in the targets)."""
+    api = create_websocket_api(emu.url, backend.url("ws/"), client=emu.client("apigatewayv2"))
+    ids = {
+        "api": api.api_id,
+        "route": api.routes["$default"],
+        "integration": api.integrations["$default"],
+        "stage": api.stage,
+    }
+    return api, ids
+
+
+def _back_to_aws_behaviour(emu: EmulatorServer) -> None:
+    # Injected faults and latency are 5xx and slowness by design: undo what a fuzzed config set.
+    emu.configure(fail_429=0, fail_500=0, control_plane_fail=0, latency_ms=0, latency_max_ms=None)
+    emu.configure(throttle_control_plane=False, idle_timeout=600, max_lifetime=7200)
+
+
 def test_fuzzed_control_plane_and_admin_requests_never_get_a_5xx():
     rng = random.Random(20261201)
     answered: dict[int, int] = {}
     with RecordingBackend() as backend, EmulatorServer() as emu:
-        api = create_websocket_api(emu.url, backend.url("ws/"), client=emu.client("apigatewayv2"))
-        ids = {
-            "api": api.api_id,
-            "route": api.routes["$default"],
-            "integration": api.integrations["$default"],
-            "stage": api.stage,
-        }
+        api, ids = _fuzz_target(emu, backend)
         api_path = f"/v2/apis/{api.api_id}"
         protected = {
             api_path,
@@ -358,9 +371,7 @@ def test_fuzzed_control_plane_and_admin_requests_never_get_a_5xx():
             answered[response.status] = answered.get(response.status, 0) + 1
             assert response.status < 500, (method, path, headers, body[:200], response.status)
             if path.startswith("/_emulator/config"):
-                # Injected faults and latency are 5xx and slowness by design: back to AWS's behaviour.
-                emu.configure(fail_429=0, fail_500=0, control_plane_fail=0, latency_ms=0, latency_max_ms=None)
-                emu.configure(throttle_control_plane=False, idle_timeout=600, max_lifetime=7200)
+                _back_to_aws_behaviour(emu)
             if response.getheader("Connection", "").lower() == "close":
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=30)
@@ -546,13 +557,7 @@ def test_hostile_request_shapes_never_get_a_5xx():
     rng = random.Random(20261202)
     answered: dict[int, int] = {}
     with RecordingBackend() as backend, EmulatorServer() as emu:
-        api = create_websocket_api(emu.url, backend.url("ws/"), client=emu.client("apigatewayv2"))
-        ids = {
-            "api": api.api_id,
-            "route": api.routes["$default"],
-            "integration": api.integrations["$default"],
-            "stage": api.stage,
-        }
+        api, ids = _fuzz_target(emu, backend)
         for _ in range(600):
             request = _hostile_request(rng, ids, emu.admin_token)
             if b"/_emulator/reset" in request.split(b"\r\n", 1)[0] or request.startswith(b"DELETE /v2/apis"):
@@ -561,8 +566,7 @@ def test_hostile_request_shapes_never_get_a_5xx():
             answered[status] = answered.get(status, 0) + 1
             assert status < 500, (status, request[:300])
             if b"/_emulator/config" in request.split(b"\r\n", 1)[0]:
-                emu.configure(fail_429=0, fail_500=0, control_plane_fail=0, latency_ms=0, latency_max_ms=None)
-                emu.configure(throttle_control_plane=False, idle_timeout=600, max_lifetime=7200)
+                _back_to_aws_behaviour(emu)
         _assert_serves(emu, emu.client("apigatewayv2", max_attempts=1), api.api_id, api.stage)
     assert sum(answered.values()) > 500
     assert len(answered) > 4, answered
