@@ -29,13 +29,19 @@ from typing import TYPE_CHECKING, Any
 from celery import uuid as celery_uuid
 from django.db import transaction
 
+from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.messages import encode_message, new_message_id
+from wsgateway.fanout.planner import POST
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.fanout.targets import Target, compile_queryset, normalize_exclude
+from wsgateway.models import WebSocketSession
 from wsgateway.payloads import BroadcastSummary
+from wsgateway.tasks import fanout as fanout_tasks
 
 if TYPE_CHECKING:
-    from wsgateway.models import ApiGateway, WebSocketSession
+    from celery import Task
+
+    from wsgateway.models import ApiGateway
     from wsgateway.querysets import WebSocketSessionQuerySet
 
 __all__ = [
@@ -69,14 +75,13 @@ class SendHandle:
         return get_broadcast_summary(self.message_id)
 
 
-def _on_commit(action: Callable[[], None]) -> None:
+def _on_commit(action: Callable[[], object]) -> None:
     transaction.on_commit(action)
 
 
-def _enqueue(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], message_id: str) -> SendHandle:
-    from wsgateway.tasks import fanout as tasks
-
-    task = getattr(tasks, task_name)
+def _enqueue(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], message_id: str
+) -> SendHandle:
     task_id = celery_uuid()
     _on_commit(lambda: task.apply_async(args, kwargs, task_id=task_id))
     return SendHandle(message_id=message_id, task_id=task_id)
@@ -84,7 +89,7 @@ def _enqueue(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], mess
 
 def _send(target: Target, data: dict[str, Any], message_id: str | None) -> SendHandle:
     chosen, body = encode_message(data, message_id)
-    return _enqueue("send_to_target", (target.to_dict(), chosen, body), {}, chosen)
+    return _enqueue(fanout_tasks.send_to_target, (target.to_dict(), chosen, body), {}, chosen)
 
 
 def _required_pk(obj: Any, what: str) -> Any:
@@ -131,19 +136,14 @@ def send_to_queryset(
     if qs.query.is_sliced:
         # Neither filtering nor keyset pagination applies on top of a slice: take its ids once
         # (a slice is bounded by the caller).
-        from wsgateway.models import WebSocketSession
-
         qs = WebSocketSession.objects.filter(pk__in=list(qs.values_list("pk", flat=True)))
     qs = qs.filter(connected=True)
     if excluded:
         qs = qs.exclude(connection_id__in=excluded)
 
     def stream() -> None:
-        from wsgateway.fanout.broadcast import broadcast
-        from wsgateway.fanout.planner import POST
-        from wsgateway.tasks.fanout import deliver_chunk
-
-        broadcast(qs, message_id=chosen, op=POST, body=body, emit=lambda c: deliver_chunk.apply_async((c,)))
+        emit = fanout_tasks.deliver_chunk.apply_async
+        broadcast(qs, message_id=chosen, op=POST, body=body, emit=lambda c: emit((c,)))
 
     _on_commit(stream)
     return SendHandle(message_id=chosen, task_id=None)
@@ -191,7 +191,9 @@ def disconnect_connection(connection_id: str) -> SendHandle:
     if not isinstance(connection_id, str) or not connection_id:
         raise TypeError("disconnect_connection needs a connection id string.")
     message_id = new_message_id()
-    return _enqueue("disconnect", (), {"connection_id": connection_id, "message_id": message_id}, message_id)
+    return _enqueue(
+        fanout_tasks.disconnect, (), {"connection_id": connection_id, "message_id": message_id}, message_id
+    )
 
 
 def disconnect_user(user_or_id: Any, *, exclude: Exclude = None) -> SendHandle:
@@ -203,4 +205,4 @@ def disconnect_user(user_or_id: Any, *, exclude: Exclude = None) -> SendHandle:
         "exclude": list(normalize_exclude(exclude)),
         "message_id": message_id,
     }
-    return _enqueue("disconnect", (), kwargs, message_id)
+    return _enqueue(fanout_tasks.disconnect, (), kwargs, message_id)

@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from wsgateway import ratelimit, security, signals
+from wsgateway import ratelimit, security, sending, signals
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import PayloadTooLargeError
 from wsgateway.gateway_cache import get_gateway
@@ -650,8 +650,6 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         self._close_at_gateway()
 
     def _close_at_gateway(self) -> None:
-        from wsgateway import sending  # sending imports models and tasks; keep the import lazy
-
         # A client that keeps sending on a refused socket would otherwise queue one DELETE per
         # message; one per connection every few seconds is enough.
         if cache.add(f"wsgateway:close:{self.connection_id}", 1, _CLOSE_DEDUP_SECONDS):
@@ -847,8 +845,6 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
 
     def reply(self, data: dict[str, Any], *, message_id: str | None = None) -> Any:
         """Enqueue ``data`` to this connection (sent after the transaction commits)."""
-        from wsgateway import sending
-
         return sending.send_to_connection(self.connection_id, data, message_id=message_id)
 
     def send_to_channel(
@@ -860,8 +856,6 @@ class WebSocketView(RefusalHooks, ViewPermissionsMixin, View):
         message_id: str | None = None,
     ) -> Any:
         """Enqueue ``data`` to a channel on this gateway (default: the sender's), without the sender."""
-        from wsgateway import sending
-
         session = self.session
         channel = channel_name if channel_name is not None else (session.channel_name if session else "")
         return sending.send_to_channel(
