@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 
 from wsgateway import presence
 from wsgateway.conf import wsgateway_settings
-from wsgateway.models import ChannelSubscription, WebSocketSession
+from wsgateway.models import ChannelSubscription, PresenceMember, WebSocketSession
 
 __all__ = [
     "SubscriptionLimitError",
@@ -141,6 +141,5 @@ def release_disconnected() -> int:
 
 
 def _has_members() -> bool:
-    from wsgateway.models import PresenceMember
 
     return PresenceMember.objects.exists()

@@ -43,6 +43,23 @@ true
 """
 
 
+# Each tab's reconnect waits while window.holdReconnects is set (kept in window.heldReconnects).
+HOLD_RECONNECTS = """
+window.holdReconnects = true;
+window.heldReconnects = [];
+for (const name of ["a", "b"]) {
+  const client = tabs[name].client;
+  const connect = client.connect.bind(client);
+  client.connect = () => {
+    if (!window.holdReconnects) return connect();
+    window.heldReconnects.push(connect);
+    return Promise.resolve(client);
+  };
+}
+true
+"""
+
+
 @pytest.fixture
 def page(stack: Stack, live_server: Any) -> Iterator[Browser]:
     browser = Browser(timeout=30)
@@ -99,8 +116,13 @@ def test_the_js_client_reports_a_gap_when_the_window_has_passed(page: Browser) -
         sessions = list(
             WebSocketSession.objects.filter(connected=True).values_list("connection_id", flat=True)
         )
+        # The closed tab's reconnect is held until the burst is sent: with a backoff of full
+        # jitter it could otherwise reconnect (and resume) before the window had moved on.
+        page.js(HOLD_RECONNECTS)
         sending.disconnect_connection(sessions[0])
+        page.wait_for("window.heldReconnects.length === 1", "the closed tab to try to reconnect")
         wait_sent(send(range(3, 15)))  # more than the window keeps
+        page.js("window.holdReconnects = false; window.heldReconnects.forEach((go) => go()); true")
         wait_until(lambda: page.js("tabs.a.opens + tabs.b.opens") == 3, 30, "the closed tab to reconnect")
         page.wait_for("tabs.a.gaps.length + tabs.b.gaps.length === 1", "the gap event")
         wait_sent(send(range(15, 17)))

@@ -42,6 +42,8 @@ from django.utils import timezone
 from kombu.utils import json as kombu_json
 from redis.exceptions import RedisError
 
+# ledger imports this module too: attribute access (ledger.X) resolves at call time.
+from wsgateway.fanout import ledger
 from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk
 
 logger = logging.getLogger("wsgateway.fanout")
@@ -62,10 +64,9 @@ class PlanTakenOver(Exception):
 
 def _epoch_or_blank() -> str:
     """The broker epoch, or "" when Redis cannot be reached (the row then counts as stale)."""
-    from wsgateway.fanout.ledger import current_epoch
 
     try:
-        return current_epoch()
+        return ledger.current_epoch()
     except (RedisError, OSError):
         return ""
 
@@ -138,7 +139,6 @@ def _top_level(name: str) -> int | None:
 
 def _take(message_id: str, op: str, body: str | None, task_id: str) -> tuple[str, FanoutBroadcast | None]:
     """One attempt: ``("claimed", previous state)``, ``("planned", row)`` or ``("busy", None)``."""
-    from wsgateway.fanout.ledger import current_epoch
 
     now = timezone.now()
     token = uuid.uuid4().hex
@@ -148,7 +148,7 @@ def _take(message_id: str, op: str, body: str | None, task_id: str) -> tuple[str
         try:
             with transaction.atomic():
                 FanoutBroadcast.objects.create(
-                    message_id=message_id, op=op, body=body, epoch=current_epoch(), **mine
+                    message_id=message_id, op=op, body=body, epoch=ledger.current_epoch(), **mine
                 )
             return token, None
         except IntegrityError:  # created meanwhile
@@ -180,12 +180,11 @@ def claim(message_id: str, op: str, body: str | None, task_id: str = "") -> Clai
 
 def _resume(message_id: str, token: str, previous: FanoutBroadcast | None) -> Claim:
     """The claim, with what an earlier planner of this broadcast left (nothing if none ran)."""
-    from wsgateway.fanout.ledger import PENDING, current_epoch
 
     found = Claim(message_id=message_id, token=token)
     if previous is None or not (previous.planner or previous.emitted):
         return found  # never planned before: no chunk row can exist
-    epoch = current_epoch()
+    epoch = ledger.current_epoch()
     rows = FanoutChunk.objects.filter(message_id=message_id).order_by("pk")
     for row in rows.only("chunk", "connections", "state", "epoch", "endpoint", "attempt"):
         number = _top_level(row.chunk)
@@ -194,7 +193,7 @@ def _resume(message_id: str, token: str, previous: FanoutBroadcast | None) -> Cl
         found.covered.update(c[0] for c in row.connections)
         found.first_chunk = max(found.first_chunk, number + 1)
         # A pending row of an older epoch is the ledger's replay's to publish.
-        if number >= previous.emitted and row.state == PENDING and row.epoch == epoch:
+        if number >= previous.emitted and row.state == ledger.PENDING and row.epoch == epoch:
             found.unsent.append(row)
     if found.covered:
         logger.warning(
@@ -227,12 +226,11 @@ def replay_plans(publish: Publish, queue_idle: Callable[[], bool]) -> int:
     ``queue_idle()`` says whether the fan-out queue is empty. Returns tasks published. Safe to
     run from several workers: each row is claimed by a conditional ``UPDATE``.
     """
-    from wsgateway.fanout.ledger import MAX_AGE
 
     now = timezone.now()
-    waiting = FanoutBroadcast.objects.filter(open=True, planned=False, created_on__gte=now - MAX_AGE).exclude(
-        task=""
-    )
+    waiting = FanoutBroadcast.objects.filter(
+        open=True, planned=False, created_on__gte=now - ledger.MAX_AGE
+    ).exclude(task="")
     waiting = waiting.filter(Q(planner="") | Q(planner_seen__lt=now - CLAIM_STALE))
     lost = waiting.filter(enqueued_on__isnull=True)
     late = waiting.filter(enqueued_on__lt=now - REPUBLISH_AFTER)
