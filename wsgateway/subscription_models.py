@@ -23,11 +23,18 @@ from django.utils import timezone
 class ChannelSubscription(models.Model):
     """A connection subscribed to a channel besides its own ``channel_name``."""
 
+    # No cascade and no database constraint: deleting sessions stays one fast DELETE (the purge
+    # of old disconnected rows must not load them to collect their subscriptions). A session's
+    # subscriptions are released when it disconnects (wsgateway.subscriptions); rows left by a
+    # session deleted while live are removed by release_disconnected() in the sweep.
     session = models.ForeignKey(
         "wsgateway.WebSocketSession",
-        on_delete=models.CASCADE,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="subscriptions",
         verbose_name="session",
+        # Indexed (a foreign key's default): a disconnect deletes its session's subscriptions.
+        db_index=True,
     )
     channel_name = models.CharField("channel name", max_length=128)
     subscribed_at = models.DateTimeField("subscribed at", default=timezone.now)
@@ -40,10 +47,6 @@ class ChannelSubscription(models.Model):
             models.UniqueConstraint(
                 fields=["channel_name", "session"], name="wsg_subscription_channel_session"
             ),
-        ]
-        indexes = [
-            # Disconnects delete a session's subscriptions; presence lists a session's channels.
-            models.Index(fields=["session"], name="wsg_subscription_session_idx"),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 
 from wsgateway import presence
 from wsgateway.conf import wsgateway_settings
@@ -131,10 +132,14 @@ def release_connections(connection_ids: Collection[str]) -> int:
 
 
 def release_disconnected() -> int:
-    """Delete every subscription of a disconnected session and remove the members left without a
-    connection (after a bulk ``mark_disconnected()``, and in the sweep as a safety net).
+    """Delete every subscription of a disconnected (or deleted) session and remove the members
+    left without a connection (after a bulk ``mark_disconnected()``, and in the sweep as a
+    safety net).
     Returns how many subscriptions were deleted."""
     deleted = ChannelSubscription.objects.filter(session__connected=False).delete()[0]
+    # Rows of sessions deleted while live (no cascade: see ChannelSubscription.session).
+    exists = WebSocketSession.objects.filter(pk=OuterRef("session_id"))
+    deleted += ChannelSubscription.objects.filter(~Exists(exists)).delete()[0]
     if presence.any_presence_channels() or _has_members():
         presence.reconcile()
     return deleted
