@@ -45,7 +45,7 @@ def listing(names: list[str], second: float) -> dict:
 def run(frames: list[dict]) -> dict:
     node = shutil.which("node")
     assert node, "node is needed for the JavaScript client's checks"
-    answer = subprocess.run(  # noqa: S603 (our own script and file)
+    answer = subprocess.run(  # our own script and file
         [node, "-e", DRIVER, str(CLIENT), json.dumps(frames)],
         capture_output=True,
         text=True,
