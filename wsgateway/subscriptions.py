@@ -14,7 +14,7 @@ disconnected calls one), and presence is told (:mod:`wsgateway.presence`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -91,10 +91,15 @@ def changed_channel(session: WebSocketSession, old: str, new: str) -> None:
     """Presence bookkeeping of ``change_channel`` (the row already says ``new``)."""
     if not presence.any_presence_channels() or old == new:
         return
+    steps: list[tuple[str, Callable[[], object]]] = [(new, lambda: presence.joined(session, new))]
+    if presence.is_presence_channel(old):
+        steps.append((old, lambda: presence.left([(old, session.user_id)])))
     with transaction.atomic():
-        presence.joined(session, new)
-        if presence.is_presence_channel(old):
-            presence.left([(old, session.user_id)])
+        # Both member rows stay locked until commit: lock them in channel-name order, as every
+        # other transaction that holds two does, so two tabs switching between the same two
+        # channels in opposite directions cannot deadlock.
+        for _channel, step in sorted(steps, key=lambda item: item[0]):
+            step()
 
 
 def release_sessions(sessions: Iterable[tuple[int, Any, str]]) -> int:
