@@ -37,6 +37,21 @@ class ChannelSubscription(models.Model):
         db_index=True,
     )
     channel_name = models.CharField("channel name", max_length=128)
+    # Copies of the session's fields the planner sends with (none of them changes while the
+    # session lives; a deleted gateway disconnects its sessions first), so a channel's
+    # subscribers are read from this table alone, one index range, no join per recipient.
+    connection_id = models.CharField("connection id", max_length=255, default="")
+    api_gateway = models.ForeignKey(
+        "wsgateway.ApiGateway",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="API Gateway",
+    )
+    session_created_on = models.DateTimeField("session created on", null=True, blank=True)
     subscribed_at = models.DateTimeField("subscribed at", default=timezone.now)
 
     class Meta:

@@ -67,7 +67,13 @@ def subscribe(session: WebSocketSession, channel_name: str) -> bool:
             raise SubscriptionLimitError(f"A connection may subscribe to at most {limit} channels.")
         try:
             with transaction.atomic():
-                ChannelSubscription.objects.create(session=session, channel_name=channel_name)
+                ChannelSubscription.objects.create(
+                    session=session,
+                    channel_name=channel_name,
+                    connection_id=session.connection_id,
+                    api_gateway_id=session.api_gateway_id,
+                    session_created_on=session.created_on,
+                )
         except IntegrityError:
             return False  # the same subscribe, twice at once: the other one wrote it
         presence.joined(session, channel_name)
