@@ -84,11 +84,20 @@ def prepare(base: str, n: int, extra: int) -> Any:
                 for i, c in enumerate(subscribed[start : start + 5000])
             ]
         )
-    sessions = list(
-        WebSocketSession.objects.filter(connection_id__in=subscribed).values_list("pk", flat=True)
-    )
+    sessions = WebSocketSession.objects.filter(connection_id__in=subscribed)
     channels = [SUBSCRIBED, *(f"extra-{k}" for k in range(extra))]
-    rows = [ChannelSubscription(session_id=pk, channel_name=c) for pk in sessions for c in channels]
+    # As subscriptions.subscribe() writes them: with copies of the session's fields.
+    rows = [
+        ChannelSubscription(
+            session_id=pk,
+            channel_name=c,
+            connection_id=cid,
+            api_gateway_id=gateway.pk,
+            session_created_on=created,
+        )
+        for pk, cid, created in sessions.values_list("pk", "connection_id", "created_on")
+        for c in channels
+    ]
     for start in range(0, len(rows), 5000):
         ChannelSubscription.objects.bulk_create(rows[start : start + 5000])
     return gateway

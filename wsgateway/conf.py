@@ -86,6 +86,13 @@ SETTINGS: dict[str, Setting] = {
         "0 turns subscribing off.",
         minimum=0,
     ),
+    "SUBSCRIPTION_CHANGES_PER_MINUTE": Setting(
+        60,
+        (int,),
+        "subscribe/unsubscribe messages one connection may send per minute (each may broadcast a "
+        "member event to a whole presence channel); more are refused with 429.",
+        minimum=1,
+    ),
     "PRESENCE_CHANNELS": Setting(
         [],
         (list, tuple),

@@ -50,7 +50,8 @@ def mark_disconnected(connection_ids: Collection[str], now: datetime | None = No
     """
     now = now or timezone.now()
     changed = sum(batch.mark_disconnected(now, release=False) for batch in _batches(connection_ids))
-    if changed:
-        # Their subscriptions go, and presence hears who left (wsgateway.subscriptions).
+    if connection_ids:
+        # Their subscriptions go, and presence hears who left (wsgateway.subscriptions); also for
+        # rows already marked by other means (a 410 for a subscriber whose row a project marked).
         subscriptions.release_connections(connection_ids)
     return changed

@@ -100,6 +100,15 @@ def count_attempt(
     return attempts <= limit, attempts
 
 
+def count_event(key: str, limit: int, window_minutes: int = 1) -> bool:
+    """Count one event under ``key`` in the current fixed window; whether it is within ``limit``.
+
+    The same counters and upsert as ``$connect`` attempts (e.g. a connection's subscription
+    changes, :mod:`wsgateway.subscriptions`); removed by :func:`cleanup` once their window ended.
+    """
+    return _increment([key], _window(_window_seconds(window_minutes))) <= limit
+
+
 def cleanup(window_minutes: int | None = None) -> int:
     """Delete counters of windows that ended; returns how many rows went."""
     current = _window(_window_seconds(window_minutes))

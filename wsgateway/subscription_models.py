@@ -23,13 +23,35 @@ from django.utils import timezone
 class ChannelSubscription(models.Model):
     """A connection subscribed to a channel besides its own ``channel_name``."""
 
+    # No cascade and no database constraint: deleting sessions stays one fast DELETE (the purge
+    # of old disconnected rows must not load them to collect their subscriptions). A session's
+    # subscriptions are released when it disconnects (wsgateway.subscriptions); rows left by a
+    # session deleted while live are removed by release_disconnected() in the sweep.
     session = models.ForeignKey(
         "wsgateway.WebSocketSession",
-        on_delete=models.CASCADE,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="subscriptions",
         verbose_name="session",
+        # Indexed (a foreign key's default): a disconnect deletes its session's subscriptions.
+        db_index=True,
     )
     channel_name = models.CharField("channel name", max_length=128)
+    # Copies of the session's fields the planner sends with (none of them changes while the
+    # session lives; a deleted gateway disconnects its sessions first), so a channel's
+    # subscribers are read from this table alone, one index range, no join per recipient.
+    connection_id = models.CharField("connection id", max_length=255, default="")
+    api_gateway = models.ForeignKey(
+        "wsgateway.ApiGateway",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="API Gateway",
+    )
+    session_created_on = models.DateTimeField("session created on", null=True, blank=True)
     subscribed_at = models.DateTimeField("subscribed at", default=timezone.now)
 
     class Meta:
@@ -40,10 +62,6 @@ class ChannelSubscription(models.Model):
             models.UniqueConstraint(
                 fields=["channel_name", "session"], name="wsg_subscription_channel_session"
             ),
-        ]
-        indexes = [
-            # Disconnects delete a session's subscriptions; presence lists a session's channels.
-            models.Index(fields=["session"], name="wsg_subscription_session_idx"),
         ]
 
     def __str__(self) -> str:

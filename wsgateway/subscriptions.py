@@ -14,10 +14,11 @@ disconnected calls one), and presence is told (:mod:`wsgateway.presence`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 
 from wsgateway import presence
 from wsgateway.conf import wsgateway_settings
@@ -66,7 +67,13 @@ def subscribe(session: WebSocketSession, channel_name: str) -> bool:
             raise SubscriptionLimitError(f"A connection may subscribe to at most {limit} channels.")
         try:
             with transaction.atomic():
-                ChannelSubscription.objects.create(session=session, channel_name=channel_name)
+                ChannelSubscription.objects.create(
+                    session=session,
+                    channel_name=channel_name,
+                    connection_id=session.connection_id,
+                    api_gateway_id=session.api_gateway_id,
+                    session_created_on=session.created_on,
+                )
         except IntegrityError:
             return False  # the same subscribe, twice at once: the other one wrote it
         presence.joined(session, channel_name)
@@ -90,10 +97,15 @@ def changed_channel(session: WebSocketSession, old: str, new: str) -> None:
     """Presence bookkeeping of ``change_channel`` (the row already says ``new``)."""
     if not presence.any_presence_channels() or old == new:
         return
+    steps: list[tuple[str, Callable[[], object]]] = [(new, lambda: presence.joined(session, new))]
+    if presence.is_presence_channel(old):
+        steps.append((old, lambda: presence.left([(old, session.user_id)])))
     with transaction.atomic():
-        presence.joined(session, new)
-        if presence.is_presence_channel(old):
-            presence.left([(old, session.user_id)])
+        # Both member rows stay locked until commit: lock them in channel-name order, as every
+        # other transaction that holds two does, so two tabs switching between the same two
+        # channels in opposite directions cannot deadlock.
+        for _channel, step in sorted(steps, key=lambda item: item[0]):
+            step()
 
 
 def release_sessions(sessions: Iterable[tuple[int, Any, str]]) -> int:
@@ -131,10 +143,14 @@ def release_connections(connection_ids: Collection[str]) -> int:
 
 
 def release_disconnected() -> int:
-    """Delete every subscription of a disconnected session and remove the members left without a
-    connection (after a bulk ``mark_disconnected()``, and in the sweep as a safety net).
+    """Delete every subscription of a disconnected (or deleted) session and remove the members
+    left without a connection (after a bulk ``mark_disconnected()``, and in the sweep as a
+    safety net).
     Returns how many subscriptions were deleted."""
     deleted = ChannelSubscription.objects.filter(session__connected=False).delete()[0]
+    # Rows of sessions deleted while live (no cascade: see ChannelSubscription.session).
+    exists = WebSocketSession.objects.filter(pk=OuterRef("session_id"))
+    deleted += ChannelSubscription.objects.filter(~Exists(exists)).delete()[0]
     if presence.any_presence_channels() or _has_members():
         presence.reconcile()
     return deleted

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.subscriptions.conftest import open_session
-from wsgateway import subscriptions
+from wsgateway import disconnect, subscriptions
 from wsgateway.fanout.planner import plan_broadcast, stream_recipients
 from wsgateway.fanout.targets import Target, compile_queryset
 from wsgateway.models import ApiGateway, ChannelSubscription, WebSocketSession
@@ -57,9 +57,10 @@ def test_pages_of_both_ranges_are_the_whole_query_cost(gateway: ApiGateway) -> N
         q["sql"] for q in queries.captured_queries if "wsgateway_channelsubscription" in q["sql"]
     ]
     assert len(subscription_pages) == 3
-    # The subscriber range is read by channel and session id (the unique index), never by
-    # any other subscription of the session.
+    # The subscriber range is read by channel and session id (the unique index), from the
+    # subscription rows alone: no join per recipient, no other subscription of the session.
     assert all('"wsgateway_channelsubscription"."channel_name" = ' in q for q in subscription_pages)
+    assert not any("JOIN" in q for q in subscription_pages), subscription_pages
 
 
 def test_exclude_live_and_gateway_filters_apply_to_both_ranges(gateway: ApiGateway) -> None:
@@ -68,7 +69,7 @@ def test_exclude_live_and_gateway_filters_apply_to_both_ranges(gateway: ApiGatew
     elsewhere = open_session(other, "lobby")
     subscriptions.subscribe(elsewhere, "room")
     skip = [sessions["subscribed-1"].connection_id, sessions["own-4"].connection_id]
-    WebSocketSession.objects.filter(pk=sessions["both-2"].pk).update(connected=False)  # not released yet
+    disconnect.mark_disconnected([sessions["both-2"].connection_id])  # gone: released
 
     target = channel_target("room", api_gateway_id=gateway.pk, exclude=tuple(skip))
     rows = {r[1] for r in stream_recipients(target.recipients())}
@@ -109,3 +110,15 @@ def test_channel_targets_travel_as_plain_data() -> None:
     assert Target.from_dict(data) == target
     # A message enqueued before subscriptions existed: the session column, as it meant then.
     assert Target.from_dict({"channel_name": "room"}) == Target(channel_name="room")
+
+
+def test_a_subscriber_marked_gone_behind_our_back_is_released_by_its_410(gateway: ApiGateway) -> None:
+    """Subscription rows are the live subscribers (no join): a session a project marked with
+    its own UPDATE stays planned until its 410 (or the sweep) releases it."""
+    session = open_session(gateway, "lobby")
+    subscriptions.subscribe(session, "room")
+    WebSocketSession.objects.filter(pk=session.pk).update(connected=False)
+    rows = [r[1] for r in stream_recipients(channel_target("room").recipients())]
+    assert rows == [session.connection_id]
+    disconnect.mark_disconnected([session.connection_id])  # what the fan-out does on a 410
+    assert list(stream_recipients(channel_target("room").recipients())) == []

@@ -251,3 +251,22 @@ def test_a_join_racing_the_last_leave_leaves_a_consistent_member(
         # Present throughout (nothing announced after the first join), or removed then added.
         assert events in (["member_added"], ["member_added", "member_removed", "member_added"]), events
         assert PresenceMember.objects.filter(user=user, channel_name=ROOM).count() == 1
+
+
+def test_deleting_sessions_is_one_statement_and_the_sweep_drops_orphaned_rows(gateway: ApiGateway) -> None:
+    """No cascade from sessions to subscriptions: the purge of old rows stays one fast DELETE."""
+    from django.test.utils import CaptureQueriesContext
+
+    live = connect(gateway, "lobby")
+    subscriptions.subscribe(live, "room")
+    closed = connect(gateway, "lobby")
+    subscriptions.subscribe(closed, "room")
+    close(closed)
+    with CaptureQueriesContext(connection) as queries:
+        deleted, _ = WebSocketSession.objects.filter(pk__in=[live.pk, closed.pk]).delete()
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    sql = [q["sql"] for q in queries.captured_queries if not q["sql"].upper().startswith(control)]
+    assert deleted == 2 and len(sql) == 1, sql
+    assert ChannelSubscription.objects.count() == 1  # the live session's, deleted under it
+    assert subscriptions.release_disconnected() == 1
+    assert not ChannelSubscription.objects.exists()

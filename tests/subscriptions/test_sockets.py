@@ -274,3 +274,19 @@ def test_the_sweep_removes_a_member_whose_socket_vanished(
     assert removed["user"]["name"] == "alice"
     answer = bobs.ask("presence")
     assert [m["name"] for m in answer["members"]] == ["bob"]
+
+
+def test_subscription_changes_are_rate_limited_per_connection(api: Api) -> None:
+    tab = api.open(make_browser("alice"), "lobby")
+    limit = 2
+    answers = []
+    with wsgateway_overrides(SUBSCRIPTION_CHANGES_PER_MINUTE=limit):
+        # Fixed one-minute windows: even if one boundary passes during the loop, a refusal comes
+        # within 2 * limit + 1 changes.
+        for n in range(2 * limit + 1):
+            answer = tab.ask("subscribe" if n % 2 == 0 else "unsubscribe", channel="news")
+            answers.append(answer.get("error", answer["type"]))
+            if answer["type"] == "error":
+                break
+    assert answers[-1] == "rate_limited", answers
+    assert answers[:limit] == ["subscribed", "unsubscribed"]

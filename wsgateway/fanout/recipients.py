@@ -3,8 +3,8 @@
 A stream yields ``(session_id, connection_id, api_gateway_id, created_on)`` in session-id order,
 reading ``PAGE_SIZE`` rows per query (``key > last ORDER BY key LIMIT n``): memory stays flat
 and each page is an index range scan. A channel's recipients are two such ranges (sessions whose
-own ``channel_name`` is the channel, and the channel's subscription rows joined to their live
-sessions); :class:`Recipients` merges them by session id and drops the second copy of a session
+own ``channel_name`` is the channel, and the channel's subscription rows, which carry the fields
+a send needs); :class:`Recipients` merges them by session id and drops the second copy of a session
 found in both, so each connection gets a message once. Each range holds only that channel's
 rows, so the cost per message does not depend on how many channels a connection has.
 """
@@ -25,13 +25,8 @@ Row = tuple[int, str, int | None, datetime]
 
 #: The columns a session stream reads.
 SESSION_COLUMNS = ("id", "connection_id", "api_gateway_id", "created_on")
-#: The same columns read from a subscription row and its session.
-SUBSCRIPTION_COLUMNS = (
-    "session_id",
-    "session__connection_id",
-    "session__api_gateway_id",
-    "session__created_on",
-)
+#: The same columns read from a subscription row (copies of its session's).
+SUBSCRIPTION_COLUMNS = ("session_id", "connection_id", "api_gateway_id", "session_created_on")
 
 
 @dataclass(frozen=True)

@@ -61,14 +61,18 @@ class Target:
         if not self._with_subscribers():
             return self.queryset()
         own = self._sessions(live_only=True)
-        subscribed = ChannelSubscription.objects.filter(
-            channel_name=self.channel_name, session__connected=True
-        )
-        filters = {f"session__{name}": v for name, v in self._filters().items() if name != "channel_name"}
-        if filters:
+        # Subscriptions are deleted when their session disconnects (wsgateway.subscriptions), so
+        # the rows alone are the live subscribers: no join per recipient. A row whose session was
+        # marked gone by other means is answered 410 once, which releases it.
+        subscribed = ChannelSubscription.objects.filter(channel_name=self.channel_name)
+        filters = {name: v for name, v in self._filters().items() if name != "channel_name"}
+        if set(filters) - {"api_gateway_id"}:  # a user or one connection: ask the session rows
+            subscribed = subscribed.filter(session__connected=True)
+            subscribed = subscribed.filter(**{f"session__{name}": v for name, v in filters.items()})
+        elif filters:
             subscribed = subscribed.filter(**filters)
         if self.exclude:
-            subscribed = subscribed.exclude(session__connection_id__in=self.exclude)
+            subscribed = subscribed.exclude(connection_id__in=self.exclude)
         return Recipients(
             (KeysetStream(own), KeysetStream(subscribed, key="session_id", columns=SUBSCRIPTION_COLUMNS))
         )

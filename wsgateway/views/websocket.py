@@ -911,17 +911,26 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
         handle = self.reply(result)
         return {"status": "queued", "message_id": handle.message_id}
 
+    def _count_subscription_change(self) -> None:
+        # Each change may broadcast a member event to a whole presence channel: a client
+        # toggling a subscription in a loop must not turn into a broadcast storm.
+        limit = int(wsgateway_settings.SUBSCRIPTION_CHANGES_PER_MINUTE)
+        if not ratelimit.count_event(f"subscriptions:{self.connection_id}", limit):
+            raise EventRefused(429, "rate_limited", f"At most {limit} subscription changes a minute.")
+
     def subscribe_channel(self, body: dict[str, Any]) -> Any:
         """``{"action": "subscribe", "channel": "room-2"}``: add a channel to this connection.
 
         The same permission check as joining on ``$connect`` (:meth:`can_join_channel`; 403
         ``channel_forbidden``). At most ``MAX_SUBSCRIPTIONS_PER_CONNECTION`` channels (409
-        ``too_many_subscriptions``). Idempotent. The connection gets ``{"type": "subscribed",
-        "channel": …}`` (or an error message, see :meth:`_answer_by_reply`).
+        ``too_many_subscriptions``), and ``SUBSCRIPTION_CHANGES_PER_MINUTE`` subscribe and
+        unsubscribe messages a minute (429 ``rate_limited``). Idempotent. The connection gets
+        ``{"type": "subscribed", "channel": …}`` (or an error message, see :meth:`_answer_by_reply`).
         """
 
         def answer() -> dict[str, Any]:
             channel_name = self._message_channel(body)
+            self._count_subscription_change()
             if not self.can_join_channel(self.request, channel_name):
                 raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
             session = self.session
@@ -945,6 +954,7 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
 
         def answer() -> dict[str, Any]:
             channel_name = self._message_channel(body)
+            self._count_subscription_change()
             session = self.session
             assert session is not None
             subscriptions.unsubscribe(session, channel_name)

@@ -23,8 +23,8 @@
  *   socket.presence("room-2");         // ask who is there; the answer updates socket.members
  *   socket.members("room-2");          // [{user_id, name, connections?}] sorted by name
  * The "presence" event fires with {channel, members, change} whenever a channel's member list
- * changes: a presence answer, or a member_added / member_removed event (applied in the order of
- * their "at", so a late-delivered older event never undoes a newer one).
+ * changes: a presence answer, or a member_added / member_removed event (last writer wins per
+ * user by "at", so a late-delivered older event or list never undoes a newer one).
  *
  * Behaviour:
  * - every (re)connection fetches a fresh token: tokens are single use and short-lived;
@@ -496,35 +496,39 @@
       return;
     }
     if (type !== "presence" && type !== "member_added" && type !== "member_removed") return;
+    if (typeof data.channel !== "string" || typeof data.at !== "string") return;
     var channel = data.channel;
-    var state = this._presence[channel] || (this._presence[channel] = { members: {}, at: {}, events: [] });
+    var state = this._presence[channel] || (this._presence[channel] = { members: {}, at: {}, since: "" });
     if (type === "presence") {
-      state.members = {};
-      for (var i = 0; i < (data.members || []).length; i++) {
-        var member = data.members[i];
-        state.members[String(member.user_id)] = member;
-      }
-      // Events decided after the list was read are newer: apply them again on top of it.
-      state.at = {};
-      var kept = [];
-      for (var j = 0; j < state.events.length; j++) {
-        if (state.events[j].at >= data.at) {
-          kept.push(state.events[j]);
-          this._applyMember(state, state.events[j]);
-        }
-      }
-      state.events = kept;
-    } else {
-      state.events.push(data);
-      if (state.events.length > 200) state.events.shift();
-      if (!this._applyMember(state, data)) return;
+      this._applyList(state, data);
+    } else if (!this._applyMember(state, data)) {
+      return;
     }
     this._emit("presence", { channel: channel, members: this.members(channel), change: data });
   };
 
+  // Presence is last-writer-wins per user, ordered by "at" (the server's time of each decision,
+  // and of the start of a list's read; same format, so strings compare in time order): a list
+  // says "present" or "absent" for every user as of its "at", unless a newer event is known.
+  WsGateway.prototype._applyList = function (state, data) {
+    var listed = {};
+    var members = data.members || [];
+    for (var i = 0; i < members.length; i++) listed[String(members[i].user_id)] = members[i];
+    var ids = Object.keys(state.members).concat(Object.keys(listed));
+    for (var j = 0; j < ids.length; j++) {
+      var id = ids[j];
+      if (state.at[id] && state.at[id] > data.at) continue; // a newer event decides this user
+      if (listed[id]) state.members[id] = listed[id];
+      else delete state.members[id];
+      state.at[id] = data.at;
+    }
+    if (data.at > state.since) state.since = data.at;
+  };
+
   WsGateway.prototype._applyMember = function (state, event) {
     var id = String(event.user.id);
-    if (state.at[id] && state.at[id] > event.at) return false; // an older event arrived late
+    // Older than what is known of this user, or than the last list: a late delivery, ignored.
+    if ((state.at[id] && state.at[id] >= event.at) || event.at < state.since) return false;
     state.at[id] = event.at;
     if (event.type === "member_added") {
       if (!state.members[id]) state.members[id] = { user_id: event.user.id, name: event.user.name };
