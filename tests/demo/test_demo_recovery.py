@@ -9,6 +9,8 @@ sends may arrive in either order: the check is "each exactly once", not their or
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.browser import Browser
@@ -26,11 +28,18 @@ from tests.demo.test_demo_stack import (  # noqa: F401  (browser_factory is a fi
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-RECORD = (
-    "window.recoveries = []; window.gaps = [];"
-    "demoSocket.addEventListener('recovered', function (e) { recoveries.push(e.detail); });"
-    "demoSocket.addEventListener('recoveryGap', function (e) { gaps.push(e.detail); });"
-)
+
+def recorder(*events: str) -> str:
+    """JavaScript keeping the details of the client's ``events`` in ``window.seen[event]``."""
+    parts = ["window.seen = {};"]
+    for event in events:
+        name = json.dumps(event)
+        parts.append(
+            f"seen[{name}] = []; demoSocket.addEventListener({name}, (e) => seen[{name}].push(e.detail));"
+        )
+    return "".join(parts)
+
+
 BURST = [f"burst {i}" for i in range(16)]
 
 
@@ -44,9 +53,9 @@ def test_a_tab_closed_mid_burst_shows_every_message_once(demo: DemoProcess, brow
         pages["bob-2"] = bob2 = browser_factory()
         log_in(bob2, demo, "bob")
         for page in pages.values():
-            page.js(RECORD)
+            page.js(recorder("recovered", "recoveryGap"))
             page.wait_for("demoSocket.recovering.length === 0", "the first resume answered")
-        before = {id(p): p.js("window.recoveries.length") for p in (bob1, bob2)}
+        before = {id(p): p.js("seen.recovered.length") for p in (bob1, bob2)}
 
         for text in BURST[:6]:
             say(alice, text)
@@ -68,9 +77,9 @@ def test_a_tab_closed_mid_burst_shows_every_message_once(demo: DemoProcess, brow
         assert len(reconnected) == 1
         # Its reconnect resumed the room (how many came by replay depends on when it came back).
         tab = reconnected[0]
-        recoveries = tab.js("window.recoveries")
+        recoveries = tab.js("seen.recovered")
         assert len(recoveries) == before[id(tab)] + 1 and recoveries[-1]["channel"] == "room-lobby"
-        assert all(page.js("window.gaps.length") == 0 for page in pages.values())
+        assert all(page.js("seen.recoveryGap.length") == 0 for page in pages.values())
         save_artifacts("demo-recovery-bob", reconnected[0])
     except BaseException:
         for name, page in pages.items():
