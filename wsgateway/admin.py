@@ -26,7 +26,7 @@ from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
-from wsgateway import provisioning
+from wsgateway import provisioning, sending
 from wsgateway.exceptions import ApiGatewaySyncError, ProvisioningError
 from wsgateway.models import (
     ApiGateway,
@@ -477,8 +477,6 @@ class WebSocketSessionAdmin(ModelAdmin[WebSocketSession]):
     @admin.action(description="Disconnect (close at API Gateway)", permissions=["delete"])
     def disconnect(self, request: HttpRequest, queryset: QuerySet[WebSocketSession]) -> None:
         """Enqueue ``DELETE @connections/{id}`` for each selected live connection."""
-        from wsgateway import sending
-
         ids = list(queryset.filter(connected=True).values_list("connection_id", flat=True))
         for connection_id in ids:
             sending.disconnect_connection(connection_id)

@@ -33,6 +33,7 @@ from django.utils import timezone
 from wsgateway import disconnect, ratelimit, subscriptions
 from wsgateway.aws.management import NO_ANSWER, Endpoint, get_engine, signer_for
 from wsgateway.conf import wsgateway_settings
+from wsgateway.fanout.limiter import RateLimitTimeout, SharedTokenBucket
 from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
 
 #: Idle sessions probed per sweep run unless the caller says otherwise.
@@ -135,8 +136,6 @@ def probe_connections(endpoint_url: str, connection_ids: list[str]) -> list[int]
     Uses the fan-out's pooled SigV4 client and takes its requests from the shared account budget
     (:class:`~wsgateway.fanout.limiter.SharedTokenBucket`).
     """
-    from wsgateway.fanout.limiter import SharedTokenBucket  # Redis is needed only when probing
-
     endpoint = Endpoint.from_url(endpoint_url)
     engine = get_engine()
     client = engine.client(endpoint)
@@ -161,8 +160,6 @@ def probe_connections(endpoint_url: str, connection_ids: list[str]) -> list[int]
 
 def sweep_stale_sessions(probe_limit: int = DEFAULT_PROBE_LIMIT) -> SweepResult:
     """Disconnect rows past the lifetime; probe up to ``probe_limit`` idle rows (see module doc)."""
-    from wsgateway.fanout.limiter import RateLimitTimeout
-
     result = SweepResult()
     now = timezone.now()
     result.expired = disconnect_expired_sessions(now)

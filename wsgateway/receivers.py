@@ -31,6 +31,9 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_init, post_save, pre_delete
 from django.http import HttpRequest
 
+from wsgateway import sending
+from wsgateway.models import WebSocketSession, WebSocketToken
+
 __all__ = [
     "close_sockets_on_credential_change",
     "close_sockets_on_logout",
@@ -44,9 +47,6 @@ MAX_SOCKETS_PER_LOGOUT = 500
 
 
 def _disconnect_user(user: Any) -> None:
-    from wsgateway import sending  # sending imports models; keep the import lazy
-    from wsgateway.models import WebSocketToken
-
     WebSocketToken.revoke_for_user(user)
     sending.disconnect_user(user)
 
@@ -108,8 +108,6 @@ def close_sockets_on_credential_change(
 
 def disconnect_sessions_of_deleted_gateway(sender: Any, instance: Any, **kwargs: Any) -> None:
     """``pre_delete`` of ``ApiGateway``: mark its live sessions disconnected, in one UPDATE."""
-    from wsgateway.models import WebSocketSession
-
     WebSocketSession.objects.filter(api_gateway=instance).mark_disconnected()
 
 

@@ -29,11 +29,17 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.base_user import AbstractBaseUser
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.typing import Origin
 
 from wsgateway.aws.clients import tls_context
 from wsgateway.conf import wsgateway_settings
+from wsgateway.fanout.delivery import send
+from wsgateway.fanout.messages import encode_message
+from wsgateway.fanout.planner import POST, make_chunk
 from wsgateway.hashing import session_key_hash
 from wsgateway.models import ApiGateway, WebSocketSession, WebSocketToken
+from wsgateway.wsclient import connect  # its open_timeout holds over wss too
 
 POLL_SECONDS = 0.05
 
@@ -105,11 +111,6 @@ def round_trip(
     timeout: float = 10.0,
 ) -> list[Stage]:
     """Run the six stages against ``gateway``; return them timed or raise :class:`RoundTripFailed`."""
-    from websockets.exceptions import InvalidHandshake, InvalidStatus
-    from websockets.typing import Origin
-
-    from wsgateway.wsclient import connect  # its open_timeout holds over wss too
-
     url = gateway.websocket_url
     if not url:
         raise RoundTripFailed("connect", f"gateway {gateway.pk} has no endpoint yet: provision it", [])
@@ -212,10 +213,6 @@ def _exchange(
 
 def _broadcast(trip: _Trip, session: WebSocketSession) -> str:
     """POST a check message to the connection through the management API, as fan-out does."""
-    from wsgateway.fanout.delivery import send
-    from wsgateway.fanout.messages import encode_message
-    from wsgateway.fanout.planner import POST, make_chunk
-
     message_id, body = encode_message({"type": "wsgateway.check", "gateway": trip.gateway.pk})
     chunk = make_chunk(
         message_id=message_id,

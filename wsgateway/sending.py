@@ -30,13 +30,17 @@ from celery import uuid as celery_uuid
 from django.db import transaction
 
 from wsgateway import recovery
+from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.messages import encode_message, new_message_id
+from wsgateway.fanout.planner import POST
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.fanout.targets import Target, compile_queryset, normalize_exclude
+from wsgateway.models import WebSocketSession
 from wsgateway.payloads import BroadcastSummary
+from wsgateway.tasks import fanout as fanout_tasks
 
 if TYPE_CHECKING:
-    from wsgateway.models import ApiGateway, WebSocketSession
+    from wsgateway.models import ApiGateway
     from wsgateway.querysets import WebSocketSessionQuerySet
 
 __all__ = [
@@ -70,15 +74,15 @@ class SendHandle:
         return get_broadcast_summary(self.message_id)
 
 
-def _on_commit(action: Callable[[], None]) -> None:
+def _on_commit(action: Callable[[], object]) -> None:
     transaction.on_commit(action)
 
 
-def _enqueue(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], message_id: str) -> SendHandle:
+def _enqueue(
+    task: fanout_tasks.PlannerTask, args: tuple[Any, ...], kwargs: dict[str, Any], message_id: str
+) -> SendHandle:
     from wsgateway.fanout.plan_ledger import record_request
-    from wsgateway.tasks import fanout as tasks
 
-    task = getattr(tasks, task_name)
     task_id = celery_uuid()
     # The send is in the delivery ledger from here, in the caller's transaction: once that
     # commits, a publish that fails or a task the broker loses is published again by the lease
@@ -95,7 +99,7 @@ def _send(target: Target, data: dict[str, Any], message_id: str | None) -> SendH
         # The worker stamps a channel message with its recovery id (docs/recovery.md): refuse
         # here, not in the worker, one that would then exceed MAX_MESSAGE_BYTES.
         recovery.check_room(channel, body)
-    return _enqueue("send_to_target", (target.to_dict(), chosen, body), {}, chosen)
+    return _enqueue(fanout_tasks.send_to_target, (target.to_dict(), chosen, body), {}, chosen)
 
 
 def _required_pk(obj: Any, what: str) -> Any:
@@ -142,19 +146,14 @@ def send_to_queryset(
     if qs.query.is_sliced:
         # Neither filtering nor keyset pagination applies on top of a slice: take its ids once
         # (a slice is bounded by the caller).
-        from wsgateway.models import WebSocketSession
-
         qs = WebSocketSession.objects.filter(pk__in=list(qs.values_list("pk", flat=True)))
     qs = qs.filter(connected=True)
     if excluded:
         qs = qs.exclude(connection_id__in=excluded)
 
     def stream() -> None:
-        from wsgateway.fanout.broadcast import broadcast
-        from wsgateway.fanout.planner import POST
-        from wsgateway.tasks.fanout import deliver_chunk
-
-        broadcast(qs, message_id=chosen, op=POST, body=body, emit=lambda c: deliver_chunk.apply_async((c,)))
+        emit = fanout_tasks.deliver_chunk.apply_async
+        broadcast(qs, message_id=chosen, op=POST, body=body, emit=lambda c: emit((c,)))
 
     _on_commit(stream)
     return SendHandle(message_id=chosen, task_id=None)
@@ -208,7 +207,9 @@ def disconnect_connection(connection_id: str) -> SendHandle:
     if not isinstance(connection_id, str) or not connection_id:
         raise TypeError("disconnect_connection needs a connection id string.")
     message_id = new_message_id()
-    return _enqueue("disconnect", (), {"connection_id": connection_id, "message_id": message_id}, message_id)
+    return _enqueue(
+        fanout_tasks.disconnect, (), {"connection_id": connection_id, "message_id": message_id}, message_id
+    )
 
 
 def disconnect_user(user_or_id: Any, *, exclude: Exclude = None) -> SendHandle:
@@ -220,4 +221,4 @@ def disconnect_user(user_or_id: Any, *, exclude: Exclude = None) -> SendHandle:
         "exclude": list(normalize_exclude(exclude)),
         "message_id": message_id,
     }
-    return _enqueue("disconnect", (), kwargs, message_id)
+    return _enqueue(fanout_tasks.disconnect, (), kwargs, message_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from wsgateway.aws import translate_error  # the one place botocore errors are read
 from wsgateway.exceptions import ApiGatewaySyncError, AwsError, NotFoundError, WsGatewayError
 from wsgateway.models import SYNCED_GATEWAY_FIELDS, ApiGateway
 from wsgateway.payloads import StepResult
@@ -62,8 +63,6 @@ def describe_error(error: BaseException) -> str:
 
 
 def _aws_code(error: BaseException) -> str | None:
-    from wsgateway.aws import translate_error  # the one place botocore errors are read
-
     if not isinstance(error, Exception):
         return None
     try:

@@ -27,7 +27,7 @@ from wsgateway.tasks.queues import FANOUT
 
 def test_every_readme_python_block_is_covered_here() -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    covered = ("INSTALLED_APPS", "send_message.delay_on_commit", "class ChatView")
+    covered = ("INSTALLED_APPS", "send_message.delay_on_commit", "class ChatView", "import presence")
     assert len(blocks) == len(covered), "a README python block was added: run it in this module"
     for block in blocks:
         assert sum(marker in block for marker in covered) == 1, block
@@ -85,3 +85,22 @@ def test_the_sending_example_runs_and_queues_its_messages(clean_redis: redis.Red
 def test_the_readme_chat_view_is_covered_by_the_view_tests() -> None:
     # tests/compat/test_views_readme.py runs the ChatView block through the HTTP stack.
     assert 'run_block("class ChatView")' in Path(__file__).with_name("urls.py").read_text()
+
+
+@pytest.mark.django_db
+def test_the_presence_example_lists_each_user_once_with_their_tabs() -> None:
+    from wsgateway import subscriptions
+
+    gateway = ApiGateway.objects.create(api_name="readme", api_id="readme2")
+    users = {name: get_user_model().objects.create_user(name, password="pw") for name in ("alice", "bob")}
+    rows = [("room-2", "alice"), ("lobby", "alice"), ("room-2", "bob"), ("room-2", None)]
+    for n, (channel, owner) in enumerate(rows):
+        session = WebSocketSession.objects.create(
+            api_gateway=gateway, connection_id=f"tab{n}=", channel_name=channel, user=users.get(owner or "")
+        )
+        if channel == "lobby":
+            subscriptions.subscribe(session, "room-2")  # alice's second tab: subscribed to room-2
+    namespace = run_example("import presence", {})
+    here = namespace["here"]
+    assert [(m.name, m.connections) for m in here.members] == [("alice", 2), ("bob", 1)]
+    assert here.anonymous_connections == 1

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import random
+import socket
 import time
+from typing import Any
 
 import pytest
 from websockets.sync.client import connect
 
+from tests import waiting
 from wsgateway.emulator import EmulatorServer
 from wsgateway.emulator.testing import RecordingBackend, create_websocket_api
 
@@ -303,17 +307,29 @@ def _paths(rng: random.Random, ids: dict[str, str]) -> str:
     ) + rng.choice(["", "?maxResults=1", "?maxResults=x", "?nextToken=-1", "?nextToken=999", "?a=%ZZ"])
 
 
+def _fuzz_target(emu: EmulatorServer, backend: RecordingBackend) -> tuple[Any, dict[str, str]]:
+    """A deployed API to aim at, and its ids by name (``{api}``, ``{route}``... in the targets)."""
+    api = create_websocket_api(emu.url, backend.url("ws/"), client=emu.client("apigatewayv2"))
+    ids = {
+        "api": api.api_id,
+        "route": api.routes["$default"],
+        "integration": api.integrations["$default"],
+        "stage": api.stage,
+    }
+    return api, ids
+
+
+def _back_to_aws_behaviour(emu: EmulatorServer) -> None:
+    # Injected faults and latency are 5xx and slowness by design: undo what a fuzzed config set.
+    emu.configure(fail_429=0, fail_500=0, control_plane_fail=0, latency_ms=0, latency_max_ms=None)
+    emu.configure(throttle_control_plane=False, idle_timeout=600, max_lifetime=7200)
+
+
 def test_fuzzed_control_plane_and_admin_requests_never_get_a_5xx():
     rng = random.Random(20261201)
     answered: dict[int, int] = {}
     with RecordingBackend() as backend, EmulatorServer() as emu:
-        api = create_websocket_api(emu.url, backend.url("ws/"), client=emu.client("apigatewayv2"))
-        ids = {
-            "api": api.api_id,
-            "route": api.routes["$default"],
-            "integration": api.integrations["$default"],
-            "stage": api.stage,
-        }
+        api, ids = _fuzz_target(emu, backend)
         api_path = f"/v2/apis/{api.api_id}"
         protected = {
             api_path,
@@ -355,9 +371,7 @@ def test_fuzzed_control_plane_and_admin_requests_never_get_a_5xx():
             answered[response.status] = answered.get(response.status, 0) + 1
             assert response.status < 500, (method, path, headers, body[:200], response.status)
             if path.startswith("/_emulator/config"):
-                # Injected faults and latency are 5xx and slowness by design: back to AWS's behaviour.
-                emu.configure(fail_429=0, fail_500=0, control_plane_fail=0, latency_ms=0, latency_max_ms=None)
-                emu.configure(throttle_control_plane=False, idle_timeout=600, max_lifetime=7200)
+                _back_to_aws_behaviour(emu)
             if response.getheader("Connection", "").lower() == "close":
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=30)
@@ -452,3 +466,173 @@ def test_wrong_typed_members_are_refused_not_echoed(emulator, ws_api, path_kind,
     client.get_routes(ApiId=ws_api.api_id)
     client.get_stages(ApiId=ws_api.api_id)
     client.get_integrations(ApiId=ws_api.api_id)
+
+
+# Request shapes a well-behaved client never sends; each is a whole request on its own connection.
+_METHODS = [b"GET", b"POST", b"PATCH", b"DELETE", b"PUT", b"get", b"PROPFIND", b"FOO", b"TRACE", b"OPTIONS"]
+_CONTENT_TYPES = [
+    None,
+    b"application/json",
+    b"application/json; charset=latin-1",
+    b"text/plain",
+    b"application/x-www-form-urlencoded",
+    b"multipart/form-data; boundary=x",
+    b"application/json\xff",
+]
+_ODD_BODIES = [
+    b'{"name": ' + b"1" * 5000 + b"}",  # more digits than Python's int() accepts
+    b"1" * 5000,
+    b'{"name": "\\ud800", "protocolType": "WEBSOCKET", "routeSelectionExpression": "$request.body.a"}',
+    b'{"\\udfff": 1}',
+    b'{"timeoutInMillis": NaN, "count": -Infinity}',
+    b'{"name": "a", "name": 5}',
+    b'"x"',
+    b"null",
+    b"[" * 100000,
+    b"\xef\xbb\xbf{}",
+    '{"name": "x"}'.encode("utf-16"),
+]
+
+
+def _hostile_body(rng: random.Random, ids: dict[str, str]) -> bytes:
+    roll = rng.random()
+    if roll < 0.4:
+        return _mutated(rng, ids)[2]
+    if roll < 0.8:
+        return rng.choice(_ODD_BODIES)
+    return json.dumps(_value(rng)).encode()
+
+
+def _hostile_request(rng: random.Random, ids: dict[str, str], token: str) -> bytes:
+    method = rng.choice(_METHODS)
+    path = _paths(rng, ids) if rng.random() < 0.7 else str(_fill(rng.choice(_TARGETS)[1], ids))
+    roll = rng.random()
+    if roll < 0.1:  # around AWS's 4,096-character URL limit and past aiohttp's request line limit
+        path += ("&" if "?" in path else "?") + "q=" + "a" * rng.choice([3900, 4100, 9000])
+    elif roll < 0.2:
+        path = path.replace("/", rng.choice(["//", "/%2F", "/./"]), 1)
+    elif roll < 0.25:
+        path += rng.choice(["?maxResults=18446744073709551616", "?maxResults=-5", "?nextToken=" + "9" * 5000])
+    headers = [b"Host: 127.0.0.1", b"Connection: close", b"X-Emulator-Admin-Token: " + token.encode()]
+    if rng.random() < 0.8:
+        signed = _signed_looking({}, "apigateway" if path.startswith("/v2") else "execute-api")
+        headers += [f"{k}: {v}".encode() for k, v in signed.items()]
+    content_type = rng.choice(_CONTENT_TYPES)
+    if content_type is not None:
+        headers.append(b"Content-Type: " + content_type)
+    body = _hostile_body(rng, ids)
+    encoding = rng.choices(["", "gzip", "gzip-garbage", "deflate-garbage", "chunked"], [6, 1, 1, 1, 1])[0]
+    if encoding == "gzip":
+        body = gzip.compress(body)
+        headers.append(b"Content-Encoding: gzip")
+    elif encoding.endswith("garbage"):
+        headers.append(b"Content-Encoding: " + encoding.split("-")[0].encode())
+    if encoding == "chunked":
+        headers.append(b"Transfer-Encoding: chunked")
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    else:
+        headers.append(b"Content-Length: %d" % len(body))
+    if rng.random() < 0.05:
+        headers.append(b"X-Odd: \xff\xfe" + b"x" * rng.choice([10, 20000]))
+    return method + b" " + path.encode() + b" HTTP/1.1\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body
+
+
+def _status_of(port: int, request: bytes) -> int:
+    """Send one whole request; the status of the answer (0 when the server closes without one)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return 0
+            head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+def test_hostile_request_shapes_never_get_a_5xx():
+    # Beyond the JSON members above: unknown and lower-case methods, URLs around and past the
+    # length limits, bodies Python's json cannot turn into values, encodings that do not
+    # decode, chunked bodies and odd content types, on every plane and the admin API.
+    rng = random.Random(20261202)
+    answered: dict[int, int] = {}
+    with RecordingBackend() as backend, EmulatorServer() as emu:
+        api, ids = _fuzz_target(emu, backend)
+        for _ in range(600):
+            request = _hostile_request(rng, ids, emu.admin_token)
+            if b"/_emulator/reset" in request.split(b"\r\n", 1)[0] or request.startswith(b"DELETE /v2/apis"):
+                continue  # keep the resources the other requests aim at
+            status = _status_of(emu.port, request)
+            answered[status] = answered.get(status, 0) + 1
+            assert status < 500, (status, request[:300])
+            if b"/_emulator/config" in request.split(b"\r\n", 1)[0]:
+                _back_to_aws_behaviour(emu)
+        _assert_serves(emu, emu.client("apigatewayv2", max_attempts=1), api.api_id, api.stage)
+    assert sum(answered.values()) > 500
+    assert len(answered) > 4, answered
+
+
+def _mostly(rng: random.Random, valid: bytes | None, odd: list[bytes | None]) -> bytes | None:
+    """The valid value 3 times in 4 (so that many handshakes get far), else an odd one."""
+    return valid if rng.random() < 0.75 else rng.choice(odd)
+
+
+def _hostile_handshake(rng: random.Random, path: str) -> bytes:
+    method = rng.choices([b"GET", b"POST", b"HEAD", b"get"], [12, 1, 1, 1])[0]
+    fields = {
+        b"Upgrade": _mostly(rng, b"websocket", [b"WebSocket", b"websocket, h2c", b"h2c", b""]),
+        b"Connection": _mostly(rng, b"Upgrade", [b"keep-alive, Upgrade", b"close", b"upgrade\xff"]),
+        b"Sec-WebSocket-Key": _mostly(
+            rng, b"dGhlIHNhbXBsZSBub25jZQ==", [b"", b"c2hvcnQ=", b"not base64!", b"\xff" * 24, None]
+        ),
+        b"Sec-WebSocket-Version": _mostly(rng, b"13", [b"8", b"99", b"", b"13, 8", None]),
+        b"Sec-WebSocket-Protocol": _mostly(
+            rng, None, [b"chat", b"a, b, c", b"", b",,,", b"\xff\xfe", b"x" * 9000]
+        ),
+        b"Sec-WebSocket-Extensions": _mostly(rng, None, [b"permessage-deflate", b"x; y=\xff", b";;"]),
+        b"X-Forwarded-For": _mostly(rng, None, [b"1.2.3.4", b"", b"\xff", b"a" * 5000]),
+    }
+    headers = [b"Host: 127.0.0.1"] + [
+        name + b": " + value for name, value in fields.items() if value is not None
+    ]
+    tail = b""
+    if rng.random() < 0.1:
+        headers.append(b"Content-Length: 5")
+        tail = b"hello"
+    query = rng.choices(["", "?token=abc", "?a=%ZZ&b=%ff", "?" + "q=" * 3000], [6, 2, 1, 1])[0]
+    return (
+        method
+        + b" "
+        + (path + query).encode()
+        + b" HTTP/1.1\r\n"
+        + b"\r\n".join(headers)
+        + b"\r\n\r\n"
+        + tail
+    )
+
+
+def test_hostile_handshakes_never_get_a_5xx_nor_leave_a_connection_behind():
+    rng = random.Random(20261203)
+    answered: dict[int, int] = {}
+    with RecordingBackend() as backend, EmulatorServer() as emu:
+        api = create_websocket_api(
+            emu.url,
+            backend.url("ws/"),
+            client=emu.client("apigatewayv2"),
+            extra_parameters={
+                "integration.request.header.X-Proto": "route.request.header.Sec-WebSocket-Protocol",
+                "integration.request.querystring.t": "route.request.querystring.token",
+            },
+        )
+        for _ in range(300):
+            status = _status_of(emu.port, _hostile_handshake(rng, f"/{api.api_id}/{api.stage}"))
+            answered[status] = answered.get(status, 0) + 1
+            assert status < 500, status
+        # Every accepted $connect ends with a $disconnect; nothing stays CONNECTING or CONNECTED.
+        waiting.wait_until(lambda: emu.admin("connections")["items"] == [], 30, "every socket to be gone")
+        waiting.wait_until(
+            lambda: len(backend.by_path("/ws/disconnect")) == len(backend.by_path("/ws/connect")),
+            30,
+            "a $disconnect for every accepted $connect",
+        )
+    assert answered.get(101, 0) > 10 and len(answered) > 3, answered

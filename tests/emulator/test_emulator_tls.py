@@ -11,7 +11,6 @@ import ssl
 
 import pytest
 from botocore.exceptions import SSLError
-from websockets.sync.client import connect
 
 from tests.emulator.conftest import emulator_process
 from wsgateway.aws.management import NO_ANSWER, ConnectionsClient, Endpoint
@@ -22,6 +21,7 @@ from wsgateway.emulator.testing import (
     boto3_client,
     create_websocket_api,
 )
+from wsgateway.wsclient import connect  # safe over wss (wsgateway/wsclient.py)
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -86,26 +85,13 @@ def gateway_endpoint(emu: EmulatorServer, api_id: str) -> str:
 
 
 def ws_connect(emu: EmulatorServer, url: str, **options: Any) -> Any:
-    """``websockets.sync.client.connect`` to a socket URL of ``emu``, trusting its CA on wss; a
-    late handshake response fails after ``open_timeout`` instead of hanging (wsgateway/wsclient.py).
-
-    One retry, only when the handshake request never reached the emulator's data plane (its
-    ``connections.attempted`` counter did not move): on a heavily loaded CI machine a wss
-    handshake was seen lost after the TLS handshake, before any handler ran. A handshake the
-    emulator did see and answered late still fails the test.
-    """
+    """``wsgateway.wsclient.connect`` to a socket URL of ``emu``, trusting its CA on wss: its
+    handshake request is not lost over TLS and a late response fails after ``open_timeout``
+    instead of hanging (wsgateway/wsclient.py)."""
     from wsgateway.wsclient import connect
 
     if url.startswith("wss://"):
         options.setdefault("ssl", emu.ssl_context)
-    attempted = emu.stats().get("connections.attempted", 0)
-    try:
-        return connect(url, **options)
-    except TimeoutError as err:
-        seen = emu.stats().get("connections.attempted", 0)
-        if seen != attempted:
-            raise TimeoutError(f"{err} (the emulator saw the handshake: {emu.stats()})") from err
-        warnings.warn(f"{url}: the handshake request never reached the emulator; retrying once", stacklevel=2)
     return connect(url, **options)
 
 

@@ -8,6 +8,7 @@ servers and workers.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -165,3 +166,17 @@ def test_a_plan_cut_short_is_resumed_without_planning_a_chunk_twice(emulator, cl
     again: list[Chunk] = []
     outcome = broadcast(live, message_id=message_id, op=POST, body=body, emit=again.append, task_id="t2")
     assert again == [] and outcome["already"] and outcome["targeted"] == 100  # planned: not again
+
+
+def test_a_planning_task_that_fails_for_good_is_logged_and_not_published_again(caplog):
+    message_id = uuid.uuid4().hex
+    args, kwargs = [{"not json": {1, 2}}], {"channel_name": "room", "message_id": message_id}
+    plan_ledger.record_request(message_id, send_message.name, [{}], kwargs)  # as the caller did
+    with caplog.at_level(logging.ERROR, logger="wsgateway.fanout"):
+        result = send_message.apply(args, kwargs)  # the worker's run: encoding fails for good
+    assert result.failed()
+    assert f"broadcast message_id={message_id} failed while planning" in caplog.text
+    row = FanoutBroadcast.objects.get(message_id=message_id)
+    assert (row.open, row.planned) == (False, False)
+    FanoutBroadcast.objects.filter(message_id=message_id).update(enqueued_on=None)
+    assert plan_ledger.replay_plans(Published(), queue_idle=lambda: True) == 0

@@ -259,7 +259,7 @@ class DataPlane:
             )
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.json_response({"message": "Upgrade Required"}, status=426)
-        if not web.WebSocketResponse().can_prepare(request).ok:
+        if not _acceptable_handshake(request):
             # Checked before $connect: a handshake aiohttp would refuse after the backend had
             # accepted it would leave the backend with a connection that never ends.
             return web.json_response({"message": "Bad Request"}, status=400)
@@ -668,6 +668,17 @@ class DataPlane:
     def describe(self) -> list[dict[str, Any]]:
         """All connections for ``/_emulator/connections``."""
         return [c.describe() for c in self.registry.connections.values()]
+
+
+def _acceptable_handshake(request: web.Request) -> bool:
+    """Whether aiohttp would accept this upgrade (key, version, ``Connection: upgrade``)."""
+    # Offering the client's own subprotocols keeps aiohttp from logging that none overlap.
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    try:
+        return web.WebSocketResponse(protocols=offered).can_prepare(request).ok
+    except ValueError:
+        # aiohttp builds its refusal's text from the header; a non-UTF-8 one fails to encode.
+        return False
 
 
 async def _mark_reused(

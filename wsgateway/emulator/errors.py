@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 JSON = "application/json"
 
@@ -62,3 +63,14 @@ def too_many_requests(message: str = "Too Many Requests", limit_type: str | None
     """429 TooManyRequestsException (control plane)."""
     extra = {"limitType": limit_type} if limit_type else {}
     return AwsError(429, "TooManyRequestsException", message, **extra)
+
+
+@web.middleware
+async def unreadable_body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body aiohttp cannot decode (a ``Content-Encoding: gzip`` body that is not gzip) is the
+    client's error: 400 BadRequestException, not the 500 aiohttp answers for any exception
+    raised by ``request.read()``."""
+    try:
+        return await handler(request)
+    except web.RequestPayloadError as err:
+        return error_response(400, "BadRequestException", f"The request body could not be read: {err}")

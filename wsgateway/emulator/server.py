@@ -26,7 +26,7 @@ from .config import EmulatorConfig
 from .connections import Registry
 from .control_plane import ControlPlane
 from .data_plane import DataPlane
-from .errors import error_response
+from .errors import error_response, unreadable_body_middleware
 from .faults import FaultInjector
 from .management import Management
 from .security import ADMIN_TOKEN_HEADER
@@ -59,7 +59,10 @@ class Emulator:
         app = web.Application(
             client_max_size=10 * 1024 * 1024,
             handler_args={"max_field_size": 16384},
-            middlewares=[security.guard_middleware(self.config, lambda host: host in self.state.domains)],
+            middlewares=[
+                unreadable_body_middleware,
+                security.guard_middleware(self.config, lambda host: host in self.state.domains),
+            ],
         )
         self.control_plane.register(app)
         self.admin.register(app)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, ProvisioningStatus
 from wsgateway.provisioning.chains import ProvisioningHandle, enqueue
 from wsgateway.provisioning.runner import OPERATIONS, run_inline
 from wsgateway.provisioning.steps import create_route, deploy_api
@@ -86,8 +87,6 @@ def enqueue_delete_from_aws(gateway: Any, *, delete_row: bool = False) -> Provis
 
 def enqueue_sync_route(route_pk: int) -> ProvisioningHandle | None:
     """Enqueue the create/update of one additional route and a deployment (None: row gone)."""
-    from wsgateway.models import ApiGatewayAdditionalRoute, ProvisioningStatus
-
     gateway_pk = (
         ApiGatewayAdditionalRoute.objects.filter(pk=route_pk).values_list("api_gateway_id", flat=True).first()
     )
@@ -101,8 +100,6 @@ def enqueue_sync_route(route_pk: int) -> ProvisioningHandle | None:
 
 def enqueue_delete_route(gateway_pk: int, route_id: str, integration_id: str) -> ProvisioningHandle | None:
     """Enqueue deleting an additional route's AWS route and integration (None: gateway gone)."""
-    from wsgateway.models import ApiGateway
-
     if not ApiGateway.objects.filter(pk=gateway_pk).exclude(api_id="").exists():
         return None
     return enqueue("delete_route", gateway_pk, arg=f"{route_id},{integration_id}", mark_queued=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wsgateway.aws import aws_call
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import ProvisioningError
 from wsgateway.hashing import secret_fingerprint
@@ -247,8 +248,6 @@ def _domain_differences(
 
 
 def _alias_differences(gateway: ApiGateway, route53: Route53Client) -> list[Difference]:
-    from wsgateway.aws import aws_call
-
     name = gateway.domain_name.rstrip(".") + "."
     with aws_call("ListResourceRecordSets"):
         page = route53.list_resource_record_sets(

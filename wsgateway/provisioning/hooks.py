@@ -13,6 +13,7 @@ from django.db.models.signals import post_delete
 
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import ApiGatewayAdditionalRoute
+from wsgateway.provisioning import enqueue_delete_route
 
 
 def _route_deleted(sender: Any, instance: ApiGatewayAdditionalRoute, **kwargs: Any) -> None:
@@ -22,8 +23,6 @@ def _route_deleted(sender: Any, instance: ApiGatewayAdditionalRoute, **kwargs: A
     push = getattr(instance, "_push_delete", None)
     if not (wsgateway_settings.PUSH_CHANGES_TO_AWS if push is None else push):
         return
-    from wsgateway.provisioning import enqueue_delete_route
-
     gateway_pk, route_id, integration_id = instance.api_gateway_id, instance.route_id, instance.integration_id
     transaction.on_commit(lambda: enqueue_delete_route(gateway_pk, route_id, integration_id))
 

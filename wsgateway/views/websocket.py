@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from wsgateway import presence, ratelimit, security, signals, subscriptions
+from wsgateway import presence, ratelimit, security, sending, signals, subscriptions
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import PayloadTooLargeError
 from wsgateway.gateway_cache import get_gateway
@@ -674,8 +674,6 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
         self._close_at_gateway()
 
     def _close_at_gateway(self) -> None:
-        from wsgateway import sending  # sending imports models and tasks; keep the import lazy
-
         # A client that keeps sending on a refused socket would otherwise queue one DELETE per
         # message; one per connection every few seconds is enough.
         if cache.add(f"wsgateway:close:{self.connection_id}", 1, _CLOSE_DEDUP_SECONDS):
@@ -876,6 +874,10 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             subscriptions.changed_channel(session, old, channel_name)
         return {"channel": channel_name}
 
+    def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Keep-alive from the client: nothing to do, the message itself reset the idle timer."""
+        return {"status": "ok"}
+
     def _message_channel(self, body: dict[str, Any], default: str | None = None) -> str:
         channel_name = body.get("channel", default)
         if not isinstance(channel_name, str) or not self._is_valid_channel_name(channel_name):
@@ -974,8 +976,6 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
 
     def reply(self, data: dict[str, Any], *, message_id: str | None = None) -> Any:
         """Enqueue ``data`` to this connection (sent after the transaction commits)."""
-        from wsgateway import sending
-
         return sending.send_to_connection(self.connection_id, data, message_id=message_id)
 
     def send_to_channel(
@@ -987,8 +987,6 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
         message_id: str | None = None,
     ) -> Any:
         """Enqueue ``data`` to a channel on this gateway (default: the sender's), without the sender."""
-        from wsgateway import sending
-
         session = self.session
         channel = channel_name if channel_name is not None else (session.channel_name if session else "")
         return sending.send_to_channel(

@@ -1,5 +1,5 @@
 // Drives the emulator with the AWS SDK for JavaScript v3, an SDK nobody here wrote.
-// Input (stdin, JSON): {"region", "accessKeyId", "secretAccessKey", "steps": [
+// Input (stdin, JSON): {"region", "accessKeyId", "secretAccessKey", "clockOffsetSeconds"?, "steps": [
 //   {"client": "apigatewayv2" | "apigatewaymanagementapi", "endpoint", "command": "CreateApiCommand",
 //    "input": {...}}]}
 // Output (stdout, JSON): one entry per step, {"ok": output} or {"error": name, "status": httpStatus}.
@@ -32,6 +32,8 @@ for (const step of plan.steps) {
     endpoint: resolve(step.endpoint),
     credentials: { accessKeyId: plan.accessKeyId, secretAccessKey: plan.secretAccessKey },
     maxAttempts: 1,
+    // A skewed clock (ms): signatures dated that far from now (issue 13, item 8).
+    systemClockOffset: (plan.clockOffsetSeconds || 0) * 1000,
   });
   const input = resolve(step.input || {});
   if (typeof input.Data === "string") input.Data = Buffer.from(input.Data);
