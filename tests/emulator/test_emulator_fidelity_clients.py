@@ -185,17 +185,33 @@ def sdk(request) -> type:
     return {"boto3": Boto3, "aws-cli": AwsCli}[request.param]
 
 
-def _provision(client: Any, url: str, target: str) -> tuple[str, str]:
-    """The chain wsgateway's provisioning runs; returns (api id, stage)."""
+CONNECTION_ID_HEADER = {"integration.request.header.connectionId": "context.connectionId"}
+
+
+def _deploy_api(
+    client: Any,
+    url: str,
+    target: str,
+    *,
+    selection: str = "$request.body.action",
+    routes: tuple[str, ...] = ("$connect", "$disconnect", "$default"),
+    parameters: dict[str, dict[str, str]] | None = None,
+) -> str:
+    """CreateApi, one HTTP_PROXY integration and route per route key, stage "live", deployment.
+
+    ``parameters`` maps a route key to its integration's RequestParameters (default: the
+    connection id header, as wsgateway provisions). Returns the API id.
+    """
     api = client.call(
         "apigatewayv2",
         url,
         "CreateApi",
-        {"Name": "fidelity", "ProtocolType": "WEBSOCKET", "RouteSelectionExpression": "$request.body.action"},
+        {"Name": "fidelity", "ProtocolType": "WEBSOCKET", "RouteSelectionExpression": selection},
     )
     api_id = api["ApiId"]
     assert api["ApiEndpoint"].endswith(f"/{api_id}")
-    for route_key in ("$connect", "$disconnect", "$default"):
+    for route_key in routes:
+        mapped = (parameters or {}).get(route_key, CONNECTION_ID_HEADER)
         integration = client.call(
             "apigatewayv2",
             url,
@@ -205,10 +221,11 @@ def _provision(client: Any, url: str, target: str) -> tuple[str, str]:
                 "IntegrationType": "HTTP_PROXY",
                 "IntegrationMethod": "POST",
                 "IntegrationUri": f"{target}{route_key.lstrip('$')}",
-                "RequestParameters": {"integration.request.header.connectionId": "context.connectionId"},
+                "RequestParameters": mapped,
             },
         )
         assert integration["IntegrationResponseSelectionExpression"] == "${integration.response.statuscode}"
+        assert integration.get("RequestParameters", {}) == mapped
         client.call(
             "apigatewayv2",
             url,
@@ -221,6 +238,12 @@ def _provision(client: Any, url: str, target: str) -> tuple[str, str]:
         )
     client.call("apigatewayv2", url, "CreateStage", {"ApiId": api_id, "StageName": "live"})
     client.call("apigatewayv2", url, "CreateDeployment", {"ApiId": api_id, "StageName": "live"})
+    return api_id
+
+
+def _provision(client: Any, url: str, target: str) -> tuple[str, str]:
+    """The chain wsgateway's provisioning runs; returns (api id, stage)."""
+    api_id = _deploy_api(client, url, target)
     routes = client.call("apigatewayv2", url, "GetRoutes", {"ApiId": api_id})["Items"]
     assert sorted(r["RouteKey"] for r in routes) == ["$connect", "$default", "$disconnect"]
     stages = client.call("apigatewayv2", url, "GetStages", {"ApiId": api_id})["Items"]
@@ -330,49 +353,20 @@ def test_https_with_the_local_ca_and_refused_without(sdk, emulator_tls, recordin
 
 
 def test_3_4_multi_variable_selection_and_body_mapping_sources(sdk, emulator, recording_backend):
-    client, url = sdk(), emulator.url
-    api_id = client.call(
-        "apigatewayv2",
-        url,
-        "CreateApi",
-        {
-            "Name": "items-3-4",
-            "ProtocolType": "WEBSOCKET",
-            "RouteSelectionExpression": "${request.body.service}/${request.body.action}",
-        },
-    )["ApiId"]
     mapped = {
-        "integration.request.header.connectionId": "context.connectionId",
+        **CONNECTION_ID_HEADER,
         "integration.request.header.X-Action": "route.request.body.action",
         "integration.request.querystring.tags": "route.request.multivaluequerystring.tag",
         "integration.request.header.X-Tags": "route.request.multivalueheader.X-Tag",
     }
-    for route_key in ("$connect", "$default", "chat/send"):
-        integration = client.call(
-            "apigatewayv2",
-            url,
-            "CreateIntegration",
-            {
-                "ApiId": api_id,
-                "IntegrationType": "HTTP_PROXY",
-                "IntegrationMethod": "POST",
-                "IntegrationUri": recording_backend.url("ws/" + route_key.lstrip("$")),
-                "RequestParameters": mapped if route_key == "chat/send" else {},
-            },
-        )
-        assert integration.get("RequestParameters", {}) == (mapped if route_key == "chat/send" else {})
-        client.call(
-            "apigatewayv2",
-            url,
-            "CreateRoute",
-            {
-                "ApiId": api_id,
-                "RouteKey": route_key,
-                "Target": f"integrations/{integration['IntegrationId']}",
-            },
-        )
-    client.call("apigatewayv2", url, "CreateStage", {"ApiId": api_id, "StageName": "live"})
-    client.call("apigatewayv2", url, "CreateDeployment", {"ApiId": api_id, "StageName": "live"})
+    api_id = _deploy_api(
+        sdk(),
+        emulator.url,
+        recording_backend.url("ws/"),
+        selection="${request.body.service}/${request.body.action}",
+        routes=("$connect", "$default", "chat/send"),
+        parameters={"chat/send": mapped},
+    )
     with connect(
         emulator.ws_url(api_id, "live") + "?tag=a&tag=b",
         additional_headers=[("X-Tag", "x"), ("X-Tag", "y")],
