@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from wsgateway.aws.management import NO_ANSWER, Endpoint, get_engine, signer_for
 from wsgateway.conf import wsgateway_settings
 from wsgateway.fanout.limiter import RateLimitTimeout, SharedTokenBucket
 from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
+from wsgateway.payloads import SweepReport
 
 #: Idle sessions probed per sweep run unless the caller says otherwise.
 DEFAULT_PROBE_LIMIT = 1000
@@ -83,8 +84,15 @@ class SweepResult:
         self.errors += n
         self.errors_by[cause] = self.errors_by.get(cause, 0) + n
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> SweepReport:
+        return SweepReport(
+            expired=self.expired,
+            probed=self.probed,
+            gone=self.gone,
+            alive=self.alive,
+            errors=self.errors,
+            errors_by=dict(self.errors_by),
+        )
 
 
 def disconnect_expired_sessions(now: Any = None) -> int:
