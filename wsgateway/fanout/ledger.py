@@ -73,9 +73,11 @@ FAILED = FanoutChunk.State.FAILED
 
 def current_epoch(client: Any = None) -> str:
     """The broker epoch, writing a new one if Redis has none (first use, or it lost its data)."""
-    client = client or get_redis()
-    client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
-    value = client.get(EPOCH_KEY)
+    # One round trip (it is on the path to a small broadcast's first POST): SET NX, then GET.
+    pipe = (client or get_redis()).pipeline(transaction=False)
+    pipe.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+    pipe.get(EPOCH_KEY)
+    value = pipe.execute()[1]
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -112,8 +114,12 @@ class PlanWriter:
         self.message_id = message_id
         self.emit = emit
         self.batch: list[Chunk] = []
-        FanoutBroadcast.objects.get_or_create(
-            message_id=message_id, defaults={"op": op, "body": body, "epoch": current_epoch()}
+        # One INSERT that keeps an existing row (a planner redelivered after a crash), not
+        # get_or_create's SELECT + SAVEPOINT + INSERT + RELEASE: four round trips before a small
+        # broadcast's first POST.
+        FanoutBroadcast.objects.bulk_create(
+            [FanoutBroadcast(message_id=message_id, op=op, body=body, epoch=current_epoch())],
+            ignore_conflicts=True,
         )
 
     def __call__(self, chunk: Chunk) -> None:
