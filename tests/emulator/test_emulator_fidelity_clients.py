@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
+from tests.emulator.test_emulator_aws_behaviours import _connect_raw
+from tests.emulator.test_emulator_robustness import _signed_looking
 from wsgateway.emulator.testing import (
     EMULATOR_ACCESS_KEY,
     EMULATOR_SECRET_KEY,
@@ -382,8 +384,6 @@ def test_3_4_multi_variable_selection_and_body_mapping_sources(sdk, emulator, re
 
 
 def test_5_wrong_typed_members_are_refused_and_every_client_still_parses(sdk, emulator, ws_api):
-    from tests.emulator.test_emulator_robustness import _signed_looking
-
     routes = f"/v2/apis/{ws_api.api_id}/routes/{ws_api.routes['$default']}"
     stages = f"/v2/apis/{ws_api.api_id}/stages/{ws_api.stage}"
     for path, member, value in ((routes, "requestModels", "str"), (stages, "stageVariables", ["a"])):
@@ -404,8 +404,6 @@ def test_5_wrong_typed_members_are_refused_and_every_client_still_parses(sdk, em
 def test_1_7_large_posts_come_in_32_kib_frames_and_a_full_client_buffer_is_a_429(
     sdk, emulator, recording_backend, ws_api
 ):
-    from tests.emulator.test_emulator_aws_behaviours import _connect_raw
-
     client = sdk()
     management = emulator.management_url(ws_api.api_id, ws_api.stage)
     reader, connection_id = _connect_raw(emulator, ws_api, recording_backend)

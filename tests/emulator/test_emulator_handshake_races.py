@@ -8,9 +8,11 @@ every time with a backend scripted on a plain socket.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
+import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -200,9 +202,6 @@ def test_150_concurrent_handshakes_some_leaving_during_a_slow_connect(emulator, 
     # The load the races above were first seen under: a slow $connect backend, many handshakes
     # at once, and clients giving up at random moments around its answer. Whatever the timing:
     # no 5xx, no error logged, and every $connect the backend accepted ends with a $disconnect.
-    import asyncio
-    import random
-
     recording_backend.respond("/ws/connect", delay=0.3)
     api = create_websocket_api(emulator.url, recording_backend.url("ws/"))
     path = f"/{api.api_id}/{api.stage}"
