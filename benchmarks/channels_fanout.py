@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
@@ -183,7 +184,12 @@ async def measure_both(
         rounds = []
         for _ in range(args.rounds):
             rounds.append({"wsgateway": await ours(), "channels": await theirs()})
-        return {"sockets": n, "rounds": rounds}
+        # A socket the server closed (e.g. a missed ping under load) explains a loss: say so.
+        closed = {
+            name: Counter(str(c.ws.close_code) for c in group if c.ws.close_code is not None)
+            for name, group in (("wsgateway", ours_clients), ("channels", theirs_clients))
+        }
+        return {"sockets": n, "rounds": rounds, "closed_by_code": closed}
     finally:
         for group in (ours_clients, theirs_clients):
             await asyncio.gather(*(c.ws.close() for c in group), return_exceptions=True)
@@ -229,6 +235,7 @@ def report(result: dict[str, Any], load_average: tuple[float, float, float]) -> 
         f"{' '.join(f'{x:.2f}' for x in ratios)}; min / median / max {spread(ratios)}x"
     )
     print("every socket got every measured message from both sides: " + ("yes" if ok else "NO"))
+    print(f"sockets closed by the server during the run, by close code: {result.get('closed_by_code')}")
     return ok
 
 

@@ -31,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 #: Entry points wrapped: module functions of wsgateway.fanout.ledger and PlanWriter methods.
 FUNCTIONS = ("chunk_finished", "mark_done", "flush_done_marks", "close", "give_up", "follow_up_epoch")
 METHODS = ("__init__", "flush", "finish")
+#: ... and the planner's claim on its broadcast (wsgateway.fanout.plan_ledger).
+PLAN_FUNCTIONS = ("claim",)
 
 
 class Meter:
@@ -72,8 +74,11 @@ class Meter:
         return excluded
 
     def install(self) -> None:
-        from wsgateway.fanout import ledger
+        from wsgateway.fanout import ledger, plan_ledger
 
+        for name in PLAN_FUNCTIONS:
+            if hasattr(plan_ledger, name):
+                setattr(plan_ledger, name, self.wrap(getattr(plan_ledger, name)))
         for name in FUNCTIONS:
             if hasattr(ledger, name):  # older versions lack the batched done-marks
                 setattr(ledger, name, self.wrap(getattr(ledger, name)))

@@ -18,6 +18,9 @@ from typing import Any
 
 from django.utils import timezone
 
+# subscriptions -> presence -> sending -> tasks -> fanout.gone -> here: a cycle, so the module is
+# imported (attributes read at call time), never names from it.
+from wsgateway import subscriptions
 from wsgateway.models import WebSocketSession
 from wsgateway.querysets import WebSocketSessionQuerySet
 
@@ -48,8 +51,6 @@ def mark_disconnected(connection_ids: Collection[str], now: datetime | None = No
     now = now or timezone.now()
     changed = sum(batch.mark_disconnected(now, release=False) for batch in _batches(connection_ids))
     if connection_ids:
-        from wsgateway import subscriptions  # subscriptions -> presence -> sending: keep it lazy
-
         # Their subscriptions go, and presence hears who left (wsgateway.subscriptions); also for
         # rows already marked by other means (a 410 for a subscriber whose row a project marked).
         subscriptions.release_connections(connection_ids)

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Q
 from django.utils import timezone
@@ -35,6 +35,7 @@ from wsgateway.aws.management import NO_ANSWER, Endpoint, get_engine, signer_for
 from wsgateway.conf import wsgateway_settings
 from wsgateway.fanout.limiter import RateLimitTimeout, SharedTokenBucket
 from wsgateway.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
+from wsgateway.payloads import SweepReport
 
 #: Idle sessions probed per sweep run unless the caller says otherwise.
 DEFAULT_PROBE_LIMIT = 1000
@@ -87,8 +88,8 @@ class SweepResult:
         self.errors += n
         self.errors_by[cause] = self.errors_by.get(cause, 0) + n
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> SweepReport:
+        return cast("SweepReport", asdict(self))  # the TypedDict names these fields one to one
 
 
 def disconnect_expired_sessions(now: Any = None) -> int:

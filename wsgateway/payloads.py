@@ -109,6 +109,27 @@ class ChunkResult(TypedDict, total=False):
     broadcast: BroadcastSummary | None
 
 
+# --- maintenance task results (docs/architecture.md §6) ---
+
+
+class Removed(TypedDict):
+    """``cleanup_tokens`` / ``cleanup_rate_limits`` / ``purge_disconnected_sessions``: rows deleted."""
+
+    removed: int
+
+
+class SweepReport(TypedDict):
+    """``sweep_stale_sessions``'s result (:class:`wsgateway.maintenance.SweepResult`)."""
+
+    expired: int
+    probed: int
+    gone: int
+    alive: int
+    errors: int
+    #: ``errors`` by cause: HTTP status, ``no_answer`` or ``budget``.
+    errors_by: dict[str, int]
+
+
 # --- provisioning (the ``wsgateway.provisioning_step`` chain, docs/architecture.md §7) ---
 
 #: A row's or AWS's value of one compared field.

@@ -41,6 +41,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
+from wsgateway import sending
 from wsgateway.conf import wsgateway_settings
 from wsgateway.models import ChannelSubscription, PresenceMember, WebSocketSession
 
@@ -163,8 +164,6 @@ def _user_info(user_id: Any, user: Any = None) -> dict[str, Any]:
 def _announce(
     event: str, channel_name: str, user_id: Any, user: Any = None, exclude: str | None = None
 ) -> None:
-    from wsgateway import sending  # sending imports the fan-out; keep the import lazy
-
     data = {
         "type": event,
         "channel": channel_name,

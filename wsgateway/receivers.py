@@ -32,6 +32,7 @@ from django.db.models.signals import post_init, post_save, pre_delete
 from django.http import HttpRequest
 
 from wsgateway import sending
+from wsgateway.hashing import session_key_hashes
 from wsgateway.models import WebSocketSession, WebSocketToken
 
 __all__ = [
@@ -54,9 +55,6 @@ def _disconnect_user(user: Any) -> None:
 def _disconnect_django_session(session_key: str, user_pk: Any) -> None:
     """Close the live sockets opened under ``session_key`` that the user's own close does not
     reach (``user_pk``'s are closed by :func:`_disconnect_user`)."""
-    from wsgateway import sending
-    from wsgateway.hashing import session_key_hashes
-    from wsgateway.models import WebSocketSession
 
     sockets = WebSocketSession.objects.filter(
         connected=True, session_key_hash__in=session_key_hashes(session_key)

@@ -88,7 +88,8 @@ def enabled() -> bool:
 
 
 # Appends one message and trims the stream, atomically. KEYS: stream, marker. ARGV: message id,
-# body, gateway id ("" = every gateway), window ms, max entries, max bytes, marker TTL s.
+# body, gateway id ("" = every gateway), window ms, max entries, max bytes, marker TTL s,
+# look-back, "1" when only the sessions whose own channel it is received it.
 # Returns the entry id. Sizes count the stored field values (what trimming by bytes bounds).
 _RECORD = """
 local stream, meta = KEYS[1], KEYS[2]
@@ -96,6 +97,11 @@ local mid, body, gw = ARGV[1], ARGV[2], ARGV[3]
 local window_ms, maxlen, maxbytes = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local marker_ttl = tonumber(ARGV[7])
 local lookback = tonumber(ARGV[8])
+local fields = {'m', mid, 'b', body, 'g', gw}
+if ARGV[9] == '1' then
+  -- Sent to the sessions whose own channel this is, not to its subscribers (a queryset send).
+  fields[7], fields[8] = 'o', '1'
+end
 
 local function split(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -125,7 +131,7 @@ local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local size = #mid + #body + #gw
 local id
 if exists then
-  id = redis.call('XADD', stream, '*', 'm', mid, 'b', body, 'g', gw)
+  id = redis.call('XADD', stream, '*', unpack(fields))
   redis.call('HINCRBY', meta, 'bytes', size)
 else
   local last = redis.call('HGET', meta, 'last')
@@ -134,7 +140,7 @@ else
     local lms, lseq = split(last)
     if lms and lms >= now_ms then wanted = last:match('^(%d+)-') .. '-' .. string.format('%d', lseq + 1) end
   end
-  id = redis.call('XADD', stream, wanted, 'm', mid, 'b', body, 'g', gw)
+  id = redis.call('XADD', stream, wanted, unpack(fields))
   -- Whatever this channel had before this stream is unknown unless the marker says where it
   -- ended: record it as trimmed, so a client holding an older id is told about the gap.
   local before = last
@@ -239,8 +245,7 @@ def kept_channel(target: Any) -> str | None:
     :class:`~wsgateway.fanout.targets.Target`), or ``None``: only a message for a whole channel
     (maybe narrowed to one gateway) is kept, not one for a connection or a user on it, which the
     channel's other clients must not receive on replay. ``None`` too while recovery is off."""
-    # ``channel`` (on the channel, by column or subscription) where targets have it, else the column.
-    channel = getattr(target, "channel", None) or target.channel_name
+    channel = target.channel_name
     if not channel or target.connection_id is not None or target.user_id is not None or not enabled():
         return None
     return str(channel)
@@ -305,12 +310,21 @@ def stamp(body: str, channel: str, entry_id: str) -> str:
     return f'{body[:-1]}{separator}"{ID_FIELD}":"{entry_id}","{CHANNEL_FIELD}":{channel_json}}}'
 
 
-def record(channel: str, message_id: str, body: str, *, api_gateway_id: int | None = None) -> str:
+def record(
+    channel: str,
+    message_id: str,
+    body: str,
+    *,
+    api_gateway_id: int | None = None,
+    own_channel_only: bool = False,
+) -> str:
     """Append one message to ``channel``'s window and return the body stamped with its id.
 
     Called by the planning task before it reads the recipients, so a client that resumes later
     either finds the message in the window or was already on the channel when it was planned.
     A retried call for the same ``message_id`` (within the last few entries) gets the same id.
+    ``own_channel_only``: the message went to the sessions whose own channel it is, not to the
+    channel's subscribers (a queryset filtered on ``channel_name``); so does its replay.
     """
     check_room(channel, body)
     script = get_redis().register_script(_RECORD)
@@ -324,6 +338,7 @@ def record(channel: str, message_id: str, body: str, *, api_gateway_id: int | No
         int(wsgateway_settings.RECOVERY_MAX_BYTES),
         _marker_ttl(),
         RETRY_LOOKBACK,
+        "1" if own_channel_only else "",
     ]
     raw = script(keys=[stream_key(channel), marker_key(channel)], args=args)
     entry_id = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -367,7 +382,9 @@ def _slack_cursor(since: str) -> str:
     return f"{ms}-0" if ms > 0 else "0-0"
 
 
-def read_since(channel: str, since: str | None, *, api_gateway_id: int | None = None) -> ReadResult:
+def read_since(
+    channel: str, since: str | None, *, api_gateway_id: int | None = None, own_channel: bool = True
+) -> ReadResult:
     """Every kept message of ``channel`` after ``since``, in id order (plus up to
     :data:`REORDER_SLACK_MS` before it, which the client has already seen and drops by
     ``message_id``); or a gap.
@@ -375,7 +392,8 @@ def read_since(channel: str, since: str | None, *, api_gateway_id: int | None = 
     ``since=None`` asks only for the starting point (``latest``): a client that has not received
     anything yet (a channel without messages gets a marker now, so its first message is known to
     come after it). Messages sent to another gateway only (``api_gateway_id`` given when sending)
-    are left out when ``api_gateway_id`` is given.
+    are left out when ``api_gateway_id`` is given, and messages sent to the channel's own sessions
+    only are left out for a socket on it by subscription (``own_channel=False``).
     """
     keys = [stream_key(channel), marker_key(channel)]
     client = get_redis()
@@ -404,6 +422,8 @@ def read_since(channel: str, since: str | None, *, api_gateway_id: int | None = 
             cursor = entry_id
             gateway = fields.get("g", "")
             if gateway and wanted_gateway and gateway != wanted_gateway:
+                continue
+            if fields.get("o") and not own_channel:
                 continue
             result.entries.append(Entry(entry_id, fields.get("m", ""), stamp(fields["b"], channel, entry_id)))
         if len(rows) < PAGE:

@@ -32,6 +32,7 @@ from django.db import transaction
 from wsgateway import recovery
 from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.messages import encode_message, new_message_id
+from wsgateway.fanout.plan_ledger import record_request
 from wsgateway.fanout.planner import POST
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.fanout.targets import Target, compile_queryset, normalize_exclude
@@ -81,8 +82,6 @@ def _on_commit(action: Callable[[], object]) -> None:
 def _enqueue(
     task: fanout_tasks.PlannerTask, args: tuple[Any, ...], kwargs: dict[str, Any], message_id: str
 ) -> SendHandle:
-    from wsgateway.fanout.plan_ledger import record_request
-
     task_id = celery_uuid()
     # The send is in the delivery ledger from here, in the caller's transaction: once that
     # commits, a publish that fails or a task the broker loses is published again by the lease

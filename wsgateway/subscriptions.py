@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef
 
 from wsgateway import presence
 from wsgateway.conf import wsgateway_settings
-from wsgateway.models import ChannelSubscription, WebSocketSession
+from wsgateway.models import ChannelSubscription, PresenceMember, WebSocketSession
 
 __all__ = [
     "SubscriptionLimitError",
@@ -157,6 +157,5 @@ def release_disconnected() -> int:
 
 
 def _has_members() -> bool:
-    from wsgateway.models import PresenceMember
 
     return PresenceMember.objects.exists()

@@ -203,6 +203,11 @@ REASONS: dict[str, Reason] = {
         " so an in-memory row (or a SimpleTestCase, which forbids queries) is refused",
         raises=_names("DatabaseOperationForbidden", "DoesNotExist"),
     ),
+    "route-deployed-by-deployment": Reason(
+        "c",
+        "an additional route is marked deployed once a deployment serves it; create_route(client,"
+        " deploy=False) records the route's AWS ids but leaves deployed false",
+    ),
     "logout-closes-through-worker": Reason(
         "c",
         "logging out enqueues the close of the sockets; the worker marks the rows, not the request",
@@ -648,6 +653,9 @@ _SECRET_ONLY: dict[str, tuple[str, ...]] = {
         "tests.test_sync.PushAdditionalRoutesTestCase::test_a_matching_gateway_is_not_deployed_again",
         "tests.test_sync.PushAdditionalRoutesTestCase::test_a_route_missing_in_aws_is_created",
         "tests.test_sync.PushAdditionalRoutesTestCase::test_routes_only_in_aws_are_left_alone",
+    ),
+    "route-deployed-by-deployment": (
+        "tests.test_models.ApiGatewayAdditionalRouteDeployedStateTestCase::test_create_route_marks_deployed_without_saving_through_save",
     ),
     "token-view": (
         "tests.test_views.WebSocketTokenViewIntegrationTestCase::test_post_creates_session_when_missing",

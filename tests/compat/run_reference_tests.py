@@ -325,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--with-gateway-secret",
         action="store_true",
-        help="configure a gateway secret and send it with every test request (see above)",
+        help="configure a gateway secret and send it with every test request (see above); with"
+        " --from-junit, judge the report by the table of that mode",
     )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
+from tests.emulator.test_emulator_aws_behaviours import _connect_raw
+from tests.emulator.test_emulator_robustness import _signed_looking
 from wsgateway.emulator.testing import (
     EMULATOR_ACCESS_KEY,
     EMULATOR_SECRET_KEY,
@@ -185,17 +187,33 @@ def sdk(request) -> type:
     return {"boto3": Boto3, "aws-cli": AwsCli}[request.param]
 
 
-def _provision(client: Any, url: str, target: str) -> tuple[str, str]:
-    """The chain wsgateway's provisioning runs; returns (api id, stage)."""
+CONNECTION_ID_HEADER = {"integration.request.header.connectionId": "context.connectionId"}
+
+
+def _deploy_api(
+    client: Any,
+    url: str,
+    target: str,
+    *,
+    selection: str = "$request.body.action",
+    routes: tuple[str, ...] = ("$connect", "$disconnect", "$default"),
+    parameters: dict[str, dict[str, str]] | None = None,
+) -> str:
+    """CreateApi, one HTTP_PROXY integration and route per route key, stage "live", deployment.
+
+    ``parameters`` maps a route key to its integration's RequestParameters (default: the
+    connection id header, as wsgateway provisions). Returns the API id.
+    """
     api = client.call(
         "apigatewayv2",
         url,
         "CreateApi",
-        {"Name": "fidelity", "ProtocolType": "WEBSOCKET", "RouteSelectionExpression": "$request.body.action"},
+        {"Name": "fidelity", "ProtocolType": "WEBSOCKET", "RouteSelectionExpression": selection},
     )
     api_id = api["ApiId"]
     assert api["ApiEndpoint"].endswith(f"/{api_id}")
-    for route_key in ("$connect", "$disconnect", "$default"):
+    for route_key in routes:
+        mapped = (parameters or {}).get(route_key, CONNECTION_ID_HEADER)
         integration = client.call(
             "apigatewayv2",
             url,
@@ -205,10 +223,11 @@ def _provision(client: Any, url: str, target: str) -> tuple[str, str]:
                 "IntegrationType": "HTTP_PROXY",
                 "IntegrationMethod": "POST",
                 "IntegrationUri": f"{target}{route_key.lstrip('$')}",
-                "RequestParameters": {"integration.request.header.connectionId": "context.connectionId"},
+                "RequestParameters": mapped,
             },
         )
         assert integration["IntegrationResponseSelectionExpression"] == "${integration.response.statuscode}"
+        assert integration.get("RequestParameters", {}) == mapped
         client.call(
             "apigatewayv2",
             url,
@@ -221,6 +240,12 @@ def _provision(client: Any, url: str, target: str) -> tuple[str, str]:
         )
     client.call("apigatewayv2", url, "CreateStage", {"ApiId": api_id, "StageName": "live"})
     client.call("apigatewayv2", url, "CreateDeployment", {"ApiId": api_id, "StageName": "live"})
+    return api_id
+
+
+def _provision(client: Any, url: str, target: str) -> tuple[str, str]:
+    """The chain wsgateway's provisioning runs; returns (api id, stage)."""
+    api_id = _deploy_api(client, url, target)
     routes = client.call("apigatewayv2", url, "GetRoutes", {"ApiId": api_id})["Items"]
     assert sorted(r["RouteKey"] for r in routes) == ["$connect", "$default", "$disconnect"]
     stages = client.call("apigatewayv2", url, "GetStages", {"ApiId": api_id})["Items"]
@@ -330,49 +355,20 @@ def test_https_with_the_local_ca_and_refused_without(sdk, emulator_tls, recordin
 
 
 def test_3_4_multi_variable_selection_and_body_mapping_sources(sdk, emulator, recording_backend):
-    client, url = sdk(), emulator.url
-    api_id = client.call(
-        "apigatewayv2",
-        url,
-        "CreateApi",
-        {
-            "Name": "items-3-4",
-            "ProtocolType": "WEBSOCKET",
-            "RouteSelectionExpression": "${request.body.service}/${request.body.action}",
-        },
-    )["ApiId"]
     mapped = {
-        "integration.request.header.connectionId": "context.connectionId",
+        **CONNECTION_ID_HEADER,
         "integration.request.header.X-Action": "route.request.body.action",
         "integration.request.querystring.tags": "route.request.multivaluequerystring.tag",
         "integration.request.header.X-Tags": "route.request.multivalueheader.X-Tag",
     }
-    for route_key in ("$connect", "$default", "chat/send"):
-        integration = client.call(
-            "apigatewayv2",
-            url,
-            "CreateIntegration",
-            {
-                "ApiId": api_id,
-                "IntegrationType": "HTTP_PROXY",
-                "IntegrationMethod": "POST",
-                "IntegrationUri": recording_backend.url("ws/" + route_key.lstrip("$")),
-                "RequestParameters": mapped if route_key == "chat/send" else {},
-            },
-        )
-        assert integration.get("RequestParameters", {}) == (mapped if route_key == "chat/send" else {})
-        client.call(
-            "apigatewayv2",
-            url,
-            "CreateRoute",
-            {
-                "ApiId": api_id,
-                "RouteKey": route_key,
-                "Target": f"integrations/{integration['IntegrationId']}",
-            },
-        )
-    client.call("apigatewayv2", url, "CreateStage", {"ApiId": api_id, "StageName": "live"})
-    client.call("apigatewayv2", url, "CreateDeployment", {"ApiId": api_id, "StageName": "live"})
+    api_id = _deploy_api(
+        sdk(),
+        emulator.url,
+        recording_backend.url("ws/"),
+        selection="${request.body.service}/${request.body.action}",
+        routes=("$connect", "$default", "chat/send"),
+        parameters={"chat/send": mapped},
+    )
     with connect(
         emulator.ws_url(api_id, "live") + "?tag=a&tag=b",
         additional_headers=[("X-Tag", "x"), ("X-Tag", "y")],
@@ -388,8 +384,6 @@ def test_3_4_multi_variable_selection_and_body_mapping_sources(sdk, emulator, re
 
 
 def test_5_wrong_typed_members_are_refused_and_every_client_still_parses(sdk, emulator, ws_api):
-    from tests.emulator.test_emulator_robustness import _signed_looking
-
     routes = f"/v2/apis/{ws_api.api_id}/routes/{ws_api.routes['$default']}"
     stages = f"/v2/apis/{ws_api.api_id}/stages/{ws_api.stage}"
     for path, member, value in ((routes, "requestModels", "str"), (stages, "stageVariables", ["a"])):
@@ -410,8 +404,6 @@ def test_5_wrong_typed_members_are_refused_and_every_client_still_parses(sdk, em
 def test_1_7_large_posts_come_in_32_kib_frames_and_a_full_client_buffer_is_a_429(
     sdk, emulator, recording_backend, ws_api
 ):
-    from tests.emulator.test_emulator_aws_behaviours import _connect_raw
-
     client = sdk()
     management = emulator.management_url(ws_api.api_id, ws_api.stage)
     reader, connection_id = _connect_raw(emulator, ws_api, recording_backend)

@@ -8,9 +8,11 @@ every time with a backend scripted on a plain socket.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
+import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests import waiting
 from tests.emulator.test_emulator_data_plane import _raw_handshake
 from wsgateway.emulator.testing import create_websocket_api
 
@@ -193,3 +196,46 @@ def test_connect_dropped_on_a_new_connection_is_not_sent_twice(emulator, scripte
     assert status == 502
     assert out["result"].startswith(b"POST /ws/connect ")  # type: ignore[union-attr]
     assert "forward.stale_connection_retries" not in emulator.stats()
+
+
+def test_150_concurrent_handshakes_some_leaving_during_a_slow_connect(emulator, recording_backend, caplog):
+    # The load the races above were first seen under: a slow $connect backend, many handshakes
+    # at once, and clients giving up at random moments around its answer. Whatever the timing:
+    # no 5xx, no error logged, and every $connect the backend accepted ends with a $disconnect.
+    recording_backend.respond("/ws/connect", delay=0.3)
+    api = create_websocket_api(emulator.url, recording_backend.url("ws/"))
+    path = f"/{api.api_id}/{api.stage}"
+    rng = random.Random(150)
+    caplog.set_level(logging.WARNING)
+
+    async def one(leave_after: float | None) -> str:
+        reader, writer = await asyncio.open_connection("127.0.0.1", emulator.port)
+        writer.write(_handshake_bytes(emulator.port, path))
+        await writer.drain()
+        try:
+            if leave_after is not None:
+                await asyncio.sleep(leave_after)
+                return "left"
+            return (await asyncio.wait_for(reader.readline(), 30)).decode().strip()
+        finally:
+            writer.close()
+
+    async def run_all() -> list[str]:
+        plans = [None if rng.random() < 0.5 else rng.uniform(0.0, 1.2) for _ in range(150)]
+        return await asyncio.gather(*(one(plan) for plan in plans))
+
+    answers = asyncio.run(run_all())
+    assert all(a == "left" or a.startswith("HTTP/1.1 101 ") for a in answers), set(answers)
+    waiting.wait_until(lambda: emulator.admin("connections")["items"] == [], 30, "every socket to be gone")
+    waiting.wait_until(
+        lambda: (
+            len(recording_backend.by_path("/ws/disconnect")) == len(recording_backend.by_path("/ws/connect"))
+        ),
+        30,
+        "a $disconnect for every $connect",
+    )
+    # A client leaving at once may be gone before its request is read; every other one got through.
+    stayed = len(answers) - answers.count("left")
+    assert 30 < stayed <= len(recording_backend.by_path("/ws/connect")) <= len(answers)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]

@@ -59,6 +59,38 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read():
         parse(f"HTTP/1.1 200 OK\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode())
 
 
+def _outcome(data: bytes, step: int) -> tuple[object, ...]:
+    try:
+        answer = parse(data, step)
+    except MalformedAnswer as err:
+        return ("malformed", str(err))
+    if answer is None:
+        return ("incomplete",)
+    return (answer.status, answer.headers, answer.body, answer.reusable)
+
+
+HEADS_IN_ONE_READ = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\nDate: x\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    b"HTTP/1.0 204 No Content\r\n\r\n",  # no length: not reusable
+    b"HTTP/1.1 410 Gone\r\nContent-Length: 2\r\n\r\n",  # a body still to come
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 101 Switching\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+    b"HTTP/1.1 2000 OK\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("data", HEADS_IN_ONE_READ, ids=range(len(HEADS_IN_ONE_READ)))
+def test_a_head_in_one_read_parses_as_byte_by_byte(data):
+    # One read takes the parser's shortcut for a bodiless answer; one byte at a time, its steps.
+    assert _outcome(data, 0) == _outcome(data, 1)
+
+
 def test_bytes_beyond_the_answer_make_the_connection_unusable():
     answer = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n")
     assert answer is not None and answer.status == 200 and not answer.reusable

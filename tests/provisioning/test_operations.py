@@ -217,3 +217,41 @@ def test_reference_methods_deploy_api_and_create_route_run_with_a_client(
     gateway.refresh_from_db()
     assert gateway.deployment_id == result["deployment"]["deployment_id"]
     assert count_resources(aws, gateway.api_id)["deployments"] == 2
+
+
+def test_create_route_with_a_client_refreshes_updated_on_and_records_only_string_ids(
+    aws: Any, gateway: ApiGateway
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run_inline("create_gateway", gateway.pk)
+    gateway.refresh_from_db()
+    add_chat_route(gateway)
+    long_ago = timezone.now() - timedelta(days=1)
+    ApiGatewayAdditionalRoute.objects.update(updated_on=long_ago)
+    route = ApiGatewayAdditionalRoute.objects.get()
+    route.create_route(aws, deploy=False)
+    route.refresh_from_db()
+    assert route.route_id and route.integration_id and route.updated_on > long_ago
+
+    class OddIds:
+        """The caller's client, answering create_route with a route id that is not a string."""
+
+        def __init__(self, real: Any) -> None:
+            self.real, self.meta = real, real.meta
+
+        def __getattr__(self, name: str) -> Any:
+            call = getattr(self.real, name)
+            if name != "create_route":
+                return call
+            return lambda **params: {**call(**params), "RouteId": 7}
+
+    ApiGatewayAdditionalRoute.objects.create(
+        api_gateway=gateway, name="Other", route_key="other", integration_url="http://127.0.0.1:9/ws/other"
+    )
+    other = ApiGatewayAdditionalRoute.objects.get(route_key="other")
+    other.create_route(OddIds(aws), deploy=False)
+    other.refresh_from_db()
+    assert other.route_id == "" and other.integration_id  # the string id is kept, the other is not

@@ -61,6 +61,15 @@ def page(stack: Stack, live_server: Any) -> Iterator[Browser]:
         browser.close()
 
 
+def state(page: Browser) -> Any:
+    """What both tabs delivered and know, for a failure's message."""
+    return page.js(
+        "Object.fromEntries(['a', 'b'].map(n => [n, {texts: tabs[n].texts, gaps: tabs[n].gaps,"
+        " recovered: tabs[n].recovered, opens: tabs[n].opens, lastIds: tabs[n].client.lastIds,"
+        " recovering: tabs[n].client.recovering}]))"
+    )
+
+
 def tab_texts(page: Browser, name: str) -> list[str]:
     return list(page.js(f"tabs.{name}.texts"))
 
@@ -87,7 +96,9 @@ def test_the_js_client_recovers_a_socket_closed_mid_burst(page: Browser) -> None
     # Exactly once and in order, in the tab that was closed as in the one that was not.
     assert a == expected and b == expected
     recovered = page.js(f"tabs.{reopened}.recovered")
-    assert len(recovered) == 2 and recovered[1]["channel"] == "room" and recovered[1]["count"] > 0
+    # Its reconnect resumed the channel; how many came by replay depends on when it came back
+    # (the burst goes on meanwhile): the exact lists above say none was lost or doubled.
+    assert len(recovered) == 2 and recovered[1]["channel"] == "room"
     assert page.js("tabs.a.gaps.length + tabs.b.gaps.length") == 0
     assert page.js(f"tabs.{reopened}.client.recovering.length") == 0
 
@@ -99,10 +110,22 @@ def test_the_js_client_reports_a_gap_when_the_window_has_passed(page: Browser) -
         sessions = list(
             WebSocketSession.objects.filter(connected=True).values_list("connection_id", flat=True)
         )
+        # The closed tab stays away until the burst is over (no automatic reconnect meanwhile).
+        page.js("tabs.a.client.options.reconnect = false; tabs.b.client.options.reconnect = false")
         sending.disconnect_connection(sessions[0])
+        page.wait_for(
+            "tabs.a.client.status === 'closed' || tabs.b.client.status === 'closed'", "a tab closed"
+        )
         wait_sent(send(range(3, 15)))  # more than the window keeps
+        page.js(
+            "for (const n of ['a', 'b']) { tabs[n].client.options.reconnect = true;"
+            " if (tabs[n].client.status === 'closed') tabs[n].client.connect(); }"
+        )
         wait_until(lambda: page.js("tabs.a.opens + tabs.b.opens") == 3, 30, "the closed tab to reconnect")
-        page.wait_for("tabs.a.gaps.length + tabs.b.gaps.length === 1", "the gap event")
+        try:
+            page.wait_for("tabs.a.gaps.length + tabs.b.gaps.length === 1", "the gap event")
+        except AssertionError as err:
+            raise AssertionError(f"{err}; tabs: {state(page)}") from err
         wait_sent(send(range(15, 17)))
         page.wait_for("tabs.a.texts.includes('m16') && tabs.b.texts.includes('m16')", "live messages again")
     reopened = "a" if page.js("tabs.a.opens") == 2 else "b"
@@ -110,9 +133,5 @@ def test_the_js_client_reports_a_gap_when_the_window_has_passed(page: Browser) -
     (gap,) = page.js(f"tabs.{reopened}.gaps")
     assert (gap["channel"], gap["reason"]) == ("room", "window") and gap["since"] and gap["latest"]
     assert tab_texts(page, other) == [f"m{i}" for i in range(17)]
-    # The reopened tab: what it had, maybe some of the burst live after its reconnect, then the
-    # live ones; never a duplicate, never out of order, and the gap was real.
-    texts = tab_texts(page, reopened)
-    numbers = [int(t[1:]) for t in texts]
-    assert numbers[:3] == [0, 1, 2] and numbers[-2:] == [15, 16]
-    assert numbers == sorted(set(numbers)) and len(numbers) < 17
+    # The reopened tab: what it had, then the live ones; the burst it missed is the gap.
+    assert tab_texts(page, reopened) == ["m0", "m1", "m2", "m15", "m16"]

@@ -221,3 +221,13 @@ def test_recovery_off_keeps_nothing_and_stamps_nothing(clean_redis: redis.Redis)
     assert recovery.kept_channel(Target(channel_name="room", user_id=3)) is None
     assert recovery.kept_channel(Target(channel_name="room", connection_id="c")) is None
     assert recovery.kept_channel(Target(channel_name="")) is None
+
+
+def test_a_message_for_the_channels_own_sessions_is_not_replayed_to_its_subscribers(
+    clean_redis: redis.Redis,
+) -> None:
+    start = recovery.read_since("room", None).latest
+    send("room", "everyone")
+    send("room", "own sessions only", own_channel_only=True)  # a queryset send on channel_name
+    assert texts(recovery.read_since("room", start)) == ["everyone", "own sessions only"]
+    assert texts(recovery.read_since("room", start, own_channel=False)) == ["everyone"]

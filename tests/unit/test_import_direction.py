@@ -33,6 +33,7 @@ ALLOWED = {
     # A Celery bootstep, loaded with the Celery app before Django is set up.
     ("wsgateway/fanout/lease.py", "wsgateway.fanout"),
     ("wsgateway/fanout/lease.py", "wsgateway.tasks.fanout"),
+    ("wsgateway/fanout/lease.py", "wsgateway.tasks.queues"),
     # The provisioning package enqueues its own task chain; the task module imports the runner.
     ("wsgateway/provisioning/chains.py", "wsgateway.tasks.provisioning"),
 }

@@ -99,6 +99,10 @@ class AnswerParser:
 
     def feed(self, data: bytes) -> RawAnswer | None:
         """Consume ``data``; raise :class:`MalformedAnswer` as soon as it cannot be an answer."""
+        if self._state == "head" and not self._buf and not self._interim:
+            whole = self._whole_bodiless_answer(data)
+            if whole is not None:
+                return whole
         self._buf += data
         while True:
             progressed = _STEPS[self._state](self)
@@ -106,6 +110,27 @@ class AnswerParser:
                 return progressed
             if not progressed:
                 return None
+
+    def _whole_bodiless_answer(self, data: bytes) -> RawAnswer | None:
+        """The usual ``@connections`` answer in one read: a final head ending exactly where
+        ``data`` ends, with ``Content-Length: 0`` or none. Parsed and checked as the steps
+        below would, without buffering; ``None`` for anything else (the steps then take
+        ``data`` from the start, raising what they raise)."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or end + 4 != len(data) or end > MAX_HEAD:
+            return None
+        status, headers = _parse_head(data[:end])
+        if status < 200 or "transfer-encoding" in headers:
+            return None
+        reusable = headers.get("connection", "").lower() != "close"
+        length = headers.get("content-length")
+        if length is None:
+            reusable = False  # no length: the body would run to the close (see _step_head)
+        elif _digits(length.encode("latin-1"), "Content-Length") != 0:
+            return None
+        self._status, self._headers, self._reusable = status, headers, reusable
+        self._state = "finished"
+        return RawAnswer(status, headers, b"", reusable)
 
     # Each step consumes from the front of the buffer and returns True when it did (the loop
     # runs again), False when it needs more bytes, or the final answer.

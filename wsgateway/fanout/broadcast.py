@@ -6,10 +6,10 @@ Small broadcasts take one broker hop, not two: when the plan has at most
 does), the first chunk is delivered by the planning task itself, right after its ledger row is
 written, and only the others are enqueued (docs/architecture.md §5). At-least-once holds as for
 an enqueued chunk: the planning task is ``acks_late`` with ``reject_on_worker_lost``, so a worker
-killed during the inline chunk has the planning task redelivered, which re-plans (the ledger
-rows are written idempotently) and delivers the chunk again unless its done-mark says it
-finished; a Redis that loses its data meanwhile leaves the chunk's row ``pending`` under the old
-epoch, and the ledger replays it.
+killed during the inline chunk has the planning task redelivered, which takes its claim over,
+keeps the plan's rows (:mod:`wsgateway.fanout.plan_ledger`) and delivers the chunk again unless
+its done-mark says it finished; a Redis that loses its data meanwhile leaves the chunk's row
+``pending`` under the old epoch, and the ledger replays it.
 """
 
 from __future__ import annotations

@@ -20,8 +20,6 @@ runs an operation in-process instead.
 
 from __future__ import annotations
 
-from typing import Any
-
 from wsgateway.models import ApiGateway, ApiGatewayAdditionalRoute, ProvisioningStatus
 from wsgateway.provisioning.chains import ProvisioningHandle, enqueue
 from wsgateway.provisioning.runner import OPERATIONS, run_inline
@@ -46,41 +44,41 @@ __all__ = [
 ]
 
 
-def _pk(gateway: Any) -> int:
-    return int(getattr(gateway, "pk", gateway))
+def _pk(gateway: ApiGateway | int) -> int:
+    return gateway if isinstance(gateway, int) else int(gateway.pk)
 
 
-def enqueue_create_gateway(gateway: Any) -> ProvisioningHandle:
+def enqueue_create_gateway(gateway: ApiGateway | int) -> ProvisioningHandle:
     """Enqueue the provisioning chain of ``gateway`` (a row or its pk)."""
     return enqueue("create_gateway", _pk(gateway))
 
 
-def enqueue_create_custom_domain(gateway: Any) -> ProvisioningHandle:
+def enqueue_create_custom_domain(gateway: ApiGateway | int) -> ProvisioningHandle:
     """Enqueue the custom-domain chain (domain name, API mapping, DNS alias)."""
     return enqueue("create_custom_domain", _pk(gateway))
 
 
-def enqueue_redeploy(gateway: Any) -> ProvisioningHandle:
+def enqueue_redeploy(gateway: ApiGateway | int) -> ProvisioningHandle:
     """Enqueue a new deployment of the stage."""
     return enqueue("redeploy", _pk(gateway))
 
 
-def enqueue_sync_to_aws(gateway: Any) -> ProvisioningHandle:
+def enqueue_sync_to_aws(gateway: ApiGateway | int) -> ProvisioningHandle:
     """Enqueue "Sync to AWS": push every row field that differs, prune routes, redeploy if needed."""
     return enqueue("sync_to_aws", _pk(gateway))
 
 
-def enqueue_sync_from_aws(gateway: Any) -> ProvisioningHandle:
+def enqueue_sync_from_aws(gateway: ApiGateway | int) -> ProvisioningHandle:
     """Enqueue "Sync from AWS": pull AWS's values; the run's result lists the differences."""
     return enqueue("sync_from_aws", _pk(gateway))
 
 
-def enqueue_rotate_secret(gateway: Any) -> ProvisioningHandle:
+def enqueue_rotate_secret(gateway: ApiGateway | int) -> ProvisioningHandle:
     """Enqueue the secret rotation: every integration gets the current secret, then a deployment."""
     return enqueue("rotate_secret", _pk(gateway))
 
 
-def enqueue_delete_from_aws(gateway: Any, *, delete_row: bool = False) -> ProvisioningHandle:
+def enqueue_delete_from_aws(gateway: ApiGateway | int, *, delete_row: bool = False) -> ProvisioningHandle:
     """Enqueue deleting the gateway's AWS resources (and then the row with ``delete_row``)."""
     return enqueue("delete_gateway" if delete_row else "delete_from_aws", _pk(gateway))
 

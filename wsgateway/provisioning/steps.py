@@ -240,23 +240,34 @@ def sync_additional_route(ctx: StepContext, route: ApiGatewayAdditionalRoute) ->
         integration_id, integration_result = ensure_integration(
             ctx, route.integration_id, route.integration_url, f"{label}:integration", exclude
         )
-        if integration_id != route.integration_id:
-            rows.update(integration_id=integration_id)
+        # Only an id AWS gave as a string is recorded (as the reference did): a caller's client
+        # that answers something else leaves the id to be found by key on the next run.
+        if isinstance(integration_id, str) and integration_id != route.integration_id:
+            rows.update(integration_id=integration_id, updated_on=timezone.now())
             route.integration_id = integration_id
             checkpoint(f"{label}:integration:recorded")
         route_id, route_result = ensure_route(
             ctx, route.route_id, route.route_key, integration_id, f"{label}:route"
         )
-        if route_id != route.route_id:
-            rows.update(route_id=route_id)
+        if isinstance(route_id, str) and route_id != route.route_id:
+            rows.update(route_id=route_id, updated_on=timezone.now())
             route.route_id = route_id
             checkpoint(f"{label}:route:recorded")
     except Exception as err:
-        rows.update(provisioning_status=ProvisioningStatus.FAILED, last_error=str(err)[:2000])
+        rows.update(
+            provisioning_status=ProvisioningStatus.FAILED,
+            last_error=str(err)[:2000],
+            updated_on=timezone.now(),
+        )
         raise
     result = merge([integration_result, route_result])
     if result != REUSED:
-        rows.update(deployed=False, provisioning_status=ProvisioningStatus.CREATING, last_error="")
+        rows.update(
+            deployed=False,
+            provisioning_status=ProvisioningStatus.CREATING,
+            last_error="",
+            updated_on=timezone.now(),
+        )
     return result
 
 
@@ -377,7 +388,10 @@ def deploy_api(
         ctx.record(deployment_id=deployment_id, deployed_at=timezone.now())
         checkpoint("deployment:recorded")
     ApiGatewayAdditionalRoute.objects.filter(api_gateway=gateway).exclude(route_id="").update(
-        deployed=True, provisioning_status=ProvisioningStatus.DEPLOYED, last_error=""
+        deployed=True,
+        provisioning_status=ProvisioningStatus.DEPLOYED,
+        last_error="",
+        updated_on=timezone.now(),
     )
     return {"result": result, "deployment_id": deployment_id}
 

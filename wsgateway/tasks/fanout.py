@@ -262,7 +262,13 @@ def _kept_for_recovery(target: Target, message_id: str, body: str) -> str:
     if channel is None:
         return body
     return _through_outages(
-        lambda: recovery.record(channel, message_id, body, api_gateway_id=target.api_gateway_id),
+        lambda: recovery.record(
+            channel,
+            message_id,
+            body,
+            api_gateway_id=target.api_gateway_id,
+            own_channel_only=not target.subscribers,
+        ),
         f"recovery record message_id={message_id}",
     )
 

@@ -9,11 +9,13 @@ All are idempotent, so a redelivered or overlapping run is harmless.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from celery import shared_task
 
 from wsgateway import maintenance
+from wsgateway.payloads import Removed, SweepReport
 from wsgateway.tasks.queues import MAINTENANCE
 
 logger = logging.getLogger("wsgateway.maintenance")
@@ -21,7 +23,10 @@ logger = logging.getLogger("wsgateway.maintenance")
 _OPTIONS: dict[str, Any] = {"queue": MAINTENANCE, "ignore_result": False, "acks_late": True}
 
 
-def _report(task: str, result: dict[str, Any]) -> dict[str, Any]:
+R = TypeVar("R", bound=Mapping[str, object])
+
+
+def _report(task: str, result: R) -> R:
     # key=value pairs only (a breakdown such as errors_by={"429": 3} becomes errors_by.429=3), so
     # log pipelines can split the line without parsing Python reprs.
     pairs: list[str] = []
@@ -35,19 +40,19 @@ def _report(task: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 @shared_task(name="wsgateway.cleanup_tokens", **_OPTIONS)
-def cleanup_tokens() -> dict[str, Any]:
+def cleanup_tokens() -> Removed:
     """Delete used and expired connect tokens (``WebSocketToken.cleanup_expired``)."""
-    return _report("cleanup_tokens", {"removed": maintenance.cleanup_tokens()})
+    return _report("cleanup_tokens", Removed(removed=maintenance.cleanup_tokens()))
 
 
 @shared_task(name="wsgateway.cleanup_rate_limits", **_OPTIONS)
-def cleanup_rate_limits() -> dict[str, Any]:
+def cleanup_rate_limits() -> Removed:
     """Delete old connection-attempt rows (``ConnectionRateLimit.cleanup_old_records``)."""
-    return _report("cleanup_rate_limits", {"removed": maintenance.cleanup_rate_limits()})
+    return _report("cleanup_rate_limits", Removed(removed=maintenance.cleanup_rate_limits()))
 
 
 @shared_task(name="wsgateway.sweep_stale_sessions", **_OPTIONS)
-def sweep_stale_sessions(probe_limit: int = maintenance.DEFAULT_PROBE_LIMIT) -> dict[str, Any]:
+def sweep_stale_sessions(probe_limit: int = maintenance.DEFAULT_PROBE_LIMIT) -> SweepReport:
     """Disconnect sessions past API Gateway's lifetime; probe idle ones (410 → disconnected).
 
     Returns ``{expired, probed, gone, alive, errors, errors_by}``.
@@ -56,6 +61,6 @@ def sweep_stale_sessions(probe_limit: int = maintenance.DEFAULT_PROBE_LIMIT) -> 
 
 
 @shared_task(name="wsgateway.purge_disconnected_sessions", **_OPTIONS)
-def purge_disconnected_sessions() -> dict[str, Any]:
+def purge_disconnected_sessions() -> Removed:
     """Delete disconnected session rows past their retention."""
-    return _report("purge_disconnected_sessions", {"removed": maintenance.purge_disconnected_sessions()})
+    return _report("purge_disconnected_sessions", Removed(removed=maintenance.purge_disconnected_sessions()))

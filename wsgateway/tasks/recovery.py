@@ -17,13 +17,16 @@ from celery import shared_task
 from wsgateway import recovery
 from wsgateway.fanout.planner import POST
 from wsgateway.fanout.targets import Target
+from wsgateway.models import WebSocketSession
 from wsgateway.tasks.fanout import _FANOUT_OPTIONS, _broadcast, _through_outages
 
 logger = logging.getLogger("wsgateway.recovery")
 
 
-def _reader(channel: str, since: str | None, api_gateway_id: int | None) -> Callable[[], recovery.ReadResult]:
-    return lambda: recovery.read_since(channel, since, api_gateway_id=api_gateway_id)
+def _reader(
+    channel: str, since: str | None, api_gateway_id: int | None, own_channel: bool
+) -> Callable[[], recovery.ReadResult]:
+    return lambda: recovery.read_since(channel, since, api_gateway_id=api_gateway_id, own_channel=own_channel)
 
 
 @shared_task(name="wsgateway.replay_channels", **_FANOUT_OPTIONS)
@@ -47,8 +50,16 @@ def replay_channels(
         for name, why in (refused or {}).items()
     ]
     replayed: dict[str, int | str] = {}
+    # A queryset send on channel_name reached the sessions whose own channel it is, not its
+    # subscribers: the replay keeps that difference.
+    own = (
+        WebSocketSession.objects.filter(connection_id=connection_id)
+        .values_list("channel_name", flat=True)
+        .first()
+    )
     for name, since in channels.items():
-        result = _through_outages(_reader(name, since, api_gateway_id), f"recovery read channel={name}")
+        reader = _reader(name, since, api_gateway_id, own_channel=name == own)
+        result = _through_outages(reader, f"recovery read channel={name}")
         replayed[name] = "gap" if result.gap else len(result.entries)
         frames.extend(recovery.replay_frames(result, request=request))
     queryset = Target(connection_id=connection_id).queryset()

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.cache import cache
 from django.db import transaction
 
-from wsgateway import recovery
+from wsgateway import recovery, subscriptions
+from wsgateway.tasks.recovery import replay_channels
 from wsgateway.views.errors import EventRefused
 from wsgateway.views.handlers import handler
 
@@ -51,8 +52,6 @@ class RecoveryHandlers:
     def recovery_channels(self) -> set[str]:
         """The channels this socket is on, hence may recover: its own channel and its
         subscriptions (:func:`wsgateway.subscriptions.channels_of`)."""
-        from wsgateway import subscriptions
-
         session = self.session
         return {name for name in subscriptions.channels_of(session) if name} if session is not None else set()
 
@@ -124,8 +123,6 @@ class RecoveryHandlers:
             else:
                 accepted[name] = since
         if accepted or refused:
-            from wsgateway.tasks.recovery import replay_channels
-
             why = {name: {"reason": reason, "since": channels[name]} for name, reason in refused.items()}
             kwargs = {"refused": why, "api_gateway_id": self.gateway.pk, "request": tag}
             args = (self.connection_id, accepted)
