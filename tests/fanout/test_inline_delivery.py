@@ -189,7 +189,9 @@ def test_an_inline_chunk_that_fails_is_handed_to_a_chunk_task(emulator, worker, 
     assert calls == ["0", "0"]  # inline (failed), then the chunk task
     assert summary["delivered"] == 2 and summary["failed"] == 0
     assert all(len(received(emulator, c)) == 1 for c in ids)
-    assert _state(message_id, "0") == FanoutChunk.State.DONE
+    # The summary completes in Redis before the worker thread closes the ledger (which takes the
+    # buffered done-mark and writes it in its own transaction): wait for that commit.
+    wait_until(lambda: _state(message_id, "0") == FanoutChunk.State.DONE, 10, "the chunk's row to be done")
 
 
 CONNECTIONS = 250  # one chunk (FANOUT_CHUNK_SIZE), so the planner delivers all of it inline
