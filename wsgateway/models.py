@@ -741,11 +741,17 @@ class ApiGateway(_SnapshotMixin, models.Model):
 
         ``pending`` with ``api_created`` set (a row older than the status, or registered by hand
         for an existing API) counts as complete: ``deployed``, or ``mapped`` with its custom
-        domain. So does a queued, running or failed run on an API that was complete. Otherwise a
-        queued or failed run reports how far the rows show it got.
+        domain. So does a queued or failed run on an API that was complete. Otherwise a queued or
+        failed run reports how far the rows show it got. ``creating`` stays ``creating`` even with
+        ``api_created`` set, as in the reference: a creation was claimed and nothing shows that it
+        finished (a run on a complete API never sets ``creating``, see provisioning/lock.py).
         """
         status = self.provisioning_status
-        progress = (ProvisioningStatus.API_CREATED, ProvisioningStatus.ROUTES_CREATED)
+        progress = (
+            ProvisioningStatus.CREATING,
+            ProvisioningStatus.API_CREATED,
+            ProvisioningStatus.ROUTES_CREATED,
+        )
         if status in _API_COMPLETE or status in progress:
             return status
         if self.api_created:

@@ -62,6 +62,8 @@ def test_status_values_are_the_references() -> None:
         ("pending", True, False, "deployed", False, True),  # a row older than the status
         ("pending", True, True, "mapped", False, False),
         ("creating", False, False, "creating", True, False),
+        ("creating", True, False, "creating", True, False),  # a claim: not known to be finished
+        ("creating", True, True, "creating", True, False),
         ("api_created", False, False, "api_created", True, False),
         ("routes_created", False, False, "routes_created", True, False),
         ("deployed", True, False, "deployed", False, True),

@@ -32,6 +32,7 @@ from wsgateway.provisioning.context import StepContext
 from wsgateway.provisioning.delete import step_delete_from_aws, step_delete_row
 from wsgateway.provisioning.errors import LockBusy, QuotaWait
 from wsgateway.provisioning.retrying import QUOTA_WAITS_PER_RETRY, STEP_RETRY, decide, lock_policy
+from wsgateway.provisioning.savepoints import step_savepoint
 from wsgateway.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -110,7 +111,12 @@ def describe_error(step: str, err: BaseException) -> str:
 
 
 def fail(gateway_pk: int, run_id: str, step: str, err: BaseException) -> None:
-    """Record a failed run (status, last error) and release its lock."""
+    """Record a failed run (status, last error) and release its lock.
+
+    Never raises, so it cannot hide ``err``: the caller re-raises ``err``, which carries a note
+    naming the run and step, and another one if the failure could not be recorded (its cause
+    is logged).
+    """
     text = describe_error(step, err)[:4000]
     logger.warning(
         "wsgateway.provisioning step=%s gateway=%s result=failed run=%s error=%s",
@@ -119,7 +125,18 @@ def fail(gateway_pk: int, run_id: str, step: str, err: BaseException) -> None:
         run_id,
         text,
     )
-    lock.release(gateway_pk, run_id, provisioning_status=ProvisioningStatus.FAILED, last_error=text)
+    note = f"wsgateway: provisioning step {step!r} of run {run_id} on gateway {gateway_pk} failed"
+    if note not in getattr(err, "__notes__", ()):  # a retry loop may record the same error twice
+        err.add_note(note)
+    try:
+        lock.release(gateway_pk, run_id, provisioning_status=ProvisioningStatus.FAILED, last_error=text)
+    except Exception as record_error:
+        logger.exception(
+            "wsgateway.provisioning gateway=%s run=%s: could not record the failure", gateway_pk, run_id
+        )
+        err.add_note(
+            f"wsgateway: the failure could not be recorded: {type(record_error).__name__}: {record_error}"
+        )
 
 
 def note_retry(gateway_pk: int, run_id: str, step: str, err: BaseException) -> None:
@@ -210,7 +227,8 @@ def run_step(
     if function is None:
         raise ValueError(f"Unknown provisioning step {step!r}.")
     try:
-        outcome = function(StepContext(gateway=gateway, run_id=run_id, client=client), arg)
+        with step_savepoint():
+            outcome = function(StepContext(gateway=gateway, run_id=run_id, client=client), arg)
     except (QuotaWait, LockBusy):
         raise
     except AwsError as err:
