@@ -209,11 +209,32 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # One handler, on the root logger: wsgateway's loggers propagate to it. Under Celery the worker
 # replaces the root handlers with its own (worker_hijack_root_logger), so every line is printed
 # once, in Celery's format; a second handler on "wsgateway" printed each line twice.
+# runserver's access log ("django.server", as Django configures it) without query strings: the
+# $connect request carries the client's one-time token there (wsgateway/access_log.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"without_query_string": {"()": "wsgateway.access_log.WithoutQueryString"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"wsgateway": {"level": os.environ.get("WSGATEWAY_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "wsgateway": {"level": os.environ.get("WSGATEWAY_LOG_LEVEL", "INFO")},
+        "django.server": {
+            "handlers": ["django.server"],
+            "filters": ["without_query_string"],
+            "level": "INFO",
+            "propagate": False,
+        },
+    },
 }
