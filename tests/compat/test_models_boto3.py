@@ -83,8 +83,53 @@ def test_a_named_profile_gets_a_session_of_that_profile(stand_in: _Recorder, set
         ("client", ("apigatewayv2",)),
     ]
     assert stand_in.calls[0][2] == {"profile_name": "deploy"}
-    # wsgateway passes the configured region (required) where the reference used the profile's.
+    # A session that tells no region of its own: the configured one is passed.
     assert stand_in.calls[1][2]["region_name"] == "eu-west-1"
+
+
+@pytest.fixture
+def aws_config(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
+    """AWS config files with a profile that has a region and one that has none."""
+    config = tmp_path / "config"
+    config.write_text("[profile regional]\nregion = ap-southeast-2\n\n[profile regionless]\noutput = json\n")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[regional]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = example\n\n"
+        "[regionless]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = example\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    settings.AWS_ACCESS_KEY_ID = settings.AWS_SECRET_ACCESS_KEY = None
+    models.clear_boto3_client_cache()
+    yield
+    models.clear_boto3_client_cache()
+
+
+def test_a_profiles_own_region_wins_over_the_setting(aws_config: Any, settings: Any) -> None:
+    settings.AWS_IAM_PROFILE = "regional"
+    settings.AWS_GATEWAY_REGION_NAME = "eu-west-1"
+    assert models.get_boto3_client("apigatewayv2").meta.region_name == "ap-southeast-2"
+    # An explicit region_name still wins over both.
+    assert models.get_boto3_client("apigatewayv2", region_name="us-east-2").meta.region_name == "us-east-2"
+
+
+def test_a_profiles_region_needs_no_region_setting(aws_config: Any, settings: Any) -> None:
+    settings.AWS_IAM_PROFILE = "regional"
+    settings.AWS_GATEWAY_REGION_NAME = settings.AWS_REGION_NAME = None
+    assert models.get_boto3_client("apigatewayv2").meta.region_name == "ap-southeast-2"
+
+
+def test_a_profile_without_a_region_takes_the_setting_which_is_then_required(
+    aws_config: Any, settings: Any
+) -> None:
+    settings.AWS_IAM_PROFILE = "regionless"
+    settings.AWS_GATEWAY_REGION_NAME = "eu-west-1"
+    assert models.get_boto3_client("apigatewayv2").meta.region_name == "eu-west-1"
+    settings.AWS_GATEWAY_REGION_NAME = settings.AWS_REGION_NAME = None
+    with pytest.raises(RuntimeError, match="AWS_GATEWAY_REGION_NAME"):
+        models.get_boto3_client("route53")
 
 
 def test_a_client_built_with_a_stand_in_is_never_handed_out_for_boto3(

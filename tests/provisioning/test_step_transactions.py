@@ -77,3 +77,17 @@ def test_recording_a_failure_in_a_broken_transaction_never_hides_the_error(gatew
     notes = " ".join(original.__notes__)
     assert "step 'routes' of run run1" in notes
     assert "could not be recorded: TransactionManagementError" in notes
+
+
+def test_an_eager_task_failing_in_the_callers_transaction_reports_its_own_error(
+    aws: Any, gateway: ApiGateway
+) -> None:
+    from wsgateway.tasks.provisioning import provisioning_step
+
+    with audit_receiver_breaking_the_transaction(), transaction.atomic():
+        runner.run_step(None, gateway.pk, "eager1", "lock:create_gateway")
+        outcome = provisioning_step.apply(args=(None, gateway.pk, "eager1", "create_api"))
+        row = ApiGateway.objects.get(pk=gateway.pk)
+    assert isinstance(outcome.result, IntegrityError)
+    assert (row.provisioning_status, row.api_id) == (ProvisioningStatus.FAILED, "")
+    assert row.last_error.startswith("step create_api: IntegrityError")

@@ -2,7 +2,8 @@
 
 Credentials, in the reference package's order: a named profile (``AWS_IAM_PROFILE``), else an
 access key pair (``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY``), else boto3's default chain
-(instance role, environment).  The region always comes from :func:`get_region_name`.
+(instance role, environment).  The region comes from :func:`get_region_name`, except that a named
+profile's own region wins (as in the reference package).
 """
 
 from __future__ import annotations
@@ -112,19 +113,25 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
 
     Built as the reference package built it: with ``AWS_IAM_PROFILE``, a ``boto3.Session`` of that
     profile; otherwise ``boto3.client`` with the access key pair, or with boto3's default chain.
-    The region is always passed (:func:`get_region_name`, required), also with a profile.
+    The region is :func:`get_region_name` (required), except with a profile that has its own
+    region: that one is used, as in the reference. A ``region_name`` argument wins over both.
     ``config`` defaults to :func:`default_client_config`; ``endpoint_url`` defaults to
     ``WSGATEWAY["ENDPOINT_URLS"][service]`` so everything can point at the local emulator; other
     keyword arguments are passed on. Settings are read on every call, so a changed setting gives
     a new client; a failure to build one is not cached.
     """
-    region = kwargs.pop("region_name", None) or get_region_name()
+    credentials = _credentials()
+    explicit_region = kwargs.pop("region_name", None)
+    # With a named profile the profile's own region wins (as in the reference), so the setting
+    # is only a fallback then and not required here; without one it is required.
+    region = explicit_region or (
+        _configured_region() if credentials.get("profile_name") else get_region_name()
+    )
     if kwargs.get("config") is None:
         kwargs["config"] = default_client_config()
     endpoint_urls = wsgateway_settings.ENDPOINT_URLS
     if "endpoint_url" not in kwargs and endpoint_urls.get(service):
         kwargs["endpoint_url"] = endpoint_urls[service]
-    credentials = _credentials()
     boto3 = _boto3()
     key = (
         boto3,  # a replaced boto3 (see _boto3) never gets a client another one built
@@ -150,7 +157,7 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
                         f"AWS_IAM_PROFILE names the profile {profile!r}, "
                         "which is not in the AWS config files."
                     ) from err
-                client = session.client(service, region_name=region, **kwargs)
+                client = _profile_client(session, service, explicit_region, region, kwargs)
             else:
                 client = boto3.client(service, **credentials, region_name=region, **kwargs)
         if len(cache) >= _MAX_CLIENTS:
@@ -158,6 +165,28 @@ def get_boto3_client(service: str = "apigatewayv2", **kwargs: Any) -> Any:
             cache.pop(next(iter(cache)))
         cache[key] = client
     return client
+
+
+def _configured_region() -> str | None:
+    """The region setting, or ``None`` when neither setting is set."""
+    try:
+        return get_region_name()
+    except RegionNotConfiguredError:
+        return None
+
+
+def _profile_client(
+    session: Any, service: str, explicit_region: str | None, fallback: str | None, kwargs: dict[str, Any]
+) -> Any:
+    """A client of a named profile's session, in the profile's own region when it has one (what
+    boto3 resolves for the session: ``AWS_DEFAULT_REGION``, else the profile's ``region``), as
+    the reference built it; else in the configured region, which is then required."""
+    if explicit_region:
+        return session.client(service, region_name=explicit_region, **kwargs)
+    own = getattr(session, "region_name", None)
+    if isinstance(own, str) and own:
+        return session.client(service, **kwargs)
+    return session.client(service, region_name=fallback or get_region_name(), **kwargs)
 
 
 def apigatewayv2_client(**kwargs: Any) -> ApiGatewayV2Client:
