@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from celery import Task, shared_task
@@ -26,6 +26,7 @@ from wsgateway.fanout.messages import encode_message, new_message_id
 from wsgateway.fanout.planner import DELETE, POST, Chunk
 from wsgateway.fanout.targets import Target, normalize_exclude
 from wsgateway.payloads import ChunkResult, PlanResult, TargetData
+from wsgateway.querysets import WebSocketSessionQuerySet
 from wsgateway.tasks.queues import FANOUT
 
 # Infrastructure hiccups (broker/DB restarts, an exhausted shared budget) are retried as a whole.
@@ -149,7 +150,7 @@ def _deliver_inline(chunk: Chunk) -> None:
         _emit(chunk)
 
 
-def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> PlanResult:
+def _broadcast(queryset: WebSocketSessionQuerySet, message_id: str, op: str, body: str | None) -> PlanResult:
     return _through_outages(
         lambda: broadcast(
             queryset, message_id=message_id, op=op, body=body, emit=_emit, deliver_inline=_deliver_inline
@@ -163,7 +164,7 @@ def _target(
     channel_name: str | None,
     user_id: int | str | None,
     api_gateway_id: int | None,
-    exclude: Any,
+    exclude: str | Iterable[str] | None,
 ) -> Target:
     named = [x for x in (connection_id, channel_name, user_id) if x is not None]
     if len(named) > 1:
