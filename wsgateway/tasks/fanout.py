@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from celery import Task, current_task, shared_task
@@ -33,8 +33,10 @@ from wsgateway.fanout.broadcast import broadcast
 from wsgateway.fanout.limiter import RateLimitTimeout
 from wsgateway.fanout.messages import encode_message, new_message_id
 from wsgateway.fanout.planner import DELETE, POST, Chunk
+from wsgateway.fanout.recipients import Recipients
 from wsgateway.fanout.targets import Target, normalize_exclude
 from wsgateway.payloads import ChunkResult, PlanResult, TargetData
+from wsgateway.querysets import WebSocketSessionQuerySet
 from wsgateway.tasks.queues import FANOUT
 
 # Infrastructure hiccups (broker/DB restarts, an exhausted shared budget) are retried as a whole.
@@ -233,7 +235,9 @@ def _deliver_inline(chunk: Chunk) -> None:
         _emit(chunk)
 
 
-def _broadcast(queryset: Any, message_id: str, op: str, body: str | None) -> PlanResult:
+def _broadcast(
+    queryset: WebSocketSessionQuerySet | Recipients, message_id: str, op: str, body: str | None
+) -> PlanResult:
     # The task id names this planner's claim on the broadcast: its redelivery takes it over.
     task_id = str(getattr(getattr(current_task, "request", None), "id", None) or "")
     return _through_outages(
@@ -278,7 +282,7 @@ def _target(
     channel_name: str | None,
     user_id: int | str | None,
     api_gateway_id: int | None,
-    exclude: Any,
+    exclude: str | Iterable[str] | None,
 ) -> Target:
     named = [x for x in (connection_id, channel_name, user_id) if x is not None]
     if len(named) > 1:
