@@ -57,3 +57,33 @@ def test_a_new_run_clears_the_previous_runs_step_and_error(gateway: ApiGateway, 
     gateway.refresh_from_db()
     shown = (gateway.provisioning_status, gateway.provisioning_step, gateway.last_error)
     assert shown == ("creating", "", "")
+
+
+def test_the_task_retry_carries_its_reason_for_flower_and_celerys_log(
+    gateway: ApiGateway, settings: Any, clean_redis: Any
+) -> None:
+    """Flower's task-retried event and Celery's "retry:" log line show ``Retry.exc``: without it
+    they read "Retry in Ns" / exception None, and nobody sees why the step is retried."""
+    from celery.exceptions import Retry
+
+    from wsgateway.tasks.provisioning import provisioning_step
+
+    settings.WSGATEWAY = wsgateway_overrides(
+        ENDPOINT_URLS={"apigatewayv2": f"http://127.0.0.1:{_closed_port()}"}
+    )
+    clear_client_cache()
+    run_id = runner.new_run_id()
+    runner.run_step(None, gateway.pk, run_id, "lock:create_gateway")
+    # As a worker runs it (not called directly): the retry is published to the test's Redis.
+    args = (None, gateway.pk, run_id, "create_api")
+    provisioning_step.push_request(
+        id="retried-step", args=args, kwargs={}, retries=0, called_directly=False, is_eager=False
+    )
+    try:
+        with pytest.raises(Retry) as raised:
+            provisioning_step.run(*args)
+    finally:
+        provisioning_step.pop_request()
+        clear_client_cache()
+    assert isinstance(raised.value.exc, AwsError), str(raised.value)
+    assert "Could not connect to the endpoint URL" in str(raised.value)

@@ -45,7 +45,10 @@ def provisioning_step(
             if decision.record_failure:
                 runner.fail(gateway_pk, run_id, step, err)
             raise
-        raise self.retry(countdown=decision.countdown, max_retries=decision.max_retries) from err
+        # exc=err: Flower's task-retried event and Celery's "retry:" log line show the reason
+        # (without it they read "Retry in Ns" and exception None). decide() never asks for a
+        # retry past max_retries, so Celery never re-raises err in place of the Retry here.
+        raise self.retry(countdown=decision.countdown, max_retries=decision.max_retries, exc=err) from err
     if result.get(runner.STOP):
         self.request.chain = None  # the run ends here (lock held by another run)
     return result
