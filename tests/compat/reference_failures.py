@@ -192,8 +192,8 @@ REASONS: dict[str, Reason] = {
     ),
     "region-required": Reason(
         "c",
-        "an AWS region setting is required for every client wsgateway builds, with a named profile"
-        " too (RegionNotConfiguredError, a RuntimeError, with wsgateway's own wording)",
+        "a missing AWS region setting raises RegionNotConfiguredError (a RuntimeError and an"
+        " ImproperlyConfigured) with wsgateway's own wording",
         raises=_names("RegionNotConfiguredError", "AssertionError"),
     ),
     "sync-reads-the-row": Reason(
@@ -427,10 +427,7 @@ _BOTH_MODES: dict[str, tuple[str, ...]] = {
     "provisioning-status-read-only": (
         "tests.test_admin.ApiGatewayProvisioningAdminTestCase::test_provisioning_status_can_be_corrected_by_hand",
     ),
-    "region-required": (
-        "tests.test_models.GetBoto3ClientTestCase::test_boto3_connection_support_named_profiles",
-        "tests.test_models.GetBoto3ClientTestCase::test_region_name_is_required",
-    ),
+    "region-required": ("tests.test_models.GetBoto3ClientTestCase::test_region_name_is_required",),
     "sync-reads-the-row": (
         "tests.test_models.ApiGatewayAdditionalRouteDeployedStateTestCase::test_a_route_that_is_not_saved_yet_is_marked_in_memory_only",
         "tests.test_models.GatewaySecretSettingSimpleTestCase::test_additional_route_integration_carries_the_secret",
