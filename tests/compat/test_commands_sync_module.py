@@ -87,3 +87,24 @@ def test_a_busy_gateway_is_a_sync_error(aws: Any, deployed: ApiGateway) -> None:
     )
     with pytest.raises(ApiGatewaySyncError, match="locked by run someone"):
         sync.pull_gateway(deployed)
+
+
+def test_a_stand_in_client_from_unittest_mock_is_accepted(clean_redis: Any, settings: Any) -> None:
+    """Code written for the reference passes ``unittest.mock`` clients, whose methods have no
+    ``__name__``: every page is still read, and a deployment still counts as a deployment."""
+    from unittest.mock import MagicMock
+
+    from wsgateway.provisioning import quotas
+
+    settings.AWS_GATEWAY_REGION_NAME = "eu-west-1"
+    client = MagicMock()
+    client.get_routes.side_effect = [
+        {"Items": [{"RouteKey": "$connect"}], "NextToken": "page2"},
+        {"Items": [{"RouteKey": "chat"}]},
+    ]
+    assert [r["RouteKey"] for r in sync.list_routes(client, "api1")] == ["$connect", "chat"]
+    assert client.get_routes.call_args_list[1].kwargs == {"ApiId": "api1", "NextToken": "page2"}
+    from wsgateway.provisioning.calls import operation_name
+
+    assert operation_name(client.create_deployment) == "create_deployment"
+    assert quotas.kind_of(operation_name(client.create_deployment)) == quotas.kind_of("create_deployment")

@@ -184,7 +184,7 @@ def _profile_client(
     if explicit_region:
         return session.client(service, region_name=explicit_region, **kwargs)
     own = getattr(session, "region_name", None)
-    if isinstance(own, str) and own:
+    if own is not None and own != "":  # boto3 gives None when the profile tells no region
         return session.client(service, **kwargs)
     return session.client(service, region_name=fallback or get_region_name(), **kwargs)
 

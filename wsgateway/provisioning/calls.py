@@ -32,11 +32,21 @@ class Page(TypedDict, Generic[T]):
 def call(operation: Callable[P, R], /, *args: P.args, **params: P.kwargs) -> R:
     """Call ``operation(**params)`` (a boto3 client method) within its quota; errors become
     wsgateway exceptions."""
-    name = operation.__name__
+    name = operation_name(operation)
     # The client's own region: a caller may pass a client for another region (reference ``client=``).
     quotas.acquire(quotas.kind_of(name), region=quotas.region_of(getattr(operation, "__self__", None)))
     with aws_call(name, api_id=params.get("ApiId")):
         return operation(*args, **params)
+
+
+def operation_name(operation: Callable[..., Any]) -> str:
+    """The AWS operation a client method performs (its quota kind and its name in errors).
+
+    A stand-in client (``unittest.mock``, which code and tests written for the reference pass as
+    ``client=``) has methods without ``__name__``; the mock keeps the attribute's name instead.
+    """
+    name = getattr(operation, "__name__", None) or getattr(operation, "_mock_name", None)
+    return name if isinstance(name, str) and name else "unknown_operation"
 
 
 def get_or_none(operation: Callable[P, R], /, *args: P.args, **params: P.kwargs) -> R | None:
