@@ -71,8 +71,9 @@ def test_other_errors_keep_what_the_step_recorded_in_the_callers_transaction(
 def test_recording_a_failure_in_a_broken_transaction_never_hides_the_error(gateway: ApiGateway) -> None:
     original = IntegrityError("the step's own error")
     with transaction.atomic():
-        with pytest.raises(IntegrityError):
-            ApiGateway.objects.bulk_create([ApiGateway(api_name=gateway.api_name)])
+        # What a database error inside the block leaves behind, on every backend and Django
+        # version (Django 6's bulk_create on SQLite rolls its own savepoint back instead).
+        transaction.set_rollback(True)
         runner.fail(gateway.pk, "run1", "routes", original)  # must not raise
     notes = " ".join(original.__notes__)
     assert "step 'routes' of run run1" in notes
