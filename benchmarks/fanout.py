@@ -44,7 +44,6 @@ own SQLite file).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
@@ -580,11 +579,7 @@ def main() -> int:
         if args.mode in ("memory", "all"):
             ok = memory(args) and ok
     finally:
-        procs.stop_all()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
+        procs.stop_all_and_disconnect()
     return 0 if ok else 1
 
 

@@ -217,11 +217,7 @@ def main() -> int:
         print(f"database {database.split('://')[0]}, {os.cpu_count()} CPUs, logs in {workdir}")
         results = asyncio.run(run_sizes(ws_url, args, deadline))
     finally:
-        procs.stop_all()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
+        procs.stop_all_and_disconnect()
         drop_database()
 
     ok = True

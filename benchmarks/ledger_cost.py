@@ -16,7 +16,6 @@ Prints one line per broadcast and the min/median/max of the ledger's CPU µs per
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import tempfile
@@ -154,11 +153,7 @@ def main() -> int:
         setup_django(args.database, f"redis://127.0.0.1:{port}/0", workdir)
         return 0 if run(args) else 1
     finally:
-        procs.stop_all()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
+        procs.stop_all_and_disconnect()
 
 
 if __name__ == "__main__":

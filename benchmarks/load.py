@@ -132,6 +132,15 @@ class Processes:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
 
+    def stop_all_and_disconnect(self) -> None:
+        """:meth:`stop_all`, then close this process's Django connections (a script's last
+        step: a PostgreSQL test database can only be dropped with no session left on it)."""
+        self.stop_all()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each child's process group, from /proc."""
         tick = os.sysconf("SC_CLK_TCK")
@@ -564,11 +573,7 @@ def main() -> int:
         result["cpu_seconds"] = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
         result["cpu_seconds"]["clients (this process)"] = time.process_time() - own_before
     finally:
-        procs.stop_all()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
+        procs.stop_all_and_disconnect()
         drop_database()
 
     warm = result.get("warm", {})

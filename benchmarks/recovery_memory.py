@@ -21,7 +21,6 @@ Prints each run and the min/median/max of the total and per-channel memory.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import tempfile
@@ -157,11 +156,7 @@ def main() -> int:
         print(summary("per message", [r["per_message_bytes"] for r in results], "B"))
         return 0
     finally:
-        procs.stop_all()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
+        procs.stop_all_and_disconnect()
 
 
 if __name__ == "__main__":

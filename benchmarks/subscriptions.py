@@ -28,7 +28,6 @@ its own process, so the worker's CPU does not show it; this does.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -228,11 +227,7 @@ def main() -> int:
         env = setup_django(args.database, f"redis://127.0.0.1:{port}/0", workdir)
         ok = run(args, procs, env)
     finally:
-        procs.stop_all()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
+        procs.stop_all_and_disconnect()
     return 0 if ok else 1
 
 
