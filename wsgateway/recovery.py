@@ -19,6 +19,7 @@ is gone too, and a stream created afresh records everything before its first ent
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,9 +272,13 @@ def _marker_ttl() -> int:
     return max(MARKER_TTL_SECONDS, 2 * int(float(wsgateway_settings.RECOVERY_WINDOW_SECONDS)) + 1)
 
 
+# ASCII digits only: str.isdigit() also admits superscripts and Arabic-Indic digits, which
+# int() or the scripts' Lua pattern (%d) then reject inside the replay task.
+_ID_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+
+
 def _valid_id(value: str) -> bool:
-    ms, sep, seq = value.partition("-")
-    return bool(sep) and ms.isdigit() and seq.isdigit() and len(ms) <= 20 and len(seq) <= 20
+    return _ID_RE.fullmatch(value) is not None
 
 
 def stamp_overhead(channel: str) -> int:

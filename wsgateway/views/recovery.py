@@ -86,13 +86,22 @@ class RecoveryHandlers:
         the channel, or null) resumes that channel too, once the subscription is written: a
         client that re-subscribes after a reconnect gets what it missed there (docs/recovery.md).
         """
+        channels = self.subscribe_resume_request(channel, body)
+        if channels is not None:
+            self._resume_channels(channels, self._resume_tag(body))
+
+    def subscribe_resume_request(self, channel: str, body: dict[str, Any]) -> dict[str, str | None] | None:
+        """The resume a ``subscribe`` message asks for (``None``: none), checked for shape: the
+        view calls it before writing the subscription, so a malformed ``"since"`` or
+        ``"request"`` (400 ``invalid_resume``) leaves no subscription behind."""
         if "since" not in body or not recovery.enabled():
-            return
+            return None
         try:
             channels = recovery.parse_request({channel: body["since"]})
         except ValueError as err:
             raise EventRefused(400, "invalid_resume", str(err)) from err
-        self._resume_channels(channels, self._resume_tag(body))
+        self._resume_tag(body)
+        return channels
 
     @staticmethod
     def _recovery_on() -> None:

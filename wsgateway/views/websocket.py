@@ -880,7 +880,9 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
 
     def _message_channel(self, body: dict[str, Any], default: str | None = None) -> str:
         channel_name = body.get("channel", default)
-        if not isinstance(channel_name, str) or not self._is_valid_channel_name(channel_name):
+        # "" is "no channel" (valid for change_channel): no subscription, and no presence of every
+        # socket without a channel.
+        if not (isinstance(channel_name, str) and channel_name and self._is_valid_channel_name(channel_name)):
             raise EventRefused(400, "invalid_channel", "'channel' must be a valid channel name.")
         return channel_name
 
@@ -930,6 +932,7 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
 
         def answer() -> dict[str, Any]:
             channel_name = self._message_channel(body)
+            self.subscribe_resume_request(channel_name, body)  # a malformed "since": 400, no row
             self._count_subscription_change()
             if not self.can_join_channel(self.request, channel_name):
                 raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
