@@ -233,3 +233,10 @@ def test_a_malformed_resume_tag_on_subscribe_subscribes_nothing(events: EventCli
     response = post(events, connected, body)
     assert response.status_code == 400 and error_code(response) == "invalid_resume"
     assert not ChannelSubscription.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["x" * 120_000, "\u2603" * 40_000, "\x01" * 100_000], ids=len)
+def test_a_huge_refused_channel_name_is_no_500(events: EventClient, connected: str, name: str) -> None:
+    response = post(events, connected, {"action": RESUME, "channels": {name: None}})
+    assert response.status_code in (200, 413), response.content
+    assert len(response.content) <= 128 * 1024
