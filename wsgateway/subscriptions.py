@@ -60,6 +60,9 @@ def subscribe(session: WebSocketSession, channel_name: str) -> bool:
     """
     limit = int(wsgateway_settings.MAX_SUBSCRIPTIONS_PER_CONNECTION)
     with transaction.atomic():
+        # The session row's lock serialises this connection's subscribes: two at once would
+        # otherwise both count under the limit and both write (PostgreSQL; SQLite has one writer).
+        WebSocketSession.objects.select_for_update().filter(pk=session.pk).values_list("pk").first()
         existing = ChannelSubscription.objects.filter(session=session)
         if existing.filter(channel_name=channel_name).exists():
             return False

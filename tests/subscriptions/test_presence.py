@@ -17,6 +17,7 @@ import redis
 from django.db import connection, transaction
 
 from tests.subscriptions.conftest import make_user, member_events, open_session, wsgateway_overrides
+from tests.waiting import wait_until
 from wsgateway import disconnect, maintenance, presence, subscriptions
 from wsgateway.models import ApiGateway, ChannelSubscription, PresenceMember, WebSocketSession
 
@@ -270,3 +271,52 @@ def test_deleting_sessions_is_one_statement_and_the_sweep_drops_orphaned_rows(ga
     assert ChannelSubscription.objects.count() == 1  # the live session's, deleted under it
     assert subscriptions.release_disconnected() == 1
     assert not ChannelSubscription.objects.exists()
+
+
+def until_both_arrive_or_one_waits_for_a_lock(arrived: list[object]) -> None:
+    """Wait (PostgreSQL) until both threads are here (``arrived`` holds two), or one waits for a
+    lock the other's transaction holds (then it cannot arrive before that one commits)."""
+    arrived.append(threading.get_ident())
+    if connection.vendor != "postgresql":
+        return  # SQLite has one writer at a time: the second subscribe waits for the first
+
+    def arrived_or_blocked() -> bool:
+        if len(arrived) >= 2:
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            return bool(cursor.fetchone()[0])
+
+    wait_until(arrived_or_blocked, 20, "the other subscribe")
+
+
+def test_subscribes_at_once_stay_within_the_limit(gateway: ApiGateway, monkeypatch: Any) -> None:
+    # Both subscribes hold their transaction open after writing their row: without a lock both
+    # counted 0 under a limit of 1 and both wrote.
+    session = open_session(gateway, "lobby")
+    arrived: list[object] = []
+    joined = presence.joined
+
+    def joined_when_both_wrote(session: WebSocketSession, channel: str) -> None:
+        until_both_arrive_or_one_waits_for_a_lock(arrived)
+        joined(session, channel)
+
+    monkeypatch.setattr(presence, "joined", joined_when_both_wrote)
+    refused: list[str] = []
+
+    def subscribing(channel: str) -> Callable[[], None]:
+        def subscribe() -> None:
+            try:
+                subscriptions.subscribe(session, channel)
+            except subscriptions.SubscriptionLimitError:
+                refused.append(channel)
+
+        return subscribe
+
+    with wsgateway_overrides(MAX_SUBSCRIPTIONS_PER_CONNECTION=1):
+        run_together(subscribing("a"), subscribing("b"))
+    assert ChannelSubscription.objects.filter(session=session).count() == 1
+    assert len(refused) == 1
