@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import redis
 
+from tests.gateway_rows import event_gateway_fields
 from tests.ingestion import conftest as ingestion
 from tests.ingestion.conftest import Browser, EventClient, error_code, make_browser, new_connection_id
 from tests.subscriptions.conftest import wsgateway_overrides
 from wsgateway import recovery
-from wsgateway.models import ChannelPermission, ChannelSubscription, WebSocketSession
+from wsgateway.models import ApiGateway, ChannelPermission, ChannelSubscription, WebSocketSession
 
 pytestmark = [pytest.mark.django_db]
 
@@ -240,3 +241,22 @@ def test_a_huge_refused_channel_name_is_no_500(events: EventClient, connected: s
     response = post(events, connected, {"action": RESUME, "channels": {name: None}})
     assert response.status_code in (200, 413), response.content
     assert len(response.content) <= 128 * 1024
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": "subscribe", "channel": "news"},
+        {"action": "presence", "channel": "lobby"},
+        {"action": RESUME, "channels": {"lobby": None}},
+    ],
+    ids=lambda body: body["action"],
+)
+def test_a_connection_id_of_another_gateway_reaches_nothing(
+    events: EventClient, connected: str, body: dict[str, Any]
+) -> None:
+    # The same connection id posted as another gateway's event: not that gateway's socket.
+    other = ApiGateway.objects.create(api_name="other", **event_gateway_fields("zzz999other"))
+    response = post(EventClient(events.client, api_id=other.api_id), connected, body)
+    assert response.status_code == 404 and error_code(response) == "unknown_connection"
+    assert not ChannelSubscription.objects.exists()
