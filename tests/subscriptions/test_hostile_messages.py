@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 import redis
+from django.contrib.auth.models import User
 
 from tests.gateway_rows import event_gateway_fields
 from tests.ingestion import conftest as ingestion
 from tests.ingestion.conftest import Browser, EventClient, error_code, make_browser, new_connection_id
 from tests.subscriptions.conftest import wsgateway_overrides
-from wsgateway import recovery
+from wsgateway import recovery, sending, strict_json
 from wsgateway.models import ApiGateway, ChannelPermission, ChannelSubscription, WebSocketSession
 
 pytestmark = [pytest.mark.django_db]
@@ -260,3 +261,31 @@ def test_a_connection_id_of_another_gateway_reaches_nothing(
     response = post(EventClient(events.client, api_id=other.api_id), connected, body)
     assert response.status_code == 404 and error_code(response) == "unknown_connection"
     assert not ChannelSubscription.objects.exists()
+
+
+def test_presence_of_a_crowd_with_long_unicode_names_still_answers(
+    events: EventClient, browser: Browser, gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 200 users named with 150 snowmen each: 6 bytes a character once escaped, ~190 KB listed in
+    # full. The answer lists fewer members (the counts stay exact) instead of a 413 that tells
+    # the client nothing.
+    for n in range(200):
+        user = User.objects.create(username=f"{n:03d}" + "\u2603" * 147)
+        WebSocketSession.objects.create(
+            connection_id=new_connection_id(), channel_name="crowd", user=user, api_gateway=gateway
+        )
+    mine = new_connection_id()
+    assert events.open(browser, mine, channel="crowd").status_code == 200
+    replies: list[dict[str, Any]] = []
+    send = sending.send_to_connection
+
+    def recorded(connection_id: str, data: dict[str, Any], **kwargs: Any) -> Any:
+        replies.append(data)
+        return send(connection_id, data, **kwargs)
+
+    monkeypatch.setattr(sending, "send_to_connection", recorded)
+    response = post(events, mine, {"action": "presence"})
+    assert response.status_code == 200, response.content
+    (answer,) = replies
+    assert answer["connections"] == 201 and 0 < len(answer["members"]) < 201
+    assert len(strict_json.dumps(answer).encode()) <= 128 * 1024

@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from wsgateway import presence, ratelimit, security, sending, signals, subscriptions
+from wsgateway import presence, ratelimit, security, sending, signals, strict_json, subscriptions
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import PayloadTooLargeError
 from wsgateway.gateway_cache import get_gateway
@@ -61,6 +61,26 @@ SUBSCRIPTION_HANDLERS = {
 }
 #: Members listed in a ``presence`` answer (an answer must fit in ``MAX_MESSAGE_BYTES``).
 PRESENCE_ANSWER_LIMIT = 500
+
+
+#: Bytes kept free in a ``presence`` answer for the ``message_id`` the send adds.
+_MESSAGE_ID_ROOM = 64
+
+
+def fit_members(answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` with as many of its first ``members`` as fit in ``MAX_MESSAGE_BYTES`` (the
+    counts stay exact): long non-ASCII names (6 bytes a character in JSON) must shorten the
+    list, not turn the answer into a 413 the client never hears of."""
+    limit = int(wsgateway_settings.MAX_MESSAGE_BYTES) - _MESSAGE_ID_ROOM
+    members = answer["members"]
+    size = len(strict_json.dumps({**answer, "members": []}).encode())
+    kept = 0
+    for member in members:
+        size += len(strict_json.dumps(member).encode()) + 1  # and its comma
+        if size > limit:
+            break
+        kept += 1
+    return answer if kept == len(members) else {**answer, "members": members[:kept]}
 
 
 #: The query parameter the reference package's pages and clients put the token in.
@@ -971,7 +991,8 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
         who is there (:func:`wsgateway.presence.presence`), as the message ``{"type":
         "presence", "channel", "members": [{"user_id", "name", "connections"}],
         "anonymous_connections", "connections"}``, for a connection on that channel (403
-        ``not_subscribed`` otherwise). At most :data:`PRESENCE_ANSWER_LIMIT` members listed.
+        ``not_subscribed`` otherwise). At most :data:`PRESENCE_ANSWER_LIMIT` members listed
+        (fewer when their names would not fit ``MAX_MESSAGE_BYTES``: :func:`fit_members`).
         """
 
         def answer() -> dict[str, Any]:
@@ -981,7 +1002,7 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             if channel_name not in subscriptions.channels_of(session):
                 raise EventRefused(403, "not_subscribed", "Subscribe to the channel first.")
             found = presence.presence(channel_name, limit=PRESENCE_ANSWER_LIMIT)
-            return {"type": "presence", **found.as_dict()}
+            return fit_members({"type": "presence", **found.as_dict()})
 
         return self._answer_by_reply("presence", body, answer)
 
