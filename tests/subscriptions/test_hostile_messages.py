@@ -49,6 +49,20 @@ BAD_NAMES: list[Any] = [
 ]
 
 
+@pytest.fixture
+def replies(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The messages the view sends to connections (recorded, then sent as usual)."""
+    sent: list[dict[str, Any]] = []
+    send = sending.send_to_connection
+
+    def recorded(connection_id: str, data: dict[str, Any], **kwargs: Any) -> Any:
+        sent.append(data)
+        return send(connection_id, data, **kwargs)
+
+    monkeypatch.setattr(sending, "send_to_connection", recorded)
+    return sent
+
+
 def beside_bob(events: EventClient, browser: Browser, bobs: str, mine: str = "lobby") -> str:
     """Opens a socket of bob's on ``bobs`` and one of ``browser``'s on ``mine``; the latter's id."""
     assert events.open(make_browser("bob"), new_connection_id(), channel=bobs).status_code == 200
@@ -264,7 +278,7 @@ def test_a_connection_id_of_another_gateway_reaches_nothing(
 
 
 def test_presence_of_a_crowd_with_long_unicode_names_still_answers(
-    events: EventClient, browser: Browser, gateway: Any, monkeypatch: pytest.MonkeyPatch
+    events: EventClient, browser: Browser, gateway: Any, replies: list[dict[str, Any]]
 ) -> None:
     # 200 users named with 150 snowmen each: 6 bytes a character once escaped, ~190 KB listed in
     # full. The answer lists fewer members (the counts stay exact) instead of a 413 that tells
@@ -276,16 +290,19 @@ def test_presence_of_a_crowd_with_long_unicode_names_still_answers(
         )
     mine = new_connection_id()
     assert events.open(browser, mine, channel="crowd").status_code == 200
-    replies: list[dict[str, Any]] = []
-    send = sending.send_to_connection
-
-    def recorded(connection_id: str, data: dict[str, Any], **kwargs: Any) -> Any:
-        replies.append(data)
-        return send(connection_id, data, **kwargs)
-
-    monkeypatch.setattr(sending, "send_to_connection", recorded)
     response = post(events, mine, {"action": "presence"})
     assert response.status_code == 200, response.content
     (answer,) = replies
     assert answer["connections"] == 201 and 0 < len(answer["members"]) < 201
     assert len(strict_json.dumps(answer).encode()) <= 128 * 1024
+
+
+@pytest.mark.parametrize("action", ["subscribe", "unsubscribe", "presence"])
+def test_a_huge_unicode_channel_is_a_400_with_its_error_frame(
+    events: EventClient, connected: str, action: str, replies: list[dict[str, Any]]
+) -> None:
+    # 40,000 snowmen: 120 KB in, 240 KB once escaped if the error frame echoed it.
+    raw = json.dumps({"action": action, "channel": "\u2603" * 40_000}, ensure_ascii=False).encode()
+    response = events.message(connected, None, raw=raw)
+    assert response.status_code == 400 and error_code(response) == "invalid_channel"
+    assert [r["error"] for r in replies] == ["invalid_channel"]

@@ -920,11 +920,13 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             result = answer()
         except EventRefused as refusal:
             channel = body.get("channel")
+            # A malformed name is not echoed: escaped, it could make the frame too large to send.
+            echoed = isinstance(channel, str) and len(channel) <= security.CHANNEL_NAME_MAX_LENGTH
             self.reply(
                 {
                     "type": "error",
                     "action": action,
-                    "channel": channel if isinstance(channel, str) else None,
+                    "channel": channel if echoed else None,
                     "error": refusal.code,
                     "message": refusal.message,
                 }
