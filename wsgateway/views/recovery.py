@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.cache import cache
 from django.db import transaction
 
-from wsgateway import recovery, subscriptions
+from wsgateway import recovery, security, subscriptions
 from wsgateway.tasks.recovery import replay_channels
 from wsgateway.views.errors import EventRefused
 from wsgateway.views.handlers import handler
@@ -74,6 +74,10 @@ class RecoveryHandlers:
             channels = recovery.parse_request(body.get("channels"))
         except ValueError as err:
             raise EventRefused(400, "invalid_resume", str(err)) from err
+        if not all(security.channel_name_valid(name) for name in channels):
+            # Never a channel, so never readable; echoed back (escaped) in the answer and in a gap
+            # frame, a 100 KB name would not fit in either.
+            raise EventRefused(400, "invalid_resume", "Every channel must be a valid channel name.")
         if len(channels) > self.RECOVERY_MAX_CHANNELS:
             raise EventRefused(
                 400, "invalid_resume", f"At most {self.RECOVERY_MAX_CHANNELS} channels at once."
