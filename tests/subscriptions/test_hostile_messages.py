@@ -13,16 +13,25 @@ from django.contrib.auth.models import User
 
 from tests.gateway_rows import event_gateway_fields
 from tests.ingestion import conftest as ingestion
-from tests.ingestion.conftest import Browser, EventClient, error_code, make_browser, new_connection_id
+from tests.ingestion.conftest import (
+    Browser,
+    EventClient,
+    error_code,
+    make_browser,
+    new_connection_id,
+    queued_tasks,
+)
 from tests.subscriptions.conftest import wsgateway_overrides
 from wsgateway import recovery, sending, strict_json
 from wsgateway.models import ApiGateway, ChannelPermission, ChannelSubscription, WebSocketSession
+from wsgateway.views import WebSocketView
 
 pytestmark = [pytest.mark.django_db]
 
 # The ingestion tests' fixtures: a gateway, an event client posting as API Gateway, a browser.
-_fresh_cache, browser, connected, events, gateway = (
+_fresh_cache, broker, browser, connected, events, gateway = (
     ingestion._fresh_cache,
+    ingestion.broker,
     ingestion.browser,
     ingestion.connected,
     ingestion.events,
@@ -309,3 +318,18 @@ def test_a_huge_unicode_channel_is_a_400_with_its_error_frame(
     response = events.message(connected, None, raw=raw)
     assert response.status_code == 400 and error_code(response) == "invalid_channel"
     assert [r["error"] for r in replies] == ["invalid_channel"]
+
+
+def test_refused_channels_cost_a_bounded_number_of_frames(
+    events: EventClient, connected: str, broker: redis.Redis, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Any name can be refused, so refusals are not limited per name: one message naming 100
+    # channels the socket is not on must not become 100 posts, nor ten such messages 1,000.
+    for n in range(10):
+        names = {f"elsewhere-{n}-{i}": None for i in range(100)}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post(events, connected, {"action": RESUME, "channels": names})
+        assert len(json.loads(response.content)["refused"]) == 100  # the answer still says all
+    replays = [kwargs for task, _args, kwargs in queued_tasks(broker) if task == "wsgateway.replay_channels"]
+    framed = sum(len(kwargs["refused"]) for kwargs in replays)
+    assert framed == WebSocketView.RECOVERY_REFUSED_FRAMES, framed

@@ -39,6 +39,11 @@ class RecoveryHandlers:
     #: A socket may ask for one channel at most once in this many seconds (a replay can be a few
     #: MiB of posts; a client looping on resume must not turn into that many posts a second).
     RECOVERY_REQUEST_INTERVAL_SECONDS: ClassVar[int] = 5
+    #: Gap frames for refused channels a socket is sent per ``RECOVERY_REQUEST_INTERVAL_SECONDS``.
+    #: Refused names are not rate-limited one by one (any name can be refused), so without this
+    #: one message naming 100 foreign channels would cost 100 posts; a refused channel past the
+    #: budget gets no frame and the client's own timeout reports its gap.
+    RECOVERY_REFUSED_FRAMES: ClassVar[int] = 10
 
     # Set by the view while it handles an event.
     request: HttpRequest
@@ -135,9 +140,24 @@ class RecoveryHandlers:
                 refused[name] = "rate_limited"
             else:
                 accepted[name] = since
-        if accepted or refused:
-            why = {name: {"reason": reason, "since": channels[name]} for name, reason in refused.items()}
+        framed = self._refused_within_budget(refused)
+        if accepted or framed:
+            why = {name: {"reason": refused[name], "since": channels[name]} for name in framed}
             kwargs = {"refused": why, "api_gateway_id": self.gateway.pk, "request": tag}
             args = (self.connection_id, accepted)
             transaction.on_commit(lambda: replay_channels.apply_async(args, kwargs))
         return accepted, refused
+
+    def _refused_within_budget(self, refused: dict[str, str]) -> list[str]:
+        """The refused channels that get a gap frame: the first of them, up to what is left of
+        this socket's :attr:`RECOVERY_REFUSED_FRAMES` in the current interval."""
+        if not refused:
+            return []
+        key = f"wsgateway:resume-refused:{self.connection_id}"
+        cache.add(key, 0, self.RECOVERY_REQUEST_INTERVAL_SECONDS)
+        try:
+            used = cache.incr(key, len(refused)) - len(refused)
+        except ValueError:  # the key expired between add and incr: a new interval
+            cache.set(key, len(refused), self.RECOVERY_REQUEST_INTERVAL_SECONDS)
+            used = 0
+        return list(refused)[: max(0, self.RECOVERY_REFUSED_FRAMES - used)]
