@@ -333,3 +333,11 @@ def test_refused_channels_cost_a_bounded_number_of_frames(
     replays = [kwargs for task, _args, kwargs in queued_tasks(broker) if task == "wsgateway.replay_channels"]
     framed = sum(len(kwargs["refused"]) for kwargs in replays)
     assert framed == WebSocketView.RECOVERY_REFUSED_FRAMES, framed
+
+
+def test_presence_after_the_permission_changed_is_refused(events: EventClient, connected: str) -> None:
+    assert post(events, connected, {"action": "subscribe", "channel": "news"}).status_code == 200
+    assert post(events, connected, {"action": "presence", "channel": "news"}).status_code == 200
+    ChannelPermission.objects.create(channel_name="news", access=ChannelPermission.Access.STAFF_ONLY)
+    response = post(events, connected, {"action": "presence", "channel": "news"})
+    assert response.status_code == 403 and error_code(response) == "channel_forbidden"

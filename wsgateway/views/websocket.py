@@ -993,7 +993,8 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
         who is there (:func:`wsgateway.presence.presence`), as the message ``{"type":
         "presence", "channel", "members": [{"user_id", "name", "connections"}],
         "anonymous_connections", "connections"}``, for a connection on that channel (403
-        ``not_subscribed`` otherwise). At most :data:`PRESENCE_ANSWER_LIMIT` members listed
+        ``not_subscribed`` otherwise) whose user the channel's permission still admits (403
+        ``channel_forbidden``). At most :data:`PRESENCE_ANSWER_LIMIT` members listed
         (fewer when their names would not fit ``MAX_MESSAGE_BYTES``: :func:`fit_members`).
         """
 
@@ -1003,6 +1004,10 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
             channel_name = self._message_channel(body, session.channel_name)
             if channel_name not in subscriptions.channels_of(session):
                 raise EventRefused(403, "not_subscribed", "Subscribe to the channel first.")
+            # Checked again as resume does: a permission tightened since the socket joined
+            # stops it from reading who is there.
+            if not self.can_join_channel(self.request, channel_name):
+                raise EventRefused(403, "channel_forbidden", "You may not join this channel.")
             found = presence.presence(channel_name, limit=PRESENCE_ANSWER_LIMIT)
             return fit_members({"type": "presence", **found.as_dict()})
 
