@@ -103,14 +103,18 @@ def chunked_errors() -> Iterator[int]:
 
 @pytest.fixture
 def silent() -> Iterator[int]:
-    """Reads requests and never answers."""
+    """Reads requests and never answers (holds the connection open until the test is over)."""
+    over = threading.Event()
 
     def handler(conn: socket.socket) -> None:
         with conn:
             read_request(conn)
-            time.sleep(3)
+            over.wait(30)
 
-    yield from serve(handler)
+    try:
+        yield from serve(handler)
+    finally:
+        over.set()
 
 
 def call(port: int, ids: list[str], *, timeout: float = 5.0, concurrency: int = 4):
@@ -161,15 +165,20 @@ def test_client_pools_are_per_endpoint():
 
 @pytest.fixture
 def not_http() -> Iterator[int]:
-    """Answers garbage."""
+    """Answers garbage and keeps the connection open until the test is over: a client that
+    waited for the close instead of seeing the garbage would run into its timeout."""
+    over = threading.Event()
 
     def handler(conn: socket.socket) -> None:
         with conn:
             read_request(conn)
             conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
-            time.sleep(1)
+            over.wait(30)
 
-    yield from serve(handler)
+    try:
+        yield from serve(handler)
+    finally:
+        over.set()
 
 
 def test_a_malformed_answer_is_no_answer_at_once(not_http):
