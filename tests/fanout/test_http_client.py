@@ -63,17 +63,19 @@ def read_request(conn: socket.socket) -> bytes:
 
 
 class OneAnswerServer:
-    """Answers one request per connection (keep-alive advertised), then closes it; counts closes."""
+    """Answers one request per connection (keep-alive advertised), then closes it once the test
+    sets ``close`` (the client has pooled the connection by then); counts closes."""
 
     def __init__(self) -> None:
         self.closed = 0
+        self.close = threading.Event()
         self._lock = threading.Lock()
 
     def handler(self, conn: socket.socket) -> None:
         with conn:
             if read_request(conn):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                time.sleep(0.05)  # the client reads the answer before the close
+                self.close.wait(10)
         with self._lock:
             self.closed += 1
 
@@ -103,14 +105,18 @@ def chunked_errors() -> Iterator[int]:
 
 @pytest.fixture
 def silent() -> Iterator[int]:
-    """Reads requests and never answers."""
+    """Reads requests and never answers (holds the connection open until the test is over)."""
+    over = threading.Event()
 
     def handler(conn: socket.socket) -> None:
         with conn:
             read_request(conn)
-            time.sleep(3)
+            over.wait(30)
 
-    yield from serve(handler)
+    try:
+        yield from serve(handler)
+    finally:
+        over.set()
 
 
 def call(port: int, ids: list[str], *, timeout: float = 5.0, concurrency: int = 4):
@@ -132,6 +138,7 @@ def _fresh_engine() -> Iterator[None]:
 def test_idle_connections_closed_by_the_server_are_replaced(one_answer_per_connection):
     port, server = one_answer_per_connection
     _, first = call(port, ["a", "b"], concurrency=2)
+    server.close.set()  # both answers read: the connections sit idle in the client's pool
     wait_until(lambda: server.closed >= 2, 5, "the server closing both kept-alive connections")
     _, second = call(port, ["c", "d", "e"], concurrency=2)
     assert [a.status for a in first + second] == [200] * 5
@@ -161,15 +168,20 @@ def test_client_pools_are_per_endpoint():
 
 @pytest.fixture
 def not_http() -> Iterator[int]:
-    """Answers garbage."""
+    """Answers garbage and keeps the connection open until the test is over: a client that
+    waited for the close instead of seeing the garbage would run into its timeout."""
+    over = threading.Event()
 
     def handler(conn: socket.socket) -> None:
         with conn:
             read_request(conn)
             conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
-            time.sleep(1)
+            over.wait(30)
 
-    yield from serve(handler)
+    try:
+        yield from serve(handler)
+    finally:
+        over.set()
 
 
 def test_a_malformed_answer_is_no_answer_at_once(not_http):

@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from celery.signals import worker_process_shutdown, worker_shutdown
@@ -48,13 +48,16 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from wsgateway.fanout import plan_ledger, results
+from wsgateway.fanout import results
 from wsgateway.fanout.lease import EPOCH_KEY
 from wsgateway.fanout.planner import Chunk, make_chunk
 from wsgateway.fanout.results import Counts
 from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk
 from wsgateway.payloads import CountsData
 from wsgateway.redis_client import get_redis
+
+if TYPE_CHECKING:  # plan_ledger imports this module: for PlanWriter's annotation only
+    from wsgateway.fanout import plan_ledger
 
 logger = logging.getLogger("wsgateway.fanout")
 
