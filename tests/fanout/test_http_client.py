@@ -189,3 +189,70 @@ def test_a_malformed_answer_is_no_answer_at_once(not_http):
     _, answers = call(not_http, ["a"], timeout=5)
     assert answers[0].status == NO_ANSWER and "malformed HTTP answer" in answers[0].detail
     assert time.monotonic() - start < 2
+
+
+@pytest.fixture
+def keep_alive() -> Iterator[int]:
+    """Answers every request 200 on a kept-alive connection (reading bodies of any size)."""
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            while read_request(conn):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    yield from serve(handler)
+
+
+def test_requests_reuse_their_connections_without_a_future_or_a_registration_each(keep_alive, monkeypatch):
+    """The batch loop writes each request when its connection has read the previous answer: no
+    asyncio future (or task, or timer) per request, and a connection stays registered for
+    reading from one request to the next (a system call per request would be a regression)."""
+    import asyncio
+
+    from wsgateway.aws import management
+
+    registrations: list[int] = []
+    real_set = management._Poller.set
+
+    def counted_set(self, conn, want):  # type: ignore[no-untyped-def]
+        if want != conn.want:
+            registrations.append(want)
+        real_set(self, conn, want)
+
+    futures: list[int] = []
+    real_future = asyncio.BaseEventLoop.create_future
+
+    def counted_future(self):  # type: ignore[no-untyped-def]
+        futures.append(1)
+        return real_future(self)
+
+    monkeypatch.setattr(management._Poller, "set", counted_set)
+    monkeypatch.setattr(asyncio.BaseEventLoop, "create_future", counted_future)
+    _, answers = call(keep_alive, [f"c{i}" for i in range(200)], concurrency=4)
+    assert [a.status for a in answers] == [200] * 200
+    # 4 connections: connect (write), then read; a partial write may add a pair.
+    assert len(registrations) <= 4 * 4, registrations
+    assert futures == []
+    _, again = call(keep_alive, [f"d{i}" for i in range(200)], concurrency=4)
+    assert [a.status for a in again] == [200] * 200
+
+
+def test_a_body_larger_than_the_socket_buffer_is_written_in_parts(keep_alive):
+    endpoint = Endpoint.from_url(f"http://127.0.0.1:{keep_alive}/api/stage")
+    client = get_engine().client(endpoint)
+    signer = Signer(Credentials("AKID", "secret"), "us-east-1", endpoint.host)
+    body = b'{"x":"' + b"y" * (4 << 20) + b'"}'
+    answers = get_engine().run(client.call_many("POST", ["a", "b"], signer, body, concurrency=2, timeout=10))
+    assert [a.status for a in answers] == [200, 200]
+
+
+def test_a_refused_connection_is_no_answer_at_once():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    start = time.monotonic()
+    _, answers = call(port, ["a", "b"], timeout=5)
+    assert [a.status for a in answers] == [NO_ANSWER, NO_ANSWER]
+    assert "ConnectionRefusedError" in answers[0].detail
+    assert time.monotonic() - start < 2

@@ -63,8 +63,11 @@ logger = logging.getLogger("wsgateway.fanout")
 
 M = TypeVar("M", bound=Model)
 
-#: Chunk rows written (and tasks enqueued) per batch while planning.
+#: Chunk rows written (and tasks enqueued) per batch while planning ...
 PLAN_BATCH = 20
+#: ... or fewer, once the batch holds this many recipients (the planner's memory stays flat
+#: whatever the chunk size, see FANOUT_LARGE_CHUNK_SIZE).
+PLAN_BATCH_RECIPIENTS = 5000
 #: Rows claimed per replay round (the next round takes the rest).
 REPLAY_BATCH = 200
 #: A process's buffered done-marks are flushed once this many wait ...
@@ -124,12 +127,14 @@ class PlanWriter:
         self.message_id = claim.message_id
         self.emit = emit
         self.batch: list[Chunk] = []
+        self.recipients = 0
         #: Top-level chunks below this number had their tasks published.
         self.emitted = emitted
 
     def __call__(self, chunk: Chunk) -> None:
         self.batch.append(chunk)
-        if len(self.batch) >= PLAN_BATCH:
+        self.recipients += len(chunk["connections"])
+        if len(self.batch) >= PLAN_BATCH or self.recipients >= PLAN_BATCH_RECIPIENTS:
             self.flush()
 
     def flush(self) -> None:
@@ -158,6 +163,7 @@ class PlanWriter:
             self.emit(chunk)
         self.emitted = max(self.emitted, int(self.batch[-1]["chunk"]) + 1)
         self.batch = []
+        self.recipients = 0
 
     def finish(self, targeted: int, chunks: int, unreachable: Counts) -> None:
         """Flush the last batch and record the plan's totals (raises
