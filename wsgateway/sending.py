@@ -64,7 +64,8 @@ class SendHandle:
     """What a send returns: the message id (in the payload) and the Celery task id.
 
     ``task_id`` is reserved before enqueueing (the task is created on commit with that id);
-    ``None`` when the caller streamed the chunks itself (a non-compilable queryset).
+    ``None`` when the caller streamed the chunks itself (a non-compilable queryset). The task's
+    result (the plan) is not stored: :meth:`summary` (by message id) is how a send is followed.
     """
 
     message_id: str
@@ -87,7 +88,11 @@ def _enqueue(
     # commits, a publish that fails or a task the broker loses is published again by the lease
     # keeper (wsgateway.fanout.plan_ledger).
     record_request(message_id, task.name, args, kwargs)
-    _on_commit(lambda: task.publish_recorded(args, kwargs, message_id, task_id=task_id))
+    # ignore_result: the caller follows a send by its message id (SendHandle.summary), never by
+    # the planning task's result; storing it cost the caller a SUBSCRIBE to the result backend
+    # before the publish (on a chat message's path) and an UNSUBSCRIBE, and the worker a SET
+    # and a PUBLISH. send_message.delay (Celery's own API) still stores its plan.
+    _on_commit(lambda: task.publish_recorded(args, kwargs, message_id, task_id=task_id, ignore_result=True))
     return SendHandle(message_id=message_id, task_id=task_id)
 
 

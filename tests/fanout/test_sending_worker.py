@@ -3,6 +3,7 @@ emulator over real sockets, and real WebSocket clients where a socket matters.""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -149,6 +150,31 @@ def test_nothing_is_enqueued_when_the_transaction_rolls_back(emulator, room, cle
         assert clean_redis.llen("fanout") == 0  # not before commit
     assert clean_redis.llen("fanout") == 1
     assert handle.task_id
+
+
+def _subscribes(client) -> int:
+    return int(client.info("commandstats").get("cmdstat_subscribe", {}).get("calls", 0))
+
+
+def _queued_headers(client) -> list[dict]:
+    return [json.loads(raw)["headers"] for raw in client.lrange("fanout", 0, -1)]
+
+
+def test_a_send_stores_no_plan_result_and_does_not_subscribe_for_one(clean_redis):
+    """A send is followed by its message id (SendHandle.summary): its planning task is published
+    with ignore_result, so the caller does not subscribe to the result backend (a round trip
+    before the publish, on a chat message's path) and the worker stores nothing. Celery's own
+    send_message.delay keeps its stored plan (the caller may .get() it)."""
+    before = _subscribes(clean_redis)
+    handle = sending.send_to_channel("room", {"followed": "by id"})
+    (headers,) = _queued_headers(clean_redis)
+    assert headers["id"] == handle.task_id and headers["ignore_result"] is True
+    assert _subscribes(clean_redis) == before
+    clean_redis.delete("fanout")
+    delayed = send_message.delay({"followed": "by result"}, channel_name="room")
+    (headers,) = _queued_headers(clean_redis)
+    assert headers["id"] == delayed.id and headers["ignore_result"] is False
+    assert _subscribes(clean_redis) == before + 1
 
 
 def test_a_message_that_can_never_be_delivered_is_refused_at_enqueue(clean_redis):
