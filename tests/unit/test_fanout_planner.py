@@ -33,8 +33,13 @@ class FakeSessions:
         assert field == "id"
         return FakeSessions(sorted(self.rows), self.pages)
 
-    def values_list(self, *fields: str) -> FakeSessions:
-        assert fields == ("id", "connection_id", "api_gateway_id", "created_on")
+    db = "default"
+
+    def values_list(self, *fields: Any) -> FakeSessions:
+        # created_on as it is, or as seconds computed by the database (rows here keep datetimes)
+        created = fields[3]
+        assert fields[:3] == ("id", "connection_id", "api_gateway_id")
+        assert created == "created_on" or created.source_expressions[0].name == "created_on"
         return self
 
     def __getitem__(self, window: slice) -> list[tuple[int, str, int | None, datetime]]:

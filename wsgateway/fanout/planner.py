@@ -23,7 +23,7 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 from wsgateway.conf import wsgateway_settings
-from wsgateway.fanout.recipients import KeysetStream, Recipients, Row
+from wsgateway.fanout.recipients import KeysetStream, Recipients, Row, epoch_seconds
 from wsgateway.fanout.results import Counts
 from wsgateway.models import ApiGateway
 from wsgateway.payloads import Chunk, Recipient
@@ -163,7 +163,7 @@ def plan_broadcast(
             unreachable.fail("no_endpoint")
             continue
         bucket = pending.setdefault(endpoint, [])
-        bucket.append([connection_id, created_on.timestamp()])
+        bucket.append([connection_id, epoch_seconds(created_on)])
         if len(bucket) >= size:
             flush(endpoint)
     for endpoint in list(pending):
