@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 _CONNECTIONS = ("@connections", "%40connections", "%40Connections")
 #: Longest request head taken here (aiohttp's ``max_field_size`` is 16 KiB per header).
 MAX_HEAD = 16384
+#: Unread answer bytes after which a connection is handed to aiohttp (it stops reading then).
+MAX_UNREAD_ANSWERS = 1 << 20
 #: Headers that hand the request to aiohttp (it knows what to do with them).
 _HANDED_OVER = frozenset({"transfer-encoding", "expect", "content-encoding", "upgrade"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -198,6 +200,12 @@ class FastPostHandler(RequestHandler):
         if fast is None:
             super().data_received(data)
             return
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size() > MAX_UNREAD_ANSWERS:
+            # A client that does not read its answers: aiohttp's flow control takes over.
+            self._fast = None
+            super().data_received(self._fast_buffer + data)
+            return
         if self._fast_buffer:
             data = self._fast_buffer + data
             self._fast_buffer = b""
@@ -218,7 +226,6 @@ class FastPostHandler(RequestHandler):
             pos = parsed[0]
             served += 1
         if served:
-            transport = self.transport
             if transport is not None:
                 transport.write(fast.answer.ok() * served if served > 1 else fast.answer.ok())
             manager = self._manager
