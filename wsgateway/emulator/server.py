@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from . import security, tls
+from . import fast_post, security, tls
 from .admin import Admin
 from .config import EmulatorConfig
 from .connections import Registry
@@ -134,6 +134,7 @@ async def serve(config: EmulatorConfig) -> tuple[web.AppRunner, int, Emulator]:
     emulator = Emulator(config)
     runner = web.AppRunner(emulator.build_app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
+    fast_post.install(runner, emulator)
     site = web.TCPSite(
         runner,
         config.host,
