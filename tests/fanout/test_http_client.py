@@ -256,3 +256,69 @@ def test_a_refused_connection_is_no_answer_at_once():
     assert [a.status for a in answers] == [NO_ANSWER, NO_ANSWER]
     assert "ConnectionRefusedError" in answers[0].detail
     assert time.monotonic() - start < 2
+
+
+def test_answers_that_come_one_by_one_are_read_in_rounds_while_many_are_in_flight(keep_alive, monkeypatch):
+    """A wait that returned few events is followed by a short pause before the next one, but only
+    while many requests are in flight: answers then arrive in batches (fewer wake-ups per
+    request), and a small batch is never delayed."""
+    from wsgateway.aws import management
+
+    real_poll = management._Poller.poll
+    in_flight_at_pause: list[int] = []
+    batches: list[management._Batch] = []
+    real_init = management._Batch.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        real_init(self, *args, **kwargs)
+        batches.append(self)
+
+    def one_event(self, timeout):  # type: ignore[no-untyped-def]
+        return real_poll(self, timeout)[:1]  # level-triggered: the rest come with the next waits
+
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds == management.COALESCE_SECONDS:
+            in_flight_at_pause.append(len(batches[-1].inflight))
+        real_sleep(seconds)
+
+    monkeypatch.setattr(management._Batch, "__init__", init)
+    monkeypatch.setattr(management._Poller, "poll", one_event)
+    monkeypatch.setattr(management.time, "sleep", sleep)
+    _, answers = call(keep_alive, [f"c{i}" for i in range(100)], concurrency=32)
+    assert [a.status for a in answers] == [200] * 100
+    assert len(in_flight_at_pause) >= 10
+    assert min(in_flight_at_pause) >= management.COALESCE_IN_FLIGHT
+    in_flight_at_pause.clear()
+    _, answers = call(keep_alive, [f"d{i}" for i in range(40)], concurrency=8)
+    assert [a.status for a in answers] == [200] * 40
+    assert in_flight_at_pause == []  # 8 in flight: never paused
+
+
+def test_a_chunk_buys_its_tokens_in_batches_of_200_never_more_than_the_burst(keep_alive, monkeypatch):
+    from tests.fanout.conftest import wsgateway_overrides
+    from wsgateway.fanout import delivery, limiter
+    from wsgateway.fanout.planner import POST, make_chunk
+
+    taken: list[int] = []
+
+    async def atake(self, n: int, max_wait: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+        taken.append(n)
+
+    monkeypatch.setattr(limiter.SharedTokenBucket, "atake", atake)
+    ids = [f"c{i}" for i in range(450)]
+    chunk = make_chunk(
+        message_id="m",
+        op=POST,
+        body="{}",
+        endpoint=f"http://127.0.0.1:{keep_alive}/api/stage",
+        chunk="0",
+        connections=[[i, 0.0] for i in ids],
+    )
+    assert [a.status for a in delivery.send(chunk, ids)] == [200] * 450
+    assert taken == [200, 200, 50]  # 3 Redis round trips for 450 requests, not 9
+    taken.clear()
+    with wsgateway_overrides(ACCOUNT_BURST=30):  # a take larger than the burst could never succeed
+        assert [a.status for a in delivery.send(chunk, ids[:100])] == [200] * 100
+    assert taken == [30, 30, 30, 10]
