@@ -379,6 +379,7 @@ def speed(args: argparse.Namespace, procs: Any, env: dict[str, str], workdir: Pa
         f"fan-out to {n} connections over {over}; emulator in its own process (not counted); "
         f"{os.cpu_count()} CPUs; FANOUT_CHUNK_SIZE {chunk_size}"
         + (" (NOT the shipped default)" if args.chunk_size else "")
+        + f", FANOUT_LARGE_CHUNK_SIZE {int(wsgateway_settings.FANOUT_LARGE_CHUNK_SIZE)}"
         + "; load average "
         + " ".join(f"{x:.1f}" for x in os.getloadavg())
     )
