@@ -61,6 +61,18 @@ def _reachable(url: str) -> bool:
         return False
 
 
+#: What the unit tier is given as its Redis: nothing listens there (tests/settings_typecheck.py too).
+NO_REDIS = "redis://127.0.0.1:9/0"
+
+
+def _unit_tier_only(args: list[str]) -> bool:
+    """``-m unit`` (or ``-munit``, ``-m=unit``): the run selects the fast tier alone."""
+    for i, arg in enumerate(args):
+        if arg in ("-munit", "-m=unit") or (arg == "-m" and args[i + 1 : i + 2] == ["unit"]):
+            return True
+    return False
+
+
 def cmd_test(args: list[str]) -> int:
     """Run the test suite against real services (see README: Testing).
 
@@ -69,6 +81,12 @@ def cmd_test(args: list[str]) -> int:
     """
     ensure_venv("dev")
     env = dict(os.environ)
+    if _unit_tier_only(args):
+        # The fast tier uses no service (tests/conftest.py fails a unit test that connects):
+        # a URL nothing listens on (port 9) instead of a Redis started for nothing.
+        env.setdefault("WSGATEWAY_TEST_REDIS_URL", NO_REDIS)
+        _say("the unit tier: no Redis, no database server")
+        return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)
     redis_url = env.get("WSGATEWAY_TEST_REDIS_URL")
     if redis_url and not _reachable(redis_url):
         # A Redis that was asked for and is missing is a failure, never a silent substitute.

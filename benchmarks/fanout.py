@@ -235,6 +235,24 @@ def start_worker(procs: Any, env: dict[str, str]) -> None:
     wait_for_worker(Deadline(60), procs)
 
 
+def pid_cpu(group: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each process in process group ``group``, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group:
+            used[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+#: Filled by run_celery for --breakdown: the worker's CPU per process before and after the send.
+BREAKDOWN: dict[str, Any] = {}
+
+
 def run_celery(procs: Any, channel: str, count: int) -> tuple[float, float, float, dict[str, Any]]:
     """``send_message`` on the channel's queryset from this process, delivered by the worker:
     (seconds until complete, caller CPU, worker CPU, summary)."""
@@ -255,11 +273,14 @@ def run_celery(procs: Any, channel: str, count: int) -> tuple[float, float, floa
     warm_id, _, _ = send("warm")  # the worker's children: imports, DB, credentials, sockets
     wait_until(lambda: complete(warm_id), SEND_TIMEOUT, "the warm-up broadcast")
     time.sleep(0.2)  # the worker acknowledges and stores the warm-up's results (not measured)
+    group = dict(procs.children)["celery"].pid
+    BREAKDOWN["before"] = pid_cpu(group)
     worker_before = procs.cpu_seconds()["celery"]
     message_id, caller_cpu, wall = send(channel)
     wait_until(lambda: complete(message_id), SEND_TIMEOUT, f"the broadcast to {count}")
     seconds = time.perf_counter() - wall
     worker_cpu = procs.cpu_seconds()["celery"] - worker_before
+    BREAKDOWN.update(after=pid_cpu(group), parent=group)
     return seconds, caller_cpu, worker_cpu, get_broadcast_summary(message_id) or {}
 
 
@@ -329,6 +350,9 @@ def speed(args: argparse.Namespace, procs: Any, env: dict[str, str], workdir: Pa
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    task_log = workdir / "task-cpu.log"
+    if args.breakdown:
+        env = dict(env, WSGATEWAY_BENCH_TASK_CPU=str(task_log))
     start_worker(procs, env)
     n = args.connections
     with emulator() as (base, _process):
@@ -370,6 +394,8 @@ def speed(args: argparse.Namespace, procs: Any, env: dict[str, str], workdir: Pa
                          inproc_ok / inproc_s, inproc_cpu / max(inproc_ok, 1) * 1e6))  # fmt: skip
     keys = ("targeted", "delivered", "gone", "retried", "failed", "chunks")
     print(f"wsgateway summary: {json.dumps({k: summary.get(k) for k in keys})}")
+    if args.breakdown:
+        print_breakdown(task_log, caller_cpu, max(ours_ok, 1))
     met = ratio <= CPU_RATIO_TARGET
     print(
         f"CPU per delivered message, ours/theirs: {ratio:.3f} (1/{1 / ratio:.1f}; target <= 1/15 = "
@@ -383,6 +409,31 @@ def speed(args: argparse.Namespace, procs: Any, env: dict[str, str], workdir: Pa
         result.update(theirs_us=theirs_msg * 1e6, ours_s=ours_s, theirs_s=theirs["seconds"])
         print(json.dumps({**result, "caller_cpu": caller_cpu, "worker_cpu": worker_cpu}))
     return met and all_ok
+
+
+def print_breakdown(task_log: Path, caller_cpu: float, delivered_count: int) -> None:
+    """Where wsgateway's CPU per delivered message went (``--breakdown``): the caller, the
+    worker's parent process, its children split into task bodies and Celery's work between
+    tasks (benchmarks/task_cpu.py). /proc counts in ticks of 10 ms."""
+    from benchmarks.task_cpu import summarize
+
+    before, after, parent = BREAKDOWN["before"], BREAKDOWN["after"], BREAKDOWN["parent"]
+    used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+    children = sum(v for pid, v in used.items() if pid != parent)
+    tasks = summarize(task_log, {pid: cpu for pid, cpu in before.items() if pid != parent})
+
+    def us(seconds: float) -> str:
+        return f"{seconds / delivered_count * 1e6:.1f}"
+
+    parts = [
+        f"{name.rsplit('.', 1)[-1]} x{count} {us(cpu)}" for name, (count, cpu) in tasks["bodies"].items()
+    ]
+    in_tasks = sum(cpu for _, cpu in tasks["bodies"].values())
+    print(
+        f"breakdown, CPU us per delivered message: caller {us(caller_cpu)}; worker parent "
+        f"{us(used.get(parent, 0.0))}; children {us(children)} = task bodies ({', '.join(parts)}) + "
+        f"between tasks {us(tasks['between'])} + rest {us(children - in_tasks - tasks['between'])}"
+    )
 
 
 def _status_mib(field: str) -> float:
@@ -547,6 +598,11 @@ def main() -> int:
         type=int,
         default=None,
         help="a non-default FANOUT_CHUNK_SIZE for wsgateway (shown in the output; default: the shipped one)",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="split wsgateway's CPU: caller, worker parent, children's task bodies and Celery between tasks",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -51,6 +51,12 @@ WSGATEWAY.update(
 if os.environ.get("WSGATEWAY_BENCH_CHUNK_SIZE"):
     WSGATEWAY["FANOUT_CHUNK_SIZE"] = int(os.environ["WSGATEWAY_BENCH_CHUNK_SIZE"])
 
+# fanout.py --breakdown: every task's CPU logged to this file (benchmarks/task_cpu.py).
+if os.environ.get("WSGATEWAY_BENCH_TASK_CPU"):
+    from benchmarks.task_cpu import install
+
+    install(os.environ["WSGATEWAY_BENCH_TASK_CPU"])
+
 LOGGING = {
     **LOGGING,
     "loggers": {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -46,3 +48,19 @@ def is_postgres() -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_use_no_services(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test marked ``unit`` (the fast tier) that opens a connection or starts a process fails at
+    once: the tier runs with no Redis, database server or emulator (``dev.py test -m unit`` starts
+    none), and code that survives outages must not hide that it tried."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a unit test tried to use a service or a process: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)

@@ -13,9 +13,22 @@ class WsGatewayConfig(AppConfig):
     def ready(self) -> None:
         from django.test.signals import setting_changed
 
-        from wsgateway import checks, checks_deploy, conf, gateway_cache, receivers, schedule
-        from wsgateway.provisioning import hooks
+        from wsgateway import checks, checks_deploy, conf, disconnect, gateway_cache, receivers, schedule
+        from wsgateway.fanout import gone, lease
+        from wsgateway.provisioning import chains, hooks
+        from wsgateway.tasks import fanout as fanout_tasks
+        from wsgateway.tasks import maintenance, recovery  # noqa: F401 (registers their tasks)
+        from wsgateway.tasks import provisioning as provisioning_tasks
 
+        # Every task module is imported above (wsgateway/tasks/__init__.py imports none).
+        # The tasks depend on the logic packages (fanout/, provisioning/), never the other way
+        # (tests/unit/test_import_direction.py): what the logic calls above itself is handed to
+        # it here. A provisioning run is a chain of this step task; the lease keeper publishes
+        # again, through the fan-out tasks, what a lost broker took; a 410 marks sessions gone,
+        # which releases subscriptions and tells presence (which sends).
+        chains.use_step_task(provisioning_tasks.provisioning_step)
+        lease.use_republisher(fanout_tasks.republish_lost)
+        gone.use_marker(disconnect.mark_disconnected)
         checks.register()
         checks_deploy.register()
         # override_settings / the settings fixture: WSGATEWAY is validated again after a change.

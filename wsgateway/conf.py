@@ -146,7 +146,20 @@ SETTINGS: dict[str, Setting] = {
         "A 410 for a session younger than this is retried (its $connect may be in flight).",
         minimum=0,
     ),
-    "FANOUT_CHUNK_SIZE": Setting(250, (int,), "Connections per fan-out chunk task.", minimum=1),
+    "FANOUT_CHUNK_SIZE": Setting(
+        250,
+        (int,),
+        "Connections per fan-out chunk task for a plan's first FANOUT_LARGE_CHUNK_SIZE recipients.",
+        minimum=1,
+    ),
+    "FANOUT_LARGE_CHUNK_SIZE": Setting(
+        1000,
+        (int,),
+        "Connections per chunk task once a plan has cut this many recipients into chunks of "
+        "FANOUT_CHUNK_SIZE: fewer tasks per recipient for large broadcasts (each task costs the "
+        "worker a fixed amount), small ones keep their small chunks. 0: every chunk FANOUT_CHUNK_SIZE.",
+        minimum=0,
+    ),
     "FANOUT_CONCURRENCY": Setting(
         64, (int,), "Requests in flight per chunk to the management API.", minimum=1
     ),

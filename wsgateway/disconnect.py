@@ -1,7 +1,8 @@
 """Marking sessions disconnected in bulk: the one implementation every caller uses.
 
 API Gateway's ``$disconnect`` is best effort (docs/architecture.md §4), so rows are also marked
-disconnected from outside the view: fan-out on a 410 or a kick (:mod:`wsgateway.fanout.gone`),
+disconnected from outside the view: fan-out on a 410 or a kick (:mod:`wsgateway.fanout.gone`,
+handed :func:`mark_disconnected` by ``AppConfig.ready()``),
 the stale-session sweep (:mod:`wsgateway.maintenance`), a deleted gateway
 (:mod:`wsgateway.receivers`). Each goes through :func:`mark_disconnected` (by connection id) or
 ``WebSocketSession.objects.filter(...).mark_disconnected()`` (any queryset,
@@ -18,8 +19,6 @@ from typing import Any
 
 from django.utils import timezone
 
-# subscriptions -> presence -> sending -> tasks -> fanout.gone -> here: a cycle, so the module is
-# imported (attributes read at call time), never names from it.
 from wsgateway import subscriptions
 from wsgateway.models import WebSocketSession
 from wsgateway.querysets import WebSocketSessionQuerySet

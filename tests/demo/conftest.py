@@ -127,6 +127,14 @@ def processes_in_groups(groups: set[int]) -> list[tuple[int, str]]:
     return found
 
 
+def left_running(groups: set[int], timeout: float) -> list[tuple[int, str]]:
+    """What still runs in ``groups`` once ``timeout`` has passed; returns as soon as nothing does."""
+    deadline = time.monotonic() + timeout
+    while (left := processes_in_groups(groups)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
     """The running demo; tests may stop it (``interrupt``); leftovers are killed afterwards."""

@@ -98,7 +98,7 @@ def test_a_port_left_in_time_wait_by_a_previous_run_still_counts_as_free() -> No
     TIME_WAIT on it, which only a live listener, not a restarted server, must be kept off by."""
     import socket
 
-    from worker.demo import port_is_free
+    from worker.processes import port_is_free
 
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn's listener does
@@ -125,7 +125,8 @@ def test_the_embedded_redis_runs_the_redis_7_commands_of_the_recovery_window(tmp
 
     import redis
 
-    from worker.demo import free_port, redis_ping, redis_server_binary
+    from worker.demo import redis_ping, redis_server_binary
+    from worker.processes import free_port
     from wsgateway import recovery
 
     port = free_port()

@@ -15,7 +15,6 @@ import contextlib
 import json
 import re
 import signal
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 
@@ -23,7 +22,7 @@ import boto3
 import pytest
 
 from tests.browser import Browser, BrowserError
-from tests.demo.conftest import ARTIFACTS, PASSWORD, DemoProcess, processes_in_groups
+from tests.demo.conftest import ARTIFACTS, PASSWORD, DemoProcess, left_running, processes_in_groups
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -142,14 +141,14 @@ def test_two_browsers_chat_and_a_closed_socket_reconnects(demo: DemoProcess, bro
             " && document.getElementById('status').textContent === 'open'",
             "bob's page reconnected",
         )
+
         # The new socket's $connect and the old one's $disconnect reach Django in either order:
         # wait until the old row is closed and the new one is open.
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
+        def replaced() -> bool:
             live = [c for c, _ in live_sessions(demo, "bob")]
-            if live and old_connection not in live:
-                break
-            time.sleep(0.2)
+            return bool(live) and old_connection not in live
+
+        wait_until(replaced, WAIT, "bob's old session closed and a new one open", interval=0.2)
         ((new_connection, _count),) = live_sessions(demo, "bob")
         assert new_connection != old_connection
 
@@ -200,13 +199,12 @@ def test_js_client_dedupes_heartbeats_and_stays_closed(demo: DemoProcess, browse
             "window.beating.connect();"
         )
         page.wait_for("window.beating.status === 'open'", "the heartbeat client open")
-        deadline = time.monotonic() + WAIT
-        beats = 0
-        while time.monotonic() < deadline and beats < 3:
+
+        def beats() -> int:
             fresh = [n for c, n in live_sessions(demo, "alice") if c not in before]
-            beats = fresh[0] if fresh else 0
-            time.sleep(0.25)
-        assert beats >= 3, "heartbeats did not reach the server"
+            return fresh[0] if fresh else 0
+
+        wait_until(lambda: beats() >= 3, WAIT, "three heartbeats at the server", interval=0.25)
 
         # close(): the socket closes and the client does not come back. A token refused with
         # 403 (here: no CSRF header) is not retried either.
@@ -298,9 +296,7 @@ def test_ctrl_c_stops_every_process(demo: DemoProcess) -> None:
     code = demo.interrupt(timeout=30)
     assert code == 0, "\n".join(demo.lines[-30:])
     assert demo.lines[-1].endswith("[demo] stopped")
-    deadline = time.monotonic() + 5
-    while (left := processes_in_groups(groups)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    left = left_running(groups, timeout=5)
     assert left == [], f"processes left running after Ctrl-C: {left}"
 
 
@@ -318,9 +314,6 @@ def test_stopping_the_demo_while_it_starts_leaves_nothing(tmp_path, signum) -> N
         assert len(processes_in_groups(groups)) == 2
         process.process.send_signal(signum)
         assert process.process.wait(timeout=30) == (0 if signum == signal.SIGTERM else -signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while (left := processes_in_groups(groups)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert left == []
+        assert left_running(groups, timeout=10) == []
     finally:
         process.kill_leftovers()

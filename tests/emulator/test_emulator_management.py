@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.emulator.conftest import emulator_process
+from tests.waiting import wait_until
 from wsgateway.emulator import EmulatorConfig, EmulatorServer
 from wsgateway.emulator.testing import RecordingBackend, boto3_client, create_websocket_api
 
@@ -133,7 +134,9 @@ def test_get_connection_fields_parse_as_datetimes(emulator, recording_backend, w
         assert first["Identity"]["SourceIp"] == "127.0.0.1"
         assert first["Identity"]["UserAgent"].startswith("Python/")
         assert abs(first["ConnectedAt"].timestamp() - time.time()) < 5
-        time.sleep(0.05)
+        # The emulator stamps milliseconds: the message must come at least one later.
+        later = first["LastActiveAt"].timestamp() + 0.001
+        wait_until(lambda: time.time() >= later, 5, "a millisecond past LastActiveAt", interval=0.001)
         ws.send('{"action": "x"}')
         recording_backend.wait_for(lambda r: r.path == "/ws/default")
         second = mgmt.get_connection(ConnectionId=connection_id)

@@ -4,6 +4,7 @@ client against servers sending such answers over real sockets."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -108,16 +109,23 @@ def test_fuzz_2000_random_and_hostile_streams_parse_quickly():
 # ------------------------------------------------------------------ over real sockets
 
 
-def answering(raw: bytes, then_sleep: float = 3.0) -> Iterator[int]:
+def answering(raw: bytes, *, hold: bool = True) -> Iterator[int]:
+    """Answers every request with ``raw``; with ``hold``, answers once and then keeps the
+    connection open until the test is over (a client must not wait for the close)."""
+    over = threading.Event()
+
     def handler(conn: socket.socket) -> None:
         with conn:
             while read_request(conn):
                 conn.sendall(raw)
-                if then_sleep:
-                    time.sleep(then_sleep)
+                if hold:
+                    over.wait(30)
                     return
 
-    yield from serve(handler)
+    try:
+        yield from serve(handler)
+    finally:
+        over.set()
 
 
 @pytest.fixture
@@ -132,7 +140,7 @@ def continue_only() -> Iterator[int]:
 
 @pytest.fixture
 def continue_then_ok() -> Iterator[int]:
-    yield from answering(VALID[3], then_sleep=0)
+    yield from answering(VALID[3], hold=False)
 
 
 @pytest.fixture

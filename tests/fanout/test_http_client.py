@@ -63,17 +63,19 @@ def read_request(conn: socket.socket) -> bytes:
 
 
 class OneAnswerServer:
-    """Answers one request per connection (keep-alive advertised), then closes it; counts closes."""
+    """Answers one request per connection (keep-alive advertised), then closes it once the test
+    sets ``close`` (the client has pooled the connection by then); counts closes."""
 
     def __init__(self) -> None:
         self.closed = 0
+        self.close = threading.Event()
         self._lock = threading.Lock()
 
     def handler(self, conn: socket.socket) -> None:
         with conn:
             if read_request(conn):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                time.sleep(0.05)  # the client reads the answer before the close
+                self.close.wait(10)
         with self._lock:
             self.closed += 1
 
@@ -103,14 +105,18 @@ def chunked_errors() -> Iterator[int]:
 
 @pytest.fixture
 def silent() -> Iterator[int]:
-    """Reads requests and never answers."""
+    """Reads requests and never answers (holds the connection open until the test is over)."""
+    over = threading.Event()
 
     def handler(conn: socket.socket) -> None:
         with conn:
             read_request(conn)
-            time.sleep(3)
+            over.wait(30)
 
-    yield from serve(handler)
+    try:
+        yield from serve(handler)
+    finally:
+        over.set()
 
 
 def call(port: int, ids: list[str], *, timeout: float = 5.0, concurrency: int = 4):
@@ -132,6 +138,7 @@ def _fresh_engine() -> Iterator[None]:
 def test_idle_connections_closed_by_the_server_are_replaced(one_answer_per_connection):
     port, server = one_answer_per_connection
     _, first = call(port, ["a", "b"], concurrency=2)
+    server.close.set()  # both answers read: the connections sit idle in the client's pool
     wait_until(lambda: server.closed >= 2, 5, "the server closing both kept-alive connections")
     _, second = call(port, ["c", "d", "e"], concurrency=2)
     assert [a.status for a in first + second] == [200] * 5
@@ -161,15 +168,20 @@ def test_client_pools_are_per_endpoint():
 
 @pytest.fixture
 def not_http() -> Iterator[int]:
-    """Answers garbage."""
+    """Answers garbage and keeps the connection open until the test is over: a client that
+    waited for the close instead of seeing the garbage would run into its timeout."""
+    over = threading.Event()
 
     def handler(conn: socket.socket) -> None:
         with conn:
             read_request(conn)
             conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
-            time.sleep(1)
+            over.wait(30)
 
-    yield from serve(handler)
+    try:
+        yield from serve(handler)
+    finally:
+        over.set()
 
 
 def test_a_malformed_answer_is_no_answer_at_once(not_http):
@@ -177,3 +189,136 @@ def test_a_malformed_answer_is_no_answer_at_once(not_http):
     _, answers = call(not_http, ["a"], timeout=5)
     assert answers[0].status == NO_ANSWER and "malformed HTTP answer" in answers[0].detail
     assert time.monotonic() - start < 2
+
+
+@pytest.fixture
+def keep_alive() -> Iterator[int]:
+    """Answers every request 200 on a kept-alive connection (reading bodies of any size)."""
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            while read_request(conn):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    yield from serve(handler)
+
+
+def test_requests_reuse_their_connections_without_a_future_or_a_registration_each(keep_alive, monkeypatch):
+    """The batch loop writes each request when its connection has read the previous answer: no
+    asyncio future (or task, or timer) per request, and a connection stays registered for
+    reading from one request to the next (a system call per request would be a regression)."""
+    import asyncio
+
+    from wsgateway.aws import management
+
+    registrations: list[int] = []
+    real_set = management._Poller.set
+
+    def counted_set(self, conn, want):  # type: ignore[no-untyped-def]
+        if want != conn.want:
+            registrations.append(want)
+        real_set(self, conn, want)
+
+    futures: list[int] = []
+    real_future = asyncio.BaseEventLoop.create_future
+
+    def counted_future(self):  # type: ignore[no-untyped-def]
+        futures.append(1)
+        return real_future(self)
+
+    monkeypatch.setattr(management._Poller, "set", counted_set)
+    monkeypatch.setattr(asyncio.BaseEventLoop, "create_future", counted_future)
+    _, answers = call(keep_alive, [f"c{i}" for i in range(200)], concurrency=4)
+    assert [a.status for a in answers] == [200] * 200
+    # 4 connections: connect (write), then read; a partial write may add a pair.
+    assert len(registrations) <= 4 * 4, registrations
+    assert futures == []
+    _, again = call(keep_alive, [f"d{i}" for i in range(200)], concurrency=4)
+    assert [a.status for a in again] == [200] * 200
+
+
+def test_a_body_larger_than_the_socket_buffer_is_written_in_parts(keep_alive):
+    endpoint = Endpoint.from_url(f"http://127.0.0.1:{keep_alive}/api/stage")
+    client = get_engine().client(endpoint)
+    signer = Signer(Credentials("AKID", "secret"), "us-east-1", endpoint.host)
+    body = b'{"x":"' + b"y" * (4 << 20) + b'"}'
+    answers = get_engine().run(client.call_many("POST", ["a", "b"], signer, body, concurrency=2, timeout=10))
+    assert [a.status for a in answers] == [200, 200]
+
+
+def test_a_refused_connection_is_no_answer_at_once():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    start = time.monotonic()
+    _, answers = call(port, ["a", "b"], timeout=5)
+    assert [a.status for a in answers] == [NO_ANSWER, NO_ANSWER]
+    assert "ConnectionRefusedError" in answers[0].detail
+    assert time.monotonic() - start < 2
+
+
+def test_answers_that_come_one_by_one_are_read_in_rounds_while_many_are_in_flight(keep_alive, monkeypatch):
+    """A wait that returned few events is followed by a short pause before the next one, but only
+    while many requests are in flight: answers then arrive in batches (fewer wake-ups per
+    request), and a small batch is never delayed."""
+    from wsgateway.aws import management
+
+    real_poll = management._Poller.poll
+    in_flight_at_pause: list[int] = []
+    batches: list[management._Batch] = []
+    real_init = management._Batch.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        real_init(self, *args, **kwargs)
+        batches.append(self)
+
+    def one_event(self, timeout):  # type: ignore[no-untyped-def]
+        return real_poll(self, timeout)[:1]  # level-triggered: the rest come with the next waits
+
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds == management.COALESCE_SECONDS:
+            in_flight_at_pause.append(len(batches[-1].inflight))
+        real_sleep(seconds)
+
+    monkeypatch.setattr(management._Batch, "__init__", init)
+    monkeypatch.setattr(management._Poller, "poll", one_event)
+    monkeypatch.setattr(management.time, "sleep", sleep)
+    _, answers = call(keep_alive, [f"c{i}" for i in range(100)], concurrency=32)
+    assert [a.status for a in answers] == [200] * 100
+    assert len(in_flight_at_pause) >= 10
+    assert min(in_flight_at_pause) >= management.COALESCE_IN_FLIGHT
+    in_flight_at_pause.clear()
+    _, answers = call(keep_alive, [f"d{i}" for i in range(40)], concurrency=8)
+    assert [a.status for a in answers] == [200] * 40
+    assert in_flight_at_pause == []  # 8 in flight: never paused
+
+
+def test_a_chunk_buys_its_tokens_in_batches_of_200_never_more_than_the_burst(keep_alive, monkeypatch):
+    from tests.fanout.conftest import wsgateway_overrides
+    from wsgateway.fanout import delivery, limiter
+    from wsgateway.fanout.planner import POST, make_chunk
+
+    taken: list[int] = []
+
+    async def atake(self, n: int, max_wait: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+        taken.append(n)
+
+    monkeypatch.setattr(limiter.SharedTokenBucket, "atake", atake)
+    ids = [f"c{i}" for i in range(450)]
+    chunk = make_chunk(
+        message_id="m",
+        op=POST,
+        body="{}",
+        endpoint=f"http://127.0.0.1:{keep_alive}/api/stage",
+        chunk="0",
+        connections=[[i, 0.0] for i in ids],
+    )
+    assert [a.status for a in delivery.send(chunk, ids)] == [200] * 450
+    assert taken == [200, 200, 50]  # 3 Redis round trips for 450 requests, not 9
+    taken.clear()
+    with wsgateway_overrides(ACCOUNT_BURST=30):  # a take larger than the burst could never succeed
+        assert [a.status for a in delivery.send(chunk, ids[:100])] == [200] * 100
+    assert taken == [30, 30, 30, 10]

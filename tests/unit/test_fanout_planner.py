@@ -33,8 +33,13 @@ class FakeSessions:
         assert field == "id"
         return FakeSessions(sorted(self.rows), self.pages)
 
-    def values_list(self, *fields: str) -> FakeSessions:
-        assert fields == ("id", "connection_id", "api_gateway_id", "created_on")
+    db = "default"
+
+    def values_list(self, *fields: Any) -> FakeSessions:
+        # created_on as it is, or as seconds computed by the database (rows here keep datetimes)
+        created = fields[3]
+        assert fields[:3] == ("id", "connection_id", "api_gateway_id")
+        assert created == "created_on" or created.source_expressions[0].name == "created_on"
         return self
 
     def __getitem__(self, window: slice) -> list[tuple[int, str, int | None, datetime]]:
@@ -107,6 +112,39 @@ def test_chunks_are_cut_per_endpoint_and_numbered(endpoints: Any) -> None:
     }
     created = dict(c for chunk in emitted for c in chunk["connections"])
     assert created["c7="] == (EPOCH + timedelta(seconds=7)).timestamp()
+
+
+def _sizes(spec: list[int | None], settings: dict[str, int], chunk_size: int | None = None) -> list[int]:
+    emitted: list[Chunk] = []
+    with override_settings(WSGATEWAY=settings):
+        plan_broadcast(
+            FakeSessions(rows(spec)),  # type: ignore[arg-type]
+            message_id="m",
+            op=POST,
+            body="{}",
+            emit=emitted.append,
+            chunk_size=chunk_size,
+        )
+    assert [c["chunk"] for c in emitted] == [str(i) for i in range(len(emitted))]
+    return [len(c["connections"]) for c in emitted]
+
+
+def test_a_large_plan_cuts_larger_chunks_once_it_has_cut_the_large_size_in_small_ones(
+    endpoints: Any,
+) -> None:
+    # 2, 2, 2 (6 >= 5 cut in small chunks), then chunks of 5.
+    sizes = {"FANOUT_CHUNK_SIZE": 2, "FANOUT_LARGE_CHUNK_SIZE": 5}
+    assert _sizes([1] * 17, sizes) == [2, 2, 2, 5, 5, 1]
+    # A plan of up to FANOUT_LARGE_CHUNK_SIZE recipients is cut as with one size.
+    assert _sizes([1] * 5, sizes) == [2, 2, 1]
+    # Off (0), not larger than the small size, or an explicit chunk_size: one size throughout.
+    assert _sizes([1] * 9, {"FANOUT_CHUNK_SIZE": 2, "FANOUT_LARGE_CHUNK_SIZE": 0}) == [2, 2, 2, 2, 1]
+    assert _sizes([1] * 9, {"FANOUT_CHUNK_SIZE": 4, "FANOUT_LARGE_CHUNK_SIZE": 3}) == [4, 4, 1]
+    assert _sizes([1] * 9, sizes, chunk_size=3) == [3, 3, 3]
+
+
+def test_the_shipped_chunk_sizes_cut_10000_recipients_into_13_tasks_not_40(endpoints: Any) -> None:
+    assert _sizes([1] * 10_000, {}) == [250] * 4 + [1000] * 9
 
 
 def test_recipients_without_an_endpoint_are_counted_failed_not_dropped(endpoints: Any) -> None:

@@ -83,6 +83,7 @@ class Signer:
     __slots__ = (
         "_key",
         "_key_day",
+        "_key_hmac",
         "_scope_tail",
         "_signed_headers",
         "_stamp",
@@ -102,6 +103,7 @@ class Signer:
         )
         self._key_day = ""
         self._key = b""
+        self._key_hmac = hmac.new(b"", digestmod=hashlib.sha256)
         self._stamp = ""
         self._stamp_parts: tuple[str, str, str, bytes] = ("", "", "", b"")
 
@@ -109,6 +111,8 @@ class Signer:
         if day != self._key_day:
             service = self._scope_tail.split("/")[2]
             self._key = derive_signing_key(self.credentials.secret_key, day, self.region, service)
+            # The HMAC keyed once: each signature copies it (cheaper than keying one per request).
+            self._key_hmac = hmac.new(self._key, digestmod=hashlib.sha256)
             self._key_day = day
         return self._key
 
@@ -135,11 +139,12 @@ class Signer:
     def _signature(
         self, method: str, path: str, payload_hash: str, timestamp: str, canonical: str | None
     ) -> tuple[str, str]:
-        headers_block, sts_prefix, scope, key = self._parts(timestamp)
+        headers_block, sts_prefix, scope, _ = self._parts(timestamp)
         uri = canonical_path(path) if canonical is None else canonical
         request_hash = hashlib.sha256(f"{method}\n{uri}{headers_block}{payload_hash}".encode()).hexdigest()
-        # hmac.digest: the one-shot C path, the same HMAC-SHA256 as hmac.new(...).digest()
-        return scope, hmac.digest(key, (sts_prefix + request_hash).encode(), "sha256").hex()
+        mac = self._key_hmac.copy()  # keyed with the day's signing key by _parts
+        mac.update((sts_prefix + request_hash).encode())
+        return scope, mac.hexdigest()
 
     def sign(
         self, method: str, path: str, payload_hash: str, timestamp: str, *, canonical: str | None = None

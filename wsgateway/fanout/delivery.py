@@ -44,6 +44,9 @@ MAX_GONE_ATTEMPTS = 30
 QUICK_RETRY_PAUSE = 0.2
 #: Smallest countdown of a re-enqueued chunk.
 MIN_COUNTDOWN = 0.05
+#: Tokens a chunk takes from the account budget per Redis round trip (at most ACCOUNT_BURST: the
+#: bucket never holds more).
+TOKEN_BATCH = 200
 
 Requeue = Callable[[Chunk, float], None]
 
@@ -77,6 +80,7 @@ def send(chunk: Chunk, connection_ids: Sequence[str]) -> list[Answer]:
             concurrency=int(wsgateway_settings.FANOUT_CONCURRENCY),
             timeout=float(wsgateway_settings.FANOUT_REQUEST_TIMEOUT_SECONDS),
             acquire=limiter.atake,
+            token_batch=max(1, min(TOKEN_BATCH, int(limiter.burst))),
         )
     )
 

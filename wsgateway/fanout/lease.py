@@ -26,6 +26,8 @@ queued chunks and broadcast summaries went with it. Every round then asks the de
 (:func:`wsgateway.fanout.ledger.replay`) to rebuild the summaries and re-enqueue the chunks
 still pending under an epoch that is gone: within one round (``lease / 4`` s) of noticing; and
 to publish again the planning tasks the broker lost (:func:`wsgateway.fanout.plan_ledger.replay_plans`).
+Publishing is the tasks' business: ``AppConfig.ready()`` hands :func:`use_republisher`
+:func:`wsgateway.tasks.fanout.republish_lost`, so this package never imports the tasks.
 
 Install it in your project's Celery app module: ``wsgateway.fanout.lease.install(app)``.
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, bootsteps
@@ -49,6 +52,17 @@ DEFAULT_LEASE_SECONDS = 15.0
 RESTORE_BATCH = 200
 #: Seconds between two deletions of the delivery ledger's day-old broadcasts (per worker).
 PRUNE_INTERVAL = 600.0
+
+#: Publishes again what a lost broker epoch took, given the worker's broker channel (or None).
+Republisher = Callable[[Any], None]
+
+_republisher: Republisher | None = None
+
+
+def use_republisher(republish: Republisher) -> None:
+    """Make ``republish`` what every round runs after the leases (``AppConfig.ready()`` calls it)."""
+    global _republisher
+    _republisher = republish
 
 
 def _held_tags(channel: Any) -> list[str]:
@@ -126,19 +140,12 @@ class LeaseKeeper(bootsteps.StartStopStep):
         planning tasks that were lost (reads only, usually)."""
         from django.db import close_old_connections, connection
 
-        from wsgateway.fanout import ledger, plan_ledger
-        from wsgateway.tasks.fanout import LEDGER_OPTION, deliver_chunk
-        from wsgateway.tasks.queues import FANOUT
-
-        def publish(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-            deliver_chunk.app.tasks[name].apply_async(args, kwargs, **{LEDGER_OPTION: False})
-
-        def queue_idle() -> bool:
-            return channel is not None and int(channel._size(FANOUT)) == 0
+        from wsgateway.fanout import ledger
 
         try:
-            ledger.replay(lambda chunk: deliver_chunk.apply_async((chunk,)))
-            plan_ledger.replay_plans(publish, queue_idle)
+            if _republisher is None:
+                raise RuntimeError("no republisher: is 'wsgateway' in INSTALLED_APPS?")
+            _republisher(channel)
             if time.monotonic() >= self.next_prune:
                 self.next_prune = time.monotonic() + PRUNE_INTERVAL
                 ledger.prune()

@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from celery.signals import worker_process_shutdown, worker_shutdown
@@ -48,7 +48,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from wsgateway.fanout import plan_ledger, results
+from wsgateway.fanout import results
 from wsgateway.fanout.lease import EPOCH_KEY
 from wsgateway.fanout.planner import Chunk, make_chunk
 from wsgateway.fanout.results import Counts
@@ -56,12 +56,18 @@ from wsgateway.ledger_models import FanoutBroadcast, FanoutChunk
 from wsgateway.payloads import CountsData
 from wsgateway.redis_client import get_redis
 
+if TYPE_CHECKING:  # plan_ledger imports this module: for PlanWriter's annotation only
+    from wsgateway.fanout import plan_ledger
+
 logger = logging.getLogger("wsgateway.fanout")
 
 M = TypeVar("M", bound=Model)
 
-#: Chunk rows written (and tasks enqueued) per batch while planning.
+#: Chunk rows written (and tasks enqueued) per batch while planning ...
 PLAN_BATCH = 20
+#: ... or fewer, once the batch holds this many recipients (the planner's memory stays flat
+#: whatever the chunk size, see FANOUT_LARGE_CHUNK_SIZE).
+PLAN_BATCH_RECIPIENTS = 5000
 #: Rows claimed per replay round (the next round takes the rest).
 REPLAY_BATCH = 200
 #: A process's buffered done-marks are flushed once this many wait ...
@@ -121,12 +127,14 @@ class PlanWriter:
         self.message_id = claim.message_id
         self.emit = emit
         self.batch: list[Chunk] = []
+        self.recipients = 0
         #: Top-level chunks below this number had their tasks published.
         self.emitted = emitted
 
     def __call__(self, chunk: Chunk) -> None:
         self.batch.append(chunk)
-        if len(self.batch) >= PLAN_BATCH:
+        self.recipients += len(chunk["connections"])
+        if len(self.batch) >= PLAN_BATCH or self.recipients >= PLAN_BATCH_RECIPIENTS:
             self.flush()
 
     def flush(self) -> None:
@@ -155,6 +163,7 @@ class PlanWriter:
             self.emit(chunk)
         self.emitted = max(self.emitted, int(self.batch[-1]["chunk"]) + 1)
         self.batch = []
+        self.recipients = 0
 
     def finish(self, targeted: int, chunks: int, unreachable: Counts) -> None:
         """Flush the last batch and record the plan's totals (raises

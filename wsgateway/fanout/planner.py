@@ -5,6 +5,12 @@ Recipients are read with keyset pagination (``id > last ORDER BY id LIMIT n``) o
 index range scan (the session indexes end in ``id``). Rows are grouped by gateway, because each
 gateway has its own management endpoint (custom-domain mapping or ``api_endpoint/stage``), and
 every ``FANOUT_CHUNK_SIZE`` rows of one endpoint become a chunk: plain data a task carries.
+Once a plan has cut ``FANOUT_LARGE_CHUNK_SIZE`` recipients into such chunks, the rest are cut
+into chunks of ``FANOUT_LARGE_CHUNK_SIZE`` (:func:`chunk_sizes`): a chunk task costs the worker a
+fixed amount of CPU (the broker message, its acknowledgement, task events, the result, a few
+Redis round trips), so a large broadcast needs fewer of them per recipient, while a broadcast of
+up to ``FANOUT_LARGE_CHUNK_SIZE`` recipients is cut exactly as before (its first chunk is still
+delivered by the planning task when the plan is small, see :mod:`wsgateway.fanout.broadcast`).
 
 Each chunk carries the message body itself (at most 128 KiB) rather than a reference to a copy
 stored once in Redis: the broker holds (chunks x body) bytes for the length of a broadcast, but a
@@ -17,7 +23,7 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 from wsgateway.conf import wsgateway_settings
-from wsgateway.fanout.recipients import KeysetStream, Recipients, Row
+from wsgateway.fanout.recipients import KeysetStream, Recipients, Row, epoch_seconds
 from wsgateway.fanout.results import Counts
 from wsgateway.models import ApiGateway
 from wsgateway.payloads import Chunk, Recipient
@@ -50,6 +56,17 @@ def make_chunk(
         "attempt": attempt,
         "connections": connections,
     }
+
+
+def chunk_sizes(chunk_size: int | None = None) -> tuple[int, int, int]:
+    """``(small, large, after)``: chunks hold ``small`` recipients until ``after`` recipients were
+    cut into chunks, then ``large``. From ``FANOUT_CHUNK_SIZE`` and ``FANOUT_LARGE_CHUNK_SIZE``;
+    an explicit ``chunk_size`` means that one size for every chunk."""
+    small = int(chunk_size or wsgateway_settings.FANOUT_CHUNK_SIZE)
+    large = 0 if chunk_size else int(wsgateway_settings.FANOUT_LARGE_CHUNK_SIZE)
+    if large <= small:
+        return small, small, 0
+    return small, large, large
 
 
 @dataclass
@@ -100,7 +117,8 @@ def plan_broadcast(
     skip: Container[str] = frozenset(),
     first_chunk: int = 0,
 ) -> tuple[Plan, Counts]:
-    """Stream ``queryset``'s recipients and ``emit`` a chunk per ``chunk_size`` of one endpoint.
+    """Stream ``queryset``'s recipients and ``emit`` a chunk per ``chunk_size`` of one endpoint
+    (default: :func:`chunk_sizes` from the settings, small chunks first).
 
     A plan that resumes an earlier one cut short passes the connection ids its chunks hold as
     ``skip`` and the number of its next chunk as ``first_chunk`` (chunks are named
@@ -109,14 +127,20 @@ def plan_broadcast(
     Returns the plan and the counts of recipients that cannot be reached (no gateway, or a
     gateway that was never provisioned): they are reported as failed, never silently dropped.
     """
-    size = chunk_size or wsgateway_settings.FANOUT_CHUNK_SIZE
+    small, large, large_after = chunk_sizes(chunk_size)
+    size = small
+    cut = 0  # recipients in the chunks emitted so far
     endpoints = _Endpoints()
     pending: dict[str, list[Recipient]] = {}
     plan = Plan()
     unreachable = Counts()
 
     def flush(endpoint: str) -> None:
+        nonlocal cut, size
         connections = pending.pop(endpoint)
+        cut += len(connections)
+        if cut >= large_after:
+            size = large
         emit(
             make_chunk(
                 message_id=message_id,
@@ -139,7 +163,7 @@ def plan_broadcast(
             unreachable.fail("no_endpoint")
             continue
         bucket = pending.setdefault(endpoint, [])
-        bucket.append([connection_id, created_on.timestamp()])
+        bucket.append([connection_id, epoch_seconds(created_on)])
         if len(bucket) >= size:
             flush(endpoint)
     for endpoint in list(pending):

@@ -18,10 +18,42 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connections
+from django.db.models import FloatField, Func, QuerySet
 
-#: ``(session_id, connection_id, api_gateway_id, created_on)``.
-Row = tuple[int, str, int | None, datetime]
+#: ``(session_id, connection_id, api_gateway_id, created_on)``: ``created_on`` as seconds since
+#: the epoch where the database computes them (:class:`EpochSeconds`), else a datetime.
+Row = tuple[int, str, int | None, float | datetime]
+
+
+class EpochSeconds(Func):
+    """A datetime column as seconds since the epoch (a float), computed by the database.
+
+    A chunk carries each recipient's creation time as that number; Django's conversion of every
+    row's datetime (parse the text, make it aware, then ``timestamp()``) was most of the
+    planner's Python CPU per recipient on SQLite. Only for the vendors in :data:`EPOCH_VENDORS`.
+    """
+
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Django stores UTC text; julianday() reads it (to the millisecond).
+        template = "((julianday(%(expressions)s) - 2440587.5) * 86400.0)"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "EXTRACT(EPOCH FROM %(expressions)s)::double precision"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+#: Database vendors :class:`EpochSeconds` is written for (elsewhere rows carry datetimes).
+EPOCH_VENDORS = frozenset({"sqlite", "postgresql"})
+
+
+def epoch_seconds(created: float | datetime) -> float:
+    """A row's creation time as seconds since the epoch."""
+    return created if isinstance(created, float) else created.timestamp()
+
 
 #: The columns a session stream reads.
 SESSION_COLUMNS = ("id", "connection_id", "api_gateway_id", "created_on")
@@ -39,11 +71,15 @@ class KeysetStream:
 
     def rows(self, page_size: int) -> Iterator[Row]:
         last = 0
+        key, connection_id, gateway_id, created = self.columns
+        columns: tuple[Any, ...] = self.columns
+        if connections[self.queryset.db].vendor in EPOCH_VENDORS:
+            columns = (key, connection_id, gateway_id, EpochSeconds(created))
         while True:
             page = list(
                 self.queryset.filter(**{f"{self.key}__gt": last})
                 .order_by(self.key)
-                .values_list(*self.columns)[:page_size]
+                .values_list(*columns)[:page_size]
             )
             yield from page
             if len(page) < page_size:

@@ -3,6 +3,10 @@
 The row is marked ``queued`` at once; the chain is sent after the current transaction commits
 (so the worker reads committed rows). The returned :class:`ProvisioningHandle` knows the run id
 and the id of the chain's last task, whose result is the run's result.
+
+The task each step runs is :func:`wsgateway.tasks.provisioning.provisioning_step`, handed to
+:func:`use_step_task` by ``AppConfig.ready()``: the tasks depend on this package, never the
+other way.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from celery import Task, chain
+from celery.result import AsyncResult
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,7 +25,26 @@ from django.utils import timezone
 from wsgateway.conf import wsgateway_settings
 from wsgateway.exceptions import ProvisioningError
 from wsgateway.models import ApiGateway, ProvisioningStatus
+from wsgateway.payloads import StepResult
 from wsgateway.provisioning.runner import chain_steps, new_run_id
+
+#: A task running one step: (previous step's result or None, gateway pk, run id, step name).
+StepTask = Task[[StepResult | None, int, str, str], StepResult]
+
+_step_task: StepTask | None = None
+
+
+def use_step_task(task: StepTask) -> None:
+    """Make ``task`` the one each step of a chain runs (``AppConfig.ready()`` calls it)."""
+    global _step_task
+    _step_task = task
+
+
+def step_task() -> StepTask:
+    """The step task ``AppConfig.ready()`` registered."""
+    if _step_task is None:
+        raise ImproperlyConfigured("no provisioning step task: is 'wsgateway' in INSTALLED_APPS?")
+    return _step_task
 
 
 @dataclass(frozen=True)
@@ -35,8 +61,6 @@ class ProvisioningHandle:
     @property
     def result(self) -> Any:
         """The Celery ``AsyncResult`` of the chain's last task."""
-        from celery.result import AsyncResult
-
         return AsyncResult(self.task_id)
 
     def step_results(self) -> list[Any]:
@@ -74,10 +98,7 @@ def enqueue(
     Raises :class:`~wsgateway.exceptions.ProvisioningError` (nothing queued) when the row cannot
     support the operation, e.g. a gateway without ``target_base_endpoint``.
     """
-    from celery import chain
-
-    from wsgateway.tasks.provisioning import provisioning_step
-
+    provisioning_step = step_task()
     gateway = ApiGateway.objects.filter(pk=gateway_pk).first()
     if gateway is None:
         raise ProvisioningError(f"No ApiGateway with pk {gateway_pk}.")

@@ -367,3 +367,18 @@ def deliver_chunk(chunk: Chunk) -> ChunkResult:
     """Deliver one chunk with the retry policy; returns its counts (and the broadcast summary
     when this chunk completed it)."""
     return _through_outages(lambda: delivery.run_chunk(chunk, _requeue), _chunk_what(chunk))
+
+
+def republish_lost(channel: Any) -> None:
+    """What the lease keeper (:mod:`wsgateway.fanout.lease`) runs each round: enqueue again the
+    delivery ledger's chunks of a lost broker epoch, and publish again the planning tasks the
+    broker lost while the ``fanout`` queue of ``channel`` (a worker's broker channel) is idle."""
+
+    def publish(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        deliver_chunk.app.tasks[name].apply_async(args, kwargs, **{LEDGER_OPTION: False})
+
+    def queue_idle() -> bool:
+        return channel is not None and int(channel._size(FANOUT)) == 0
+
+    ledger.replay(lambda chunk: deliver_chunk.apply_async((chunk,)))
+    plan_ledger.replay_plans(publish, queue_idle)

@@ -606,10 +606,9 @@ class WebSocketView(RecoveryHandlers, RefusalHooks, ViewPermissionsMixin, View):
 
     def _mark_disconnected(self, session: WebSocketSession) -> bool:
         now = timezone.now()
-        # Conditional: of a $disconnect and a concurrent kick, only one performs the transition.
-        changed = WebSocketSession.objects.filter(pk=session.pk, connected=True).update(
-            connected=False, disconnected_at=now, updated_on=now
-        )
+        # The fields the bulk marking sets (wsgateway.querysets), live rows only: of a $disconnect
+        # and a concurrent kick, only one performs the transition. Released by the caller.
+        changed = WebSocketSession.objects.filter(pk=session.pk).mark_disconnected(now, release=False)
         session.connected, session.disconnected_at, session.updated_on = False, now, now
         return changed == 1
 
