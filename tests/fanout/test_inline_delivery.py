@@ -15,7 +15,8 @@ from unittest import mock
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from tests.celery_app import app
 from tests.fanout.conftest import (
@@ -33,6 +34,7 @@ from wsgateway.fanout import ledger
 from wsgateway.fanout.broadcast import INLINE_MAX_CHUNKS, broadcast
 from wsgateway.fanout.delivery import run_chunk
 from wsgateway.fanout.messages import encode_message
+from wsgateway.fanout.plan_ledger import record_request
 from wsgateway.fanout.planner import POST, Chunk
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.ledger_models import FanoutChunk
@@ -113,6 +115,33 @@ def test_a_one_chunk_plan_is_delivered_by_the_planner_after_its_ledger_row(emula
     assert outcome["chunks"] == 1
     assert outcome["broadcast"]["complete"] is True
     assert outcome["broadcast"]["delivered"] == 3
+
+
+def test_a_small_plan_takes_no_savepoint_before_its_first_post(emulator, clean_redis):
+    """The small plan's rows are written in one transaction; the claim and the row batch inside
+    it take no savepoint of their own (two round trips each, before the first POST)."""
+    _room(emulator, 2)
+    message_id, body = encode_message({"text": "hi"})
+    record_request(message_id, "wsgateway.send_to_sessions", [], {})  # as a send does first
+    before_post: list[str] = []
+
+    def inline(chunk: Chunk) -> None:
+        before_post.extend(q["sql"] for q in queries.captured_queries)
+        run_chunk(chunk, lambda c, countdown: pytest.fail(f"unexpected retry {c}"))
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = broadcast(
+            WebSocketSession.objects.filter(channel_name="room", connected=True),
+            message_id=message_id,
+            op=POST,
+            body=body,
+            emit=lambda chunk: pytest.fail("a one-chunk plan enqueues nothing"),
+            deliver_inline=inline,
+        )
+    assert outcome["broadcast"]["delivered"] == 2
+    assert before_post and not [sql for sql in before_post if "SAVEPOINT" in sql.upper()]
+    # One transaction: at most its BEGIN and its COMMIT.
+    assert sum(1 for sql in before_post if sql.upper().startswith(("COMMIT", "BEGIN"))) <= 2
 
 
 def test_a_two_chunk_plan_enqueues_the_second_before_delivering_the_first(emulator, clean_redis):

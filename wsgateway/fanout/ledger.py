@@ -142,7 +142,9 @@ class PlanWriter:
             return
         epoch = current_epoch()
         now = timezone.now()
-        with transaction.atomic():  # the rows land only while the claim is ours
+        # The rows land only while the claim is ours. No savepoint inside the small plan's
+        # transaction (two round trips before its first POST): an error leaves it whole.
+        with transaction.atomic(savepoint=False):
             self.claim.renew(self.emitted)
             FanoutChunk.objects.bulk_create(
                 [

@@ -187,7 +187,9 @@ def claim(message_id: str, op: str, body: str | None, task_id: str = "") -> Clai
     again once the claim is stale). ``task_id``: the planning task's id (its redelivery takes
     its own claim over at once). Never waits: it may run inside the small plan's transaction.
     """
-    with transaction.atomic():
+    # Inside the small plan's transaction no savepoint (two round trips before the first POST):
+    # an error here leaves that transaction anyway, which rolls it back whole.
+    with transaction.atomic(savepoint=False):
         outcome, previous = _take(message_id, op, body, task_id or uuid.uuid4().hex)
     if outcome == "planned":
         return previous
