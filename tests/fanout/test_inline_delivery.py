@@ -8,12 +8,14 @@ the message (at-least-once)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
+import redis.connection
 from celery.contrib.testing.worker import start_worker
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -30,6 +32,8 @@ from tests.fanout.conftest import (
     wsgateway_overrides,
 )
 from tests.fanout.worker_subprocess import fanout_worker, pool_children
+from wsgateway import recovery
+from wsgateway.fanout import delivery as fanout_delivery
 from wsgateway.fanout import ledger
 from wsgateway.fanout.broadcast import INLINE_MAX_CHUNKS, broadcast
 from wsgateway.fanout.delivery import run_chunk
@@ -39,7 +43,7 @@ from wsgateway.fanout.planner import POST, Chunk
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.ledger_models import FanoutChunk
 from wsgateway.models import WebSocketSession
-from wsgateway.tasks.fanout import send_message
+from wsgateway.tasks.fanout import send_message, send_to_target
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -77,7 +81,7 @@ class Recorder:
         assert not transaction.get_connection().in_atomic_block
         self.calls.append(("emit", chunk["chunk"], self._row_state(chunk)))
 
-    def inline(self, chunk: Chunk) -> None:
+    def inline(self, chunk: Chunk, new: bool = False) -> None:
         assert not transaction.get_connection().in_atomic_block
         self.calls.append(("inline", chunk["chunk"], self._row_state(chunk)))
         run_chunk(chunk, lambda c, countdown: pytest.fail(f"unexpected retry {c}"))
@@ -125,7 +129,7 @@ def test_a_small_plan_takes_no_savepoint_before_its_first_post(emulator, clean_r
     record_request(message_id, "wsgateway.send_to_sessions", [], {})  # as a send does first
     before_post: list[str] = []
 
-    def inline(chunk: Chunk) -> None:
+    def inline(chunk: Chunk, new: bool = False) -> None:
         before_post.extend(q["sql"] for q in queries.captured_queries)
         run_chunk(chunk, lambda c, countdown: pytest.fail(f"unexpected retry {c}"))
 
@@ -203,11 +207,11 @@ def test_an_inline_chunk_that_fails_is_handed_to_a_chunk_task(emulator, worker, 
     calls: list[str] = []
     real = run_chunk
 
-    def fail_once(chunk: Chunk, requeue: Any) -> dict[str, Any]:
+    def fail_once(chunk: Chunk, requeue: Any, new: bool = False) -> dict[str, Any]:
         calls.append(chunk["chunk"])
         if len(calls) == 1:
             raise RuntimeError("inline chunk broke")
-        return real(chunk, requeue)
+        return real(chunk, requeue, new=new)
 
     monkeypatch.setattr("wsgateway.fanout.delivery.run_chunk", fail_once)
     result = send_message.delay({"text": "handed over"}, channel_name="room").get(timeout=30)
@@ -265,3 +269,51 @@ def test_killing_the_worker_during_the_inline_chunk_still_delivers_everyone(
     assert "WorkerLostError" in text, text[-3000:]
     # The planning task ran twice (killed, redelivered) and no chunk task ever did: inline both times.
     assert "Task wsgateway.deliver_chunk[" not in text, text[-3000:]
+
+
+def test_a_fresh_small_plan_reaches_its_first_post_in_few_round_trips(emulator, clean_redis, monkeypatch):
+    """From the planning task's start to its first POST, a channel send whose request is recorded
+    (as every send's is) and that no planner held before: the claim is one UPDATE (no SELECT of
+    the row first), the first batch does not renew the claim it took in the same transaction, and
+    the inline chunk does not look for a done-mark that cannot exist."""
+    _room(emulator, 2)
+    message_id, body = encode_message({"text": "hi"})
+    target = {"channel_name": "room", "subscribers": True}
+    record_request(message_id, "wsgateway.send_to_sessions", [target, message_id, body], {})
+    trips: list[str] = []
+    real_send = redis.connection.AbstractConnection.send_packed_command
+
+    def send_packed(self: Any, command: Any, check_health: bool = True) -> None:
+        packed = command if isinstance(command, bytes | bytearray) else b"".join(command)
+        trips.append("redis " + bytes(packed).split(b"\r\n")[2].decode())
+        real_send(self, command, check_health)
+
+    def on_sql(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        table = re.search(r'"(wsgateway_\w+)"', sql)
+        if table:  # not SQLite's BEGIN / COMMIT (PostgreSQL's are not seen here at all)
+            trips.append(f"sql {sql.split()[0]} {table.group(1)}")
+        return execute(sql, params, many, context)
+
+    real_post = fanout_delivery.send
+
+    def post(chunk: Chunk, ids: Any) -> Any:
+        trips.append("POST")
+        return real_post(chunk, ids)
+
+    recovery.record("room", encode_message({})[0], "{}")  # the script loaded, as in a warm worker
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send_packed)
+    monkeypatch.setattr(fanout_delivery, "send", post)
+    with connection.execute_wrapper(on_sql):
+        send_to_target(target, message_id, body)
+    before_post = trips[: trips.index("POST")]
+    assert before_post == [
+        "redis EVALSHA",  # the recovery window
+        "sql UPDATE wsgateway_fanoutbroadcast",  # the claim
+        "sql SELECT wsgateway_websocketsession",  # the recipients
+        "sql SELECT wsgateway_channelsubscription",
+        "sql SELECT wsgateway_apigateway",  # the endpoint
+        "redis GET",  # the epoch of the chunk's row
+        "sql INSERT wsgateway_fanoutchunk",
+    ], before_post
+    ledger.flush_done_marks()
+    assert get_broadcast_summary(message_id)["delivered"] == 2

@@ -79,7 +79,7 @@ def broadcast(
     op: str,
     body: str | None,
     emit: Callable[[Chunk], object],
-    deliver_inline: Callable[[Chunk], object] | None = None,
+    deliver_inline: Callable[[Chunk, bool], object] | None = None,
     task_id: str = "",
 ) -> PlanResult:
     """Emit chunk tasks for ``queryset``'s live recipients; return the plan.
@@ -87,7 +87,8 @@ def broadcast(
     Every chunk is written to the delivery ledger before its task is emitted (in batches, see
     :mod:`wsgateway.fanout.ledger`), so a Redis that loses its data does not lose it. With
     ``deliver_inline``, a plan of at most :data:`INLINE_MAX_CHUNKS` chunks has its first chunk
-    passed to ``deliver_inline`` (after the others are emitted) instead of ``emit``.
+    passed to ``deliver_inline`` (after the others are emitted) instead of ``emit``, with whether
+    the chunk is new (the claim was fresh: no earlier planner, so no done-mark can exist for it).
 
     Planning runs under a claim on the broadcast's ledger row (:mod:`wsgateway.fanout.plan_ledger`,
     ``task_id`` is the planning task's id): a broadcast planned already is not planned again, and
@@ -115,7 +116,7 @@ def _broadcast(
     op: str,
     body: str | None,
     emit: Callable[[Chunk], object],
-    deliver_inline: Callable[[Chunk], object] | None,
+    deliver_inline: Callable[[Chunk, bool], object] | None,
     task_id: str,
 ) -> PlanResult:
     with contextlib.ExitStack() as small_plan:
@@ -131,7 +132,9 @@ def _broadcast(
         for row in claimed.unsent:  # an earlier planner's rows whose tasks may not be published
             hold(ledger.row_chunk(row, op, body))
         emitted = min((int(row.chunk) for row in claimed.unsent), default=claimed.first_chunk)
-        writer = ledger.PlanWriter(claimed, hold, emitted)
+        # A small plan's first batch is written in the transaction that took the claim (its
+        # release, which commits, comes after the batch's rows).
+        writer = ledger.PlanWriter(claimed, hold, emitted, claimed_in_transaction=deliver_inline is not None)
         plan, unreachable = plan_broadcast(
             queryset,
             message_id=message_id,
@@ -147,7 +150,9 @@ def _broadcast(
         first, *rest = hold.held
         for chunk in rest:
             emit(chunk)
-        deliver_inline(first)  # before the plan's bookkeeping: the first POST comes first
+        # Before the plan's bookkeeping: the first POST comes first. A fresh claim's chunk is new
+        # (no done-mark to look for, one Redis round trip less before that POST).
+        deliver_inline(first, claimed.fresh)
     targeted = len(claimed.covered) + plan.targeted
     chunks = claimed.first_chunk + plan.chunks
     writer.finish(targeted, chunks, unreachable)

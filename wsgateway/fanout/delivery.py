@@ -198,16 +198,19 @@ def _fail_unsendable(chunk: Chunk, err: Exception) -> ChunkResult:
     return _result(chunk, counts)
 
 
-def run_chunk(chunk: Chunk, requeue: Requeue) -> ChunkResult:
+def run_chunk(chunk: Chunk, requeue: Requeue, *, new: bool = False) -> ChunkResult:
     """Deliver one chunk and record its outcome; ``requeue(chunk, countdown)`` schedules retries.
 
     Idempotent per (message id, chunk): a chunk that already finished is skipped. The chunk's
     delivery-ledger row is marked finished (with its counts): at once, before its counts reach
     Redis, when it enqueued a retry chunk; otherwise in this process's next batch of done-marks
     (:func:`wsgateway.fanout.ledger.mark_done`).
+
+    ``new``: the caller knows the chunk never ran (the first chunk of a fresh plan, delivered by
+    its planner): its done-mark is not looked up.
     """
     message_id, name = chunk["message_id"], chunk["chunk"]
-    if results.chunk_is_done(message_id, name):
+    if not new and results.chunk_is_done(message_id, name):
         return {"message_id": message_id, "chunk": name, "skipped": True}
     try:
         answers = _send_with_quick_retry(chunk, [str(c[0]) for c in chunk["connections"]])

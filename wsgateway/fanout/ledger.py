@@ -122,8 +122,20 @@ class PlanWriter:
     """Wraps the planner's ``emit``: rows are written in batches under the planner's claim (each
     batch renews it, see :mod:`wsgateway.fanout.plan_ledger`), then their tasks enqueued."""
 
-    def __init__(self, claim: plan_ledger.Claim, emit: Callable[[Chunk], object], emitted: int = 0) -> None:
+    def __init__(
+        self,
+        claim: plan_ledger.Claim,
+        emit: Callable[[Chunk], object],
+        emitted: int = 0,
+        *,
+        claimed_in_transaction: bool = False,
+    ) -> None:
         self.claim = claim
+        #: The claim was taken, fresh, in the transaction the first batch is written in: the
+        #: row is locked by that claim's UPDATE until the commit, and already says what a renew
+        #: would write (``emitted`` 0), so the first batch does not renew it (a round trip less
+        #: before a small plan's first POST).
+        self.skip_renew = claimed_in_transaction and claim.fresh and emitted == 0
         self.message_id = claim.message_id
         self.emit = emit
         self.batch: list[Chunk] = []
@@ -145,7 +157,10 @@ class PlanWriter:
         # The rows land only while the claim is ours. No savepoint inside the small plan's
         # transaction (two round trips before its first POST): an error leaves it whole.
         with transaction.atomic(savepoint=False):
-            self.claim.renew(self.emitted)
+            if self.skip_renew:
+                self.skip_renew = False
+            else:
+                self.claim.renew(self.emitted)
             FanoutChunk.objects.bulk_create(
                 [
                     FanoutChunk(

@@ -139,6 +139,9 @@ class Claim:
     first_chunk: int = 0
     #: Pending rows of the current epoch whose tasks may not have been published.
     unsent: list[FanoutChunk] = field(default_factory=list)
+    #: No planner held this broadcast before: none of its chunks exists, so none has a
+    #: done-mark (its first chunk, delivered inline, need not look for one).
+    fresh: bool = False
 
     def renew(self, emitted: int, **plan: Any) -> None:
         """Renew the claim (inside the caller's transaction), recording that top-level chunks
@@ -161,6 +164,11 @@ def _take(message_id: str, op: str, body: str | None, task_id: str) -> tuple[str
     now = timezone.now()
     token = uuid.uuid4().hex
     mine = {"planner": token, "planner_task": task_id, "planner_seen": now}
+    # The usual case, a recorded request no planner has held yet, in one statement: the claim
+    # is then fresh (the state ``_resume`` would read is "never planned"), with no SELECT first.
+    never_held = FanoutBroadcast.objects.filter(message_id=message_id, planned=False, planner="", emitted=0)
+    if never_held.update(op=op, body=body, **mine):
+        return token, None
     row = FanoutBroadcast.objects.filter(message_id=message_id).first()
     if row is None:  # planned without a recorded request (a test, a caller-streamed queryset)
         try:
@@ -203,6 +211,7 @@ def _resume(message_id: str, token: str, previous: FanoutBroadcast | None) -> Cl
 
     found = Claim(message_id=message_id, token=token)
     if previous is None or not (previous.planner or previous.emitted):
+        found.fresh = True
         return found  # never planned before: no chunk row can exist
     epoch = ledger.current_epoch()
     rows = FanoutChunk.objects.filter(message_id=message_id).order_by("pk")

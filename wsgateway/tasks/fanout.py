@@ -220,16 +220,23 @@ def _chunk_what(chunk: Chunk) -> str:
     return f"chunk message_id={chunk.get('message_id')} chunk={chunk.get('chunk')}"
 
 
-def _deliver_inline(chunk: Chunk) -> None:
+def _deliver_inline(chunk: Chunk, new: bool = False) -> None:
     """Deliver a small plan's first chunk in the planning task (one broker hop, not two).
 
     Its ledger row is written already. A failure hands the chunk to a chunk task, whose own
     failure handling (retries, :func:`~wsgateway.fanout.ledger.give_up`) then applies; a worker
     killed here has the planning task redelivered (see :mod:`wsgateway.fanout.broadcast`).
+    ``new`` (a fresh plan's chunk) skips the done-mark lookup on the first attempt only: an
+    attempt retried after an outage may have finished before it.
     """
     what = _chunk_what(chunk)
+    attempts = iter([new])
+
+    def attempt() -> ChunkResult:
+        return delivery.run_chunk(chunk, _requeue, new=next(attempts, False))
+
     try:
-        _through_outages(lambda: delivery.run_chunk(chunk, _requeue), what)
+        _through_outages(attempt, what)
     except Exception as err:
         logger.warning("wsgateway.fanout %s: inline delivery failed (%r); enqueued as a task", what, err)
         _emit(chunk)
