@@ -39,6 +39,8 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from kombu.utils import json as kombu_json
 from redis.exceptions import RedisError
@@ -104,8 +106,34 @@ def record_request(message_id: str, task: str, args: Any, kwargs: Any) -> None:
         request=kombu_json.dumps([list(args or ()), dict(kwargs or {})]),
         enqueued_on=timezone.now(),
     )
+    if _insert_in_one_round_trip(row):
+        return
     with _commit_without_waiting():
         FanoutBroadcast.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def _insert_in_one_round_trip(row: FanoutBroadcast) -> bool:
+    """On PostgreSQL in autocommit with client-side binding (Django's default): the row's
+    ``INSERT ... ON CONFLICT DO NOTHING`` and a ``SET LOCAL synchronous_commit TO OFF`` in one
+    query string, which PostgreSQL runs as one implicit transaction (the setting holds for it
+    alone, as in :func:`_commit_without_waiting`): one round trip on the send's path instead of
+    four (``BEGIN``, ``SET LOCAL``, ``INSERT``, ``COMMIT``). False: not applicable, nothing done."""
+    if (
+        connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    ):
+        return False
+    connection.ensure_connection()
+    if not connection.get_autocommit():
+        return False
+    fields = [f for f in FanoutBroadcast._meta.concrete_fields if not f.primary_key and not f.generated]
+    query = InsertQuery(FanoutBroadcast, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, [row])
+    ((sql, params),) = query.get_compiler(connection=connection).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
+    return True
 
 
 def publish_failed(message_id: str, error: BaseException) -> None:
