@@ -3,8 +3,10 @@ server may: closing idle keep-alive connections, chunked answers, answering too 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -417,3 +419,34 @@ def test_no_file_descriptor_left_is_no_answer_not_an_exception(monkeypatch):
     _, answers = call(9, ["a", "b"], timeout=1)
     assert [a.status for a in answers] == [NO_ANSWER, NO_ANSWER]
     assert "Too many open files" in answers[0].detail
+
+
+def test_an_https_endpoint_at_an_ipv6_address_is_verified_against_that_address(tmp_path):
+    from wsgateway.emulator.tls import local_ca_files
+
+    files = local_ca_files(tmp_path, ("::1",))
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(files.cert, files.key)
+    listener = socket.socket(socket.AF_INET6)
+    listener.bind(("::1", 0))
+    listener.listen(4)
+    listener.settimeout(5)
+
+    def answer_one() -> None:
+        with contextlib.suppress(OSError), listener:
+            conn = server_context.wrap_socket(listener.accept()[0], server_side=True)
+            if read_request(conn):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=answer_one, daemon=True)
+    thread.start()
+    endpoint = Endpoint.from_url(f"https://[::1]:{listener.getsockname()[1]}/api/stage")
+    client = ConnectionsClient(endpoint, ssl_context=files.client_context())
+    signer = Signer(Credentials("AKID", "secret"), "us-east-1", endpoint.host)
+    try:
+        (answer,) = get_engine().run(client.call_many("POST", ["a"], signer, b"{}", concurrency=1, timeout=5))
+    finally:
+        client.close()
+        thread.join(5)
+    assert (answer.status, answer.detail) == (200, "")

@@ -235,7 +235,8 @@ class ConnectionsClient:
         if endpoint.scheme == "https" and self._ssl is None:
             # AWS_CA_BUNDLE is boto3's own setting: both clients trust the same certificates.
             self._ssl = tls_context()
-        self._server_hostname = endpoint.host.split(":")[0]
+        # The Host's name without its port; an IPv6 literal without its brackets ("[::1]:443").
+        self._server_hostname = urlsplit(f"//{endpoint.host}").hostname or endpoint.host
 
     def _addresses(self) -> list[Any]:
         ep = self.endpoint
