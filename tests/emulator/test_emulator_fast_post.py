@@ -141,3 +141,43 @@ def test_anything_but_the_plain_case_is_aiohttps(emulator, virtual, fast_served,
         sock.settimeout(10)
         assert sock.recv(65536).startswith(b"HTTP/1.")
     assert fast_served in ([], [False])
+
+
+def test_a_request_sent_in_small_pieces_costs_its_size_not_its_size_squared(emulator, virtual, monkeypatch):
+    api, stage, ids = virtual
+    host = f"127.0.0.1:{emulator.port}"
+    request = _post(api, stage, ids[0], b"b" * (128 * 1024), host)  # the largest message accepted
+    fast = emulator._runner.server.fast
+    scanned: list[int] = []
+    parse = fast.parse
+
+    def counting(data, pos):
+        scanned.append(len(data) - pos)
+        return parse(data, pos)
+
+    monkeypatch.setattr(fast, "parse", counting)
+    with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for start in range(0, len(request), 512):
+            sock.sendall(request[start : start + 512])
+            time.sleep(0.0002)  # most pieces come in a read of their own
+        (answer,) = _answers(sock, 1)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert _messages(emulator, ids[0]) == ["b" * (128 * 1024)]
+    # Re-parsing everything received at each packet was ~250 times the request's size here.
+    assert sum(scanned) <= 3 * len(request), (len(scanned), sum(scanned))
+
+
+def test_requests_split_at_every_byte_stay_on_the_fast_path(emulator, virtual, fast_served):
+    api, stage, ids = virtual
+    host = f"127.0.0.1:{emulator.port}"
+    requests = _post(api, stage, ids[1], b"q" * 300, host) + _post(api, stage, ids[1], b"r", host)
+    with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for index in range(len(requests)):
+            sock.sendall(requests[index : index + 1])
+            time.sleep(0.0005)
+        answers = _answers(sock, 2)
+    assert [a.split(b"\r\n", 1)[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 2
+    assert fast_served == [True, True]  # a packet holding only "P" or "PO" is no reason to hand over
+    assert _messages(emulator, ids[1]) == ["q" * 300, "r"]

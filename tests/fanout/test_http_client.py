@@ -3,7 +3,10 @@ server may: closing idle keep-alive connections, chunked answers, answering too 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -322,3 +325,128 @@ def test_a_chunk_buys_its_tokens_in_batches_of_200_never_more_than_the_burst(kee
     with wsgateway_overrides(ACCOUNT_BURST=30):  # a take larger than the burst could never succeed
         assert [a.status for a in delivery.send(chunk, ids[:100])] == [200] * 100
     assert taken == [30, 30, 30, 10]
+
+
+@pytest.fixture
+def answers_then_closes() -> Iterator[tuple[int, list[bytes]]]:
+    """Answers the first request of each connection (keep-alive advertised) and closes it without
+    reading anything more: a request written meanwhile is reset, never read."""
+    seen: list[bytes] = []
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            head = read_request(conn)
+            if head:
+                seen.append(head.split(b"\r\n")[0])
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    for port in serve(handler):
+        yield port, seen
+
+
+def test_a_request_reset_by_a_closing_keep_alive_connection_is_sent_again(answers_then_closes):
+    port, seen = answers_then_closes
+    _, answers = call(port, ["a", "b", "c"], concurrency=1)
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert sorted(seen) == sorted(f"POST /api/stage/@connections/{i} HTTP/1.1".encode() for i in "abc")
+
+
+@pytest.fixture
+def processes_then_closes() -> Iterator[tuple[int, list[bytes]]]:
+    """Answers a connection's first request; reads (processes) its second whole and closes
+    without answering, the way a crashing server or a proxy may."""
+    seen: list[bytes] = []
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            for n in range(2):
+                head = read_request(conn)
+                if not head:
+                    return
+                seen.append(head.split(b"\r\n")[0])
+                if n == 0:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    for port in serve(handler):
+        yield port, seen
+
+
+def test_a_request_the_server_may_have_processed_is_never_sent_twice(processes_then_closes):
+    port, seen = processes_then_closes
+    _, answers = call(port, ["a", "b"], concurrency=1)
+    assert [a.status for a in answers] == [200, NO_ANSWER]
+    assert "closed before the answer" in answers[1].detail
+    assert seen == [b"POST /api/stage/@connections/a HTTP/1.1", b"POST /api/stage/@connections/b HTTP/1.1"]
+
+
+@pytest.fixture
+def early_413() -> Iterator[int]:
+    """Answers 413 as soon as it has the head, then closes without reading the body (unread
+    bytes: the close is a reset)."""
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 413 Payload Too Large\r\nx-amzn-ErrorType: PayloadTooLargeException\r\n"
+                b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+            )
+            time.sleep(0.1)
+
+    yield from serve(handler)
+
+
+def test_an_answer_before_the_whole_request_is_written_is_the_answer(early_413):
+    endpoint = Endpoint.from_url(f"http://127.0.0.1:{early_413}/api/stage")
+    client = get_engine().client(endpoint)
+    signer = Signer(Credentials("AKID", "secret"), "us-east-1", endpoint.host)
+    body = b"x" * (8 << 20)  # far more than the socket buffers hold
+    (answer,) = get_engine().run(client.call_many("POST", ["a"], signer, body, concurrency=1, timeout=5))
+    assert (answer.status, answer.error_type) == (413, "PayloadTooLargeException")
+
+
+def test_no_file_descriptor_left_is_no_answer_not_an_exception(monkeypatch):
+    import wsgateway.aws.management as management
+
+    get_engine()  # its own sockets exist before the limit is hit
+
+    def out_of_descriptors(*args, **kwargs):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(management.socket, "socket", out_of_descriptors)
+    _, answers = call(9, ["a", "b"], timeout=1)
+    assert [a.status for a in answers] == [NO_ANSWER, NO_ANSWER]
+    assert "Too many open files" in answers[0].detail
+
+
+def test_an_https_endpoint_at_an_ipv6_address_is_verified_against_that_address(tmp_path):
+    from wsgateway.emulator.tls import local_ca_files
+
+    files = local_ca_files(tmp_path, ("::1",))
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(files.cert, files.key)
+    listener = socket.socket(socket.AF_INET6)
+    listener.bind(("::1", 0))
+    listener.listen(4)
+    listener.settimeout(5)
+
+    def answer_one() -> None:
+        with contextlib.suppress(OSError), listener:
+            conn = server_context.wrap_socket(listener.accept()[0], server_side=True)
+            if read_request(conn):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=answer_one, daemon=True)
+    thread.start()
+    endpoint = Endpoint.from_url(f"https://[::1]:{listener.getsockname()[1]}/api/stage")
+    client = ConnectionsClient(endpoint, ssl_context=files.client_context())
+    signer = Signer(Credentials("AKID", "secret"), "us-east-1", endpoint.host)
+    try:
+        (answer,) = get_engine().run(client.call_many("POST", ["a"], signer, b"{}", concurrency=1, timeout=5))
+    finally:
+        client.close()
+        thread.join(5)
+    assert (answer.status, answer.detail) == (200, "")

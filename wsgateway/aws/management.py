@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from wsgateway.aws.clients import _credentials, get_region_name, tls_context
-from wsgateway.aws.http_answer import AnswerParser, MalformedAnswer
+from wsgateway.aws.http_answer import AnswerParser, MalformedAnswer, RawAnswer
 from wsgateway.aws.sigv4 import EMPTY_SHA256, Credentials, Signer, amz_date, canonical_path, payload_hash
 from wsgateway.conf import wsgateway_settings
 
@@ -235,7 +235,8 @@ class ConnectionsClient:
         if endpoint.scheme == "https" and self._ssl is None:
             # AWS_CA_BUNDLE is boto3's own setting: both clients trust the same certificates.
             self._ssl = tls_context()
-        self._server_hostname = endpoint.host.split(":")[0]
+        # The Host's name without its port; an IPv6 literal without its brackets ("[::1]:443").
+        self._server_hostname = urlsplit(f"//{endpoint.host}").hostname or endpoint.host
 
     def _addresses(self) -> list[Any]:
         ep = self.endpoint
@@ -373,7 +374,11 @@ class _Batch:
     def _connect(self, addresses: list[Any], index: int, last: OSError | None) -> None:
         while addresses:
             family, sockaddr = addresses.pop(0)
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as refused:  # out of file descriptors (EMFILE), no such family...
+                last = refused
+                continue
             sock.setblocking(False)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -407,7 +412,10 @@ class _Batch:
             self.poller.set(conn, _IN)
             return
         except OSError as err:
-            self._lost(conn, err)
+            # The server may have answered before it stopped reading (a 413 for a large body,
+            # then a close): that answer is the request's, not a lost connection.
+            if not self._early_answer(conn):
+                self._lost(conn, err, written=False)
             return
         if written < len(conn.out):
             conn.out = conn.out[written:]
@@ -539,11 +547,7 @@ class _Batch:
         if raw is None:
             return
         index = conn.index
-        if raw.status < 300:
-            self.answers[index] = _OK if raw.status == 200 else Answer(raw.status)
-        else:
-            detail = raw.body[:200].decode("utf-8", "replace")
-            self.answers[index] = Answer(raw.status, raw.headers.get("x-amzn-errortype"), detail)
+        self.answers[index] = self._answer(raw)
         del self.inflight[index]
         conn.index = -1
         conn.parser = None
@@ -554,14 +558,56 @@ class _Batch:
         conn.state = _IDLE
         self.free.append(conn)
 
-    def _lost(self, conn: _Conn, err: OSError | None) -> None:
-        """The connection closed (or broke) while carrying a request."""
+    def _early_answer(self, conn: _Conn) -> bool:
+        """Read what the server answered while the request was still being written; True when
+        that is a whole answer (recorded; the connection is dropped, its state unknown)."""
+        parser = conn.parser
+        raw = None
+        try:
+            while raw is None and parser is not None:
+                data = conn.sock.recv(65536)
+                if not data:
+                    break
+                conn.got_bytes = True
+                raw = parser.feed(data)
+        except (OSError, MalformedAnswer):
+            pass
+        if raw is None:
+            return False
         index = conn.index
+        self.answers[index] = self._answer(raw)
+        del self.inflight[index]
         self._drop(conn)
-        if not conn.got_bytes and not conn.fresh:
-            # A kept-alive connection the server closed before answering (while idle, or just
-            # after its last answer): send once more on a new connection, not on another idle
-            # one, likely just as stale.
+        return True
+
+    @staticmethod
+    def _answer(raw: RawAnswer) -> Answer:
+        if raw.status < 300:
+            return _OK if raw.status == 200 else Answer(raw.status)
+        detail = raw.body[:200].decode("utf-8", "replace")
+        return Answer(raw.status, raw.headers.get("x-amzn-errortype"), detail)
+
+    def _lost(self, conn: _Conn, err: OSError | None, *, written: bool = True) -> None:
+        """The connection closed (or broke) while carrying a request.
+
+        A kept-alive connection is retried once, on a new connection, only when the server
+        cannot have processed the request: it reset the connection (a close with our bytes
+        unread, or of a connection already closed when they came) before any answer byte, or
+        the request could not be written whole. A clean close after the whole request was
+        written may follow its processing (a server that crashed, a proxy): no answer then,
+        never a second delivery from here.
+        """
+        index = conn.index
+        reset = not written or isinstance(err, (ConnectionResetError, BrokenPipeError))
+        if err is None and not conn.got_bytes:
+            with contextlib.suppress(OSError):
+                code = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                reset = code in (errno.ECONNRESET, errno.EPIPE)
+        self._drop(conn)
+        if not conn.got_bytes and not conn.fresh and reset:
+            # A kept-alive connection the server had closed before our request reached it
+            # (while idle, or just after its last answer): send once more on a new connection,
+            # not on another idle one, likely just as stale.
             del self.inflight[index]
             self._open(index)
             return

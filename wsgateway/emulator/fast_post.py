@@ -85,8 +85,9 @@ class FastPosts:
         self.answer = _Answer()
 
     def parse(self, data: bytes, pos: int) -> tuple[int, str, CIMultiDict[str], bytes] | int:
-        """One request at ``pos``: ``(end, target, headers, body)``; ``0`` when it is not complete
-        yet; ``-1`` when aiohttp must have it."""
+        """One request at ``pos``: ``(end, target, headers, body)``; ``0`` when its head is not
+        complete yet; the request's whole size (from ``pos``) when only its body is missing;
+        ``-1`` when aiohttp must have it."""
         head_end = data.find(b"\r\n\r\n", pos)
         if head_end < 0:
             return 0 if len(data) - pos <= MAX_HEAD else -1
@@ -123,7 +124,7 @@ class FastPosts:
             return -1
         end = head_end + 4 + length
         if end > len(data):
-            return 0
+            return end - pos
         return end, target, headers, data[head_end + 4 : end]
 
     def deliver(self, target: str, headers: CIMultiDict[str], body: bytes) -> bool:
@@ -193,7 +194,31 @@ class FastPostHandler(RequestHandler):
     def __init__(self, manager: Any, fast: FastPosts, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._fast: FastPosts | None = fast
-        self._fast_buffer = b""
+        # An incomplete request's bytes, kept as received (joined once, when it may be whole:
+        # re-joining and re-parsing at every packet made a request sent in small pieces cost
+        # its size squared), their total size, and the size it needs (0: its head is not whole).
+        self._fast_chunks: list[bytes] = []
+        self._fast_size = 0
+        self._fast_need = 0
+
+    def _fast_pending(self, data: bytes) -> bytes | None:
+        """``data`` after the incomplete request's bytes, or None while it cannot be whole yet."""
+        chunks = self._fast_chunks
+        need = self._fast_need
+        if need:
+            complete = self._fast_size + len(data) >= need
+        else:  # a head ends at a CRLFCRLF, maybe across this packet's start; or it is too long
+            tail = b"".join(chunks[-3:])[-3:]  # packets are never empty: the last 3 bytes
+            complete = b"\r\n\r\n" in tail + data[:3] or b"\r\n\r\n" in data
+            complete = complete or self._fast_size + len(data) > MAX_HEAD
+        chunks.append(data)
+        self._fast_size += len(data)
+        if not complete:
+            return None
+        data = b"".join(chunks)
+        self._fast_chunks = []
+        self._fast_size = self._fast_need = 0
+        return data
 
     def data_received(self, data: bytes) -> None:
         fast = self._fast
@@ -204,12 +229,16 @@ class FastPostHandler(RequestHandler):
         if transport is not None and transport.get_write_buffer_size() > MAX_UNREAD_ANSWERS:
             # A client that does not read its answers: aiohttp's flow control takes over.
             self._fast = None
-            super().data_received(self._fast_buffer + data)
+            data = b"".join([*self._fast_chunks, data])
+            self._fast_chunks = []
+            super().data_received(data)
             return
-        if self._fast_buffer:
-            data = self._fast_buffer + data
-            self._fast_buffer = b""
-        elif not data.startswith(b"POST /"):
+        if self._fast_chunks:
+            pending = self._fast_pending(data)
+            if pending is None:
+                return
+            data = pending
+        elif not data.startswith(b"POST /") and not (len(data) < 6 and b"POST /".startswith(data)):
             self._fast = None  # a handshake, the control plane...: aiohttp's connection
             super().data_received(data)
             return
@@ -217,8 +246,11 @@ class FastPostHandler(RequestHandler):
         served = 0
         while pos < len(data):
             parsed = fast.parse(data, pos)
-            if parsed == 0:
-                self._fast_buffer = data[pos:]
+            if isinstance(parsed, int) and parsed >= 0:
+                rest = data[pos:]
+                self._fast_chunks = [rest]
+                self._fast_size = len(rest)
+                self._fast_need = parsed
                 break
             if isinstance(parsed, int) or not fast.deliver(parsed[1], parsed[2], parsed[3]):
                 self._fast = None
