@@ -181,3 +181,18 @@ def test_requests_split_at_every_byte_stay_on_the_fast_path(emulator, virtual, f
     assert [a.split(b"\r\n", 1)[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 2
     assert fast_served == [True, True]  # a packet holding only "P" or "PO" is no reason to hand over
     assert _messages(emulator, ids[1]) == ["q" * 300, "r"]
+
+
+def test_a_signature_of_non_ascii_characters_is_a_403_not_a_500():
+    from wsgateway.emulator import EmulatorConfig, EmulatorServer
+
+    with EmulatorServer(EmulatorConfig(port=0, access_key="AKIDEXAMPLE", secret_key="good-secret")) as emu:
+        made = emu.admin("virtual-connections", {"count": 1})
+        api, stage, ids = made["apiId"], made.get("stage", "test"), made["connectionIds"]
+        request = _post(api, stage, ids[0], b"x", f"127.0.0.1:{emu.port}")
+        request = request.replace(b"Signature=" + b"0" * 64, "Signature=é".encode())  # aiohttp's (not ASCII)
+        with socket.create_connection(("127.0.0.1", emu.port)) as sock:
+            sock.sendall(request)
+            (answer,) = _answers(sock, 1)
+    assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert b"InvalidSignatureException" in answer

@@ -450,3 +450,12 @@ def test_an_https_endpoint_at_an_ipv6_address_is_verified_against_that_address(t
         client.close()
         thread.join(5)
     assert (answer.status, answer.detail) == (200, "")
+
+
+def test_a_host_name_the_resolver_cannot_encode_is_no_answer_not_an_exception():
+    endpoint = Endpoint.from_url(f"http://{'a' * 64}.example/api/stage")  # a label over 63 characters
+    client = get_engine().client(endpoint)
+    signer = Signer(Credentials("AKID", "secret"), "us-east-1", endpoint.host)
+    answers = get_engine().run(client.call_many("POST", ["a", "b"], signer, b"{}", concurrency=2, timeout=2))
+    assert [a.status for a in answers] == [NO_ANSWER, NO_ANSWER]
+    assert "UnicodeError" in answers[0].detail

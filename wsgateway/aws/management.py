@@ -366,7 +366,7 @@ class _Batch:
             if self._addresses is None:
                 self._addresses = self.client._addresses()
             addresses = list(self._addresses)
-        except OSError as err:
+        except (OSError, UnicodeError) as err:  # UnicodeError: a name IDNA cannot encode
             self._fail(index, err)
             return
         self._connect(addresses, index, None)

@@ -203,7 +203,9 @@ def verify(
     for part in scope[1:]:
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, fields["Signature"]):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, then a 500).
+    given = fields["Signature"].encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(expected.encode(), given):
         raise AwsError(
             403,
             "InvalidSignatureException",
