@@ -152,11 +152,7 @@ class PlanWriter:
     def flush(self) -> None:
         if not self.batch:
             return
-        # The first batch of a fresh claim taken in this transaction stamps the epoch the send's
-        # row was written with: read before the planning task was published, so before this
-        # batch's chunks are (an epoch that is older than the current one only makes the
-        # ledger's replay publish them again, where a done-mark stops a finished one).
-        epoch = (self.claim.epoch if self.skip_renew else "") or current_epoch()
+        epoch = current_epoch()
         now = timezone.now()
         # The rows land only while the claim is ours. No savepoint inside the small plan's
         # transaction (two round trips before its first POST): an error leaves it whole.

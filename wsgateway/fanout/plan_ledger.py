@@ -35,12 +35,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from kombu.utils import json as kombu_json
 from redis.exceptions import RedisError
@@ -170,8 +170,6 @@ class Claim:
     #: No planner held this broadcast before: none of its chunks exists, so none has a
     #: done-mark (its first chunk, delivered inline, need not look for one).
     fresh: bool = False
-    #: A fresh claim's row epoch ("" when unknown: the first batch reads the current one).
-    epoch: str = ""
 
     def renew(self, emitted: int, **plan: Any) -> None:
         """Renew the claim (inside the caller's transaction), recording that top-level chunks
@@ -197,9 +195,8 @@ def _take(message_id: str, op: str, body: str | None, task_id: str) -> tuple[str
     # The usual case, a recorded request no planner has held yet, in one statement: the claim
     # is then fresh (the state ``_resume`` would read is "never planned"), with no SELECT first.
     never_held = FanoutBroadcast.objects.filter(message_id=message_id, planned=False, planner="", emitted=0)
-    claimed, epoch = _update_returning_epoch(never_held, {"op": op, "body": body, **mine})
-    if claimed:
-        return token, FanoutBroadcast(message_id=message_id, epoch=epoch) if epoch else None
+    if never_held.update(op=op, body=body, **mine):
+        return token, None
     row = FanoutBroadcast.objects.filter(message_id=message_id).first()
     if row is None:  # planned without a recorded request (a test, a caller-streamed queryset)
         try:
@@ -216,23 +213,6 @@ def _take(message_id: str, op: str, body: str | None, task_id: str) -> tuple[str
     if FanoutBroadcast.objects.filter(Q(pk=row.pk, planned=False) & free).update(op=op, body=body, **mine):
         return token, row
     return "busy", FanoutBroadcast.objects.filter(pk=row.pk).first()
-
-
-def _update_returning_epoch(rows: QuerySet[FanoutBroadcast], values: dict[str, Any]) -> tuple[bool, str]:
-    """``rows.update(**values)`` (at most one row): whether it updated, and that row's ``epoch``
-    (read by the same statement where the database can return rows from an ``UPDATE``, else "")."""
-    if not (
-        connection.vendor == "postgresql"
-        or (connection.vendor == "sqlite" and connection.features.can_return_columns_from_insert)
-    ):
-        return bool(rows.update(**values)), ""
-    query = cast(UpdateQuery, rows.query.chain(UpdateQuery))
-    query.add_update_values(values)
-    sql, params = query.get_compiler(connection=connection).as_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name('epoch')}", params)
-        found = cursor.fetchone()
-    return found is not None, str(found[0] or "") if found is not None else ""
 
 
 def claim(message_id: str, op: str, body: str | None, task_id: str = "") -> Claim | FanoutBroadcast | None:
@@ -260,9 +240,6 @@ def _resume(message_id: str, token: str, previous: FanoutBroadcast | None) -> Cl
     found = Claim(message_id=message_id, token=token)
     if previous is None or not (previous.planner or previous.emitted):
         found.fresh = True
-        # The epoch the send's row was written with, read before its planning task was
-        # published: a first batch written in the claim's transaction may stamp it on its rows.
-        found.epoch = previous.epoch if previous is not None else ""
         return found  # never planned before: no chunk row can exist
     epoch = ledger.current_epoch()
     rows = FanoutChunk.objects.filter(message_id=message_id).order_by("pk")
