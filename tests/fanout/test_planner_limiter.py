@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests.fanout.conftest import (
@@ -21,6 +22,7 @@ from wsgateway import gcra
 from wsgateway.emulator.testing import boto3_client
 from wsgateway.fanout.limiter import SharedTokenBucket
 from wsgateway.fanout.planner import plan_broadcast, stream_recipients
+from wsgateway.fanout.recipients import epoch_seconds
 from wsgateway.fanout.results import get_broadcast_summary
 from wsgateway.fanout.targets import Target, compile_queryset
 from wsgateway.models import ApiGateway, WebSocketSession
@@ -56,6 +58,22 @@ def test_the_database_computes_each_recipients_creation_time_in_seconds():
     assert [type(r[3]) for r in rows] == [float] * 5
     for _, connection_id, _, seconds in rows:
         assert abs(seconds - created[connection_id].timestamp()) < 0.002  # SQLite: to the ms
+
+
+@pytest.mark.django_db
+def test_without_use_tz_creation_times_are_the_local_times_django_reads():
+    """With ``USE_TZ = False`` rows hold naive local times: a creation time computed in SQL as if
+    they were UTC would be off by the zone's offset (5 h here), and that number decides the 410
+    grace period. Such rows are read as Django reads them."""
+    with override_settings(USE_TZ=False, TIME_ZONE="America/New_York"):
+        gw = gateway("a", api_endpoint="wss://a.execute-api.us-east-1.amazonaws.com")
+        make_sessions(gw, [f"c{i:02d}=" for i in range(3)])
+        created = dict(WebSocketSession.objects.values_list("connection_id", "created_on"))
+        rows = list(stream_recipients(WebSocketSession.objects.filter(connected=True), page_size=2))
+        assert len(rows) == 3
+        for _, connection_id, _, value in rows:
+            assert abs(epoch_seconds(value) - created[connection_id].timestamp()) < 0.002
+            assert abs(epoch_seconds(value) - (time.time() - 60)) < 30  # make_sessions: 60 s old
 
 
 @pytest.mark.django_db

@@ -18,6 +18,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import FloatField, Func, QuerySet
 
@@ -31,7 +32,8 @@ class EpochSeconds(Func):
 
     A chunk carries each recipient's creation time as that number; Django's conversion of every
     row's datetime (parse the text, make it aware, then ``timestamp()``) was most of the
-    planner's Python CPU per recipient on SQLite. Only for the vendors in :data:`EPOCH_VENDORS`.
+    planner's Python CPU per recipient on SQLite. Only for the vendors in :data:`EPOCH_VENDORS`,
+    and only with ``USE_TZ`` (:func:`computes_epoch_in_sql`).
     """
 
     output_field = FloatField()
@@ -48,6 +50,16 @@ class EpochSeconds(Func):
 
 #: Database vendors :class:`EpochSeconds` is written for (elsewhere rows carry datetimes).
 EPOCH_VENDORS = frozenset({"sqlite", "postgresql"})
+
+
+def computes_epoch_in_sql(alias: str) -> bool:
+    """Whether rows of database ``alias`` carry :class:`EpochSeconds` (else datetimes).
+
+    Only with ``USE_TZ``: without it, SQLite holds naive *local* times that ``julianday()`` would
+    read as UTC, off by the zone's offset, and that number decides the 410 grace period (a new
+    session taken for hours old is marked gone on its first 410, and its message lost).
+    """
+    return bool(settings.USE_TZ) and connections[alias].vendor in EPOCH_VENDORS
 
 
 def epoch_seconds(created: float | datetime) -> float:
@@ -73,7 +85,7 @@ class KeysetStream:
         last = 0
         key, connection_id, gateway_id, created = self.columns
         columns: tuple[Any, ...] = self.columns
-        if connections[self.queryset.db].vendor in EPOCH_VENDORS:
+        if computes_epoch_in_sql(self.queryset.db):
             columns = (key, connection_id, gateway_id, EpochSeconds(created))
         while True:
             page = list(
