@@ -3,6 +3,7 @@ server may: closing idle keep-alive connections, chunked answers, answering too 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import socket
@@ -459,3 +460,50 @@ def test_a_host_name_the_resolver_cannot_encode_is_no_answer_not_an_exception():
     answers = get_engine().run(client.call_many("POST", ["a", "b"], signer, b"{}", concurrency=2, timeout=2))
     assert [a.status for a in answers] == [NO_ANSWER, NO_ANSWER]
     assert "UnicodeError" in answers[0].detail
+
+
+def test_an_answer_that_came_during_a_token_wait_is_the_answer_not_a_timeout():
+    """The batch reads nothing while it awaits rate-limit tokens for its next requests. A request
+    in flight whose answer came during that wait has its answer: a timeout there would make
+    delivery send the message again, a duplicate."""
+    served: list[bytes] = []
+
+    def handler(conn: socket.socket) -> None:
+        with conn:
+            while head := read_request(conn):
+                served.append(head.split(b" ")[1])
+                if b"/late" in head:
+                    time.sleep(0.05)  # answered after the batch started waiting for tokens
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    takes: list[int] = []
+
+    async def contended_tokens(n: int) -> None:
+        takes.append(n)
+        if len(takes) > 1:
+            await asyncio.sleep(0.6)  # longer than a request's timeout
+
+    for port in serve(handler):
+        endpoint = Endpoint.from_url(f"http://127.0.0.1:{port}/api/stage")
+        signer = Signer(Credentials("AKID", "secret"), "us-east-1", endpoint.host)
+        answers = get_engine().run(
+            get_engine()
+            .client(endpoint)
+            .call_many(
+                "POST",
+                ["late", "soon", "next"],
+                signer,
+                b"{}",
+                concurrency=2,
+                timeout=0.5,
+                acquire=contended_tokens,
+                token_batch=2,
+            )
+        )
+        assert len(takes) >= 2  # the batch did wait for tokens with requests in flight
+        assert [a.status for a in answers] == [200, 200, 200], answers
+        assert sorted(served) == [
+            b"/api/stage/@connections/late",
+            b"/api/stage/@connections/next",
+            b"/api/stage/@connections/soon",
+        ]

@@ -434,15 +434,26 @@ class _Batch:
         if not self.inflight:
             return self.next_index < len(self.ids)  # only tokens are missing
         now = time.monotonic()
+        if self.deadlines and self.deadlines[0][0] <= now:
+            # Nothing was read while call_many awaited tokens: an answer that came meanwhile is
+            # its request's answer, not a timeout (which delivery would send again).
+            self._handle(self.poller.poll(0))
+            if not self.inflight:
+                return True
         self._expire(now)
         if not self.inflight:
             return True
         wait = max(0.0, self.deadlines[0][0] - now)
         if self.sparse and len(self.inflight) >= COALESCE_IN_FLIGHT and wait > COALESCE_SECONDS:
             time.sleep(COALESCE_SECONDS)
-        conns = self.poller.conns
         events = self.poller.poll(wait)
         self.sparse = len(events) < COALESCE_EVENTS
+        self._handle(events)
+        return True
+
+    def _handle(self, events: list[tuple[int, int]]) -> None:
+        """Handle one round of poller events."""
+        conns = self.poller.conns
         # The connections first: handling one event may close a socket and open another on the
         # same file descriptor, which a later event of this round must not reach.
         for conn in [conns.get(fd) for fd, _ in events]:
@@ -460,7 +471,6 @@ class _Batch:
             else:  # a free connection with something to read: closed by the server, or junk
                 self._drop(conn)
                 self.free.remove(conn)
-        return True
 
     def _expire(self, now: float) -> None:
         """Requests past their deadline get no answer ("TimeoutError"), their connection closed."""
