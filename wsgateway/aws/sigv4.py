@@ -81,7 +81,6 @@ class Signer:
     """
 
     __slots__ = (
-        "_key",
         "_key_day",
         "_key_hmac",
         "_scope_tail",
@@ -102,24 +101,24 @@ class Signer:
             "host;x-amz-date;x-amz-security-token" if credentials.token else "host;x-amz-date"
         )
         self._key_day = ""
-        self._key = b""
         self._key_hmac = hmac.new(b"", digestmod=hashlib.sha256)
         self._stamp = ""
-        self._stamp_parts: tuple[str, str, str, bytes] = ("", "", "", b"")
+        self._stamp_parts: tuple[str, str, str, hmac.HMAC] = ("", "", "", self._key_hmac)
 
-    def _signing_key(self, day: str) -> bytes:
+    def _signing_hmac(self, day: str) -> hmac.HMAC:
+        """An HMAC-SHA256 keyed with ``day``'s signing key, derived once per day: each signature
+        copies it (cheaper than keying one per request)."""
         if day != self._key_day:
             service = self._scope_tail.split("/")[2]
-            self._key = derive_signing_key(self.credentials.secret_key, day, self.region, service)
-            # The HMAC keyed once: each signature copies it (cheaper than keying one per request).
-            self._key_hmac = hmac.new(self._key, digestmod=hashlib.sha256)
+            key = derive_signing_key(self.credentials.secret_key, day, self.region, service)
+            self._key_hmac = hmac.new(key, digestmod=hashlib.sha256)
             self._key_day = day
-        return self._key
+        return self._key_hmac
 
-    def _parts(self, timestamp: str) -> tuple[str, str, str, bytes]:
+    def _parts(self, timestamp: str) -> tuple[str, str, str, hmac.HMAC]:
         """What every request signed at ``timestamp`` shares (a broadcast signs thousands in the
         same second): the canonical headers block, the string-to-sign's prefix, the credential
-        scope and the signing key."""
+        scope and the HMAC keyed with the day's signing key."""
         if timestamp != self._stamp:
             token = self.credentials.token
             headers = f"host:{self.host}\nx-amz-date:{timestamp}\n"
@@ -131,7 +130,7 @@ class Signer:
                 f"\n\n{headers}\n{self._signed_headers}\n",
                 f"{ALGORITHM}\n{timestamp}\n{scope}\n",
                 scope,
-                self._signing_key(day),
+                self._signing_hmac(day),
             )
             self._stamp = timestamp
         return self._stamp_parts
@@ -139,10 +138,10 @@ class Signer:
     def _signature(
         self, method: str, path: str, payload_hash: str, timestamp: str, canonical: str | None
     ) -> tuple[str, str]:
-        headers_block, sts_prefix, scope, _ = self._parts(timestamp)
+        headers_block, sts_prefix, scope, keyed = self._parts(timestamp)
         uri = canonical_path(path) if canonical is None else canonical
         request_hash = hashlib.sha256(f"{method}\n{uri}{headers_block}{payload_hash}".encode()).hexdigest()
-        mac = self._key_hmac.copy()  # keyed with the day's signing key by _parts
+        mac = keyed.copy()
         mac.update((sts_prefix + request_hash).encode())
         return scope, mac.hexdigest()
 
