@@ -124,10 +124,6 @@ def _encode_id(connection_id: str) -> str:
     return quote(connection_id, safe=_SAFE_ID)
 
 
-class _Closed(Exception):
-    """The server closed a keep-alive connection before answering (safe to retry on a new one)."""
-
-
 # What a connection waits for (the events it is registered for).
 _IN = select.POLLIN
 _OUT = select.POLLOUT
